@@ -1,0 +1,336 @@
+// The Service admission: read the intent, run the pure allocator, record the decision durably as
+// IPClaims (the API server's create-uniqueness is the lock), sign it, and answer with a JSON patch of
+// annotations (and spec.externalIPs when assigned from a pool). Idempotent: an object that already
+// carries a valid assignment gets no patch, which is what reinvocation needs.
+import { randomInt } from 'node:crypto';
+import { ANN_ALLOCATION, ANN_ASSIGNED_IPS, ANN_ASSIGNED_POOL, WRITTEN_ANNOTATIONS } from '../config/annotations.ts';
+import type { ClaimHolder, IPClaim, PoolUsage } from '../config/schemas.ts';
+import { API_GROUP_VERSION } from '../config/schemas.ts';
+import type { AdmissionConfig } from '../config/webhook-config.ts';
+import { claimNameFor, familyName, formatIP, parseIP, type IP } from '../allocation/addresses.ts';
+import {
+  allocateExternalIPs,
+  allocateLoadBalancer,
+  availability,
+  checkExternalIP,
+  type AllocatorState,
+  type Denial,
+} from '../allocation/allocator.ts';
+import { poolCapacity } from '../allocation/pools.ts';
+import { ApiUnavailableError, type ClaimStore } from '../kube/cluster.ts';
+import type { Service } from '../kube/types.ts';
+import { signAssignment, verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
+import { denial, pointerEscape, type AdmissionOutcome, type AdmissionRequest, type JsonPatchOp } from './review.ts';
+import { readIntent, type ServiceIntent } from './service-intent.ts';
+
+export interface AdmissionDeps {
+  state: AllocatorState & { applyClaim(claim: IPClaim): void };
+  store: ClaimStore;
+  keys: KeySet;
+  config: AdmissionConfig;
+  namespaceLabels(namespace: string): Record<string, string> | undefined;
+}
+
+export interface AuditFields {
+  decision: 'allowed' | 'denied' | 'skipped';
+  addresses?: string[];
+  pool?: string;
+  reason?: string;
+  name?: string;
+  namespace?: string;
+}
+
+export type ServiceAdmission = AdmissionOutcome & { audit: AuditFields };
+
+export class MalformedReviewError extends Error {}
+
+interface Granted {
+  lb: { pool: string; ips: IP[] } | undefined;
+  external: { ip: IP; pool: string }[];
+  assignedExternal: boolean;
+}
+
+const deniedBy = (d: Denial, audit: Partial<AuditFields> = {}): ServiceAdmission => ({
+  ...denial(d.code, d.reason, `${d.field}: ${d.message}`),
+  audit: { decision: 'denied', reason: `${d.field}: ${d.message}`, ...audit },
+});
+
+// kube-apiserver's generateName suffix alphabet (no vowels, no ambiguous characters).
+const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+export async function admitService(deps: AdmissionDeps, request: AdmissionRequest): Promise<ServiceAdmission> {
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') {
+    return { allowed: true, audit: { decision: 'skipped', reason: `operation ${request.operation}` } };
+  }
+  const service = request.object as unknown as Service | null | undefined;
+  if (!service || typeof service.metadata !== 'object' || service.metadata === null) {
+    throw new MalformedReviewError('request.object must be a Service with metadata');
+  }
+  const patch: JsonPatchOp[] = [];
+  const namespace = request.namespace || service.metadata.namespace || 'default';
+  let name = service.metadata.name || request.name || '';
+  if (!name) {
+    // A generateName create has no name during mutating admission; the assignment must name the
+    // Service, so admitlb chooses the name the API server would have (same alphabet and length).
+    if (!service.metadata.generateName) return deniedBy({ field: 'metadata.name', message: 'name or generateName is required', code: 400, reason: 'BadRequest' });
+    name = service.metadata.generateName + Array.from({ length: 5 }, () => NAME_ALPHABET[randomInt(NAME_ALPHABET.length)]).join('');
+    patch.push({ op: 'add', path: '/metadata/name', value: name });
+  }
+  const who = { namespace, name };
+
+  const intent = readIntent(service, deps.config);
+  if ('code' in intent) return deniedBy(intent, who);
+  const warnings = [...intent.warnings];
+
+  const current = await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
+  const nsLabels = deps.namespaceLabels(namespace);
+  const subject = { ...who, labels: service.metadata.labels, namespaceLabels: nsLabels, sharingKey: intent.sharingKey, ports: intent.ports, backend: intent.backend };
+
+  let granted: Granted | undefined;
+  for (let attempt = 0; attempt < deps.config.claimRetries && !granted; attempt++) {
+    const decided = decide(deps, intent, subject, current, warnings);
+    if ('code' in decided) return deniedBy(decided, who);
+    if (request.dryRun) {
+      granted = decided;
+      break;
+    }
+    try {
+      if (await claimAll(deps, decided, subject, intent)) granted = decided;
+    } catch (err) {
+      if (err instanceof ApiUnavailableError) {
+        return {
+          ...denial(503, 'ServiceUnavailable', `admitlb cannot record the address claim: the Kubernetes API is unreachable (${err.message}); retry shortly`),
+          audit: { decision: 'denied', reason: `API unavailable: ${err.message}`, ...who },
+        };
+      }
+      throw err;
+    }
+  }
+  if (!granted) {
+    return deniedBy({ field: 'spec', message: `could not claim an address after ${deps.config.claimRetries} attempts (other Services are being created concurrently); retry`, code: 409, reason: 'Conflict' }, who);
+  }
+
+  // The signed assignment: reused when nothing changed, so reinvocation yields no patch.
+  const assignment: Assignment = {
+    ...who,
+    ips: granted.lb?.ips.map(formatIP) ?? [],
+    pool: granted.lb?.pool ?? '',
+    externalIPs: granted.external.map((e) => formatIP(e.ip)),
+  };
+  const hasAssignment = assignment.ips.length > 0 || assignment.externalIPs.length > 0;
+  const annotations = service.metadata.annotations;
+  let desired: Record<string, string | undefined> = { [ANN_ASSIGNED_IPS]: undefined, [ANN_ASSIGNED_POOL]: undefined, [ANN_ALLOCATION]: undefined };
+  if (hasAssignment) {
+    const existing = annotations?.[ANN_ALLOCATION];
+    const token = existing && current?.token === existing && sameAssignment(current.assignment, assignment) ? existing : await signAssignment(deps.keys, assignment);
+    desired = {
+      [ANN_ASSIGNED_IPS]: [...assignment.ips, ...assignment.externalIPs].join(','),
+      [ANN_ASSIGNED_POOL]: assignment.pool || [...new Set(granted.external.map((e) => e.pool))].join(','),
+      [ANN_ALLOCATION]: token,
+    };
+  }
+  patch.push(...annotationPatch(annotations, desired));
+  if (granted.assignedExternal) {
+    patch.push({ op: service.spec?.externalIPs ? 'replace' : 'add', path: '/spec/externalIPs', value: assignment.externalIPs });
+  }
+  warnings.push(...usageWarnings(deps, granted));
+
+  return {
+    allowed: true,
+    patch,
+    warnings,
+    audit: {
+      decision: 'allowed',
+      addresses: [...assignment.ips, ...assignment.externalIPs],
+      pool: desired[ANN_ASSIGNED_POOL],
+      reason: granted.lb && current && granted.lb.ips.length && sameAssignment(current.assignment, assignment) ? 'kept' : hasAssignment ? 'assigned' : 'nothing to assign',
+      ...who,
+    },
+  };
+}
+
+interface CurrentAssignment {
+  assignment: Assignment;
+  token: string;
+}
+
+/** The Service's existing assignment, trusted only when its signature verifies for this Service. */
+async function currentAssignment(
+  deps: AdmissionDeps,
+  service: Service,
+  oldService: Service | null | undefined,
+  who: { namespace: string; name: string },
+): Promise<CurrentAssignment | undefined> {
+  // A replace or apply may drop the annotations: the old object's assignment still stands.
+  for (const candidate of [service, oldService]) {
+    const token = candidate?.metadata?.annotations?.[ANN_ALLOCATION];
+    if (!token) continue;
+    try {
+      const a = await verifyAssignment(deps.keys, token, who);
+      return { assignment: a, token };
+    } catch {
+      // Forged, stale-keyed or foreign: treated as absent; the decision overwrites it.
+    }
+  }
+  return undefined;
+}
+
+function sameAssignment(a: Assignment, b: Assignment): boolean {
+  return a.namespace === b.namespace && a.name === b.name && a.pool === b.pool && a.ips.join() === b.ips.join() && a.externalIPs.join() === b.externalIPs.join();
+}
+
+type Subject = { namespace: string; name: string; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string; ports: ServiceIntent['ports']; backend: string };
+
+function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[]): Granted | Denial {
+  const { state, config } = deps;
+  let lb: Granted['lb'];
+  if (intent.isLoadBalancer) {
+    const currentIPs = current?.assignment.ips.map((t) => parseIP(t));
+    const result = allocateLoadBalancer(state, {
+      ...subject,
+      families: intent.families,
+      policy: intent.policy,
+      requested: intent.requested,
+      pool: intent.pool,
+      current: currentIPs && currentIPs.length > 0 ? { ips: currentIPs, pool: current!.assignment.pool } : undefined,
+    });
+    if (!result.ok) return result.denial;
+    lb = { pool: result.pool, ips: result.ips };
+  }
+
+  const external: Granted['external'] = [];
+  let assignedExternal = false;
+  if (config.externalIPMode !== 'off') {
+    if (intent.externalIPs.length > 0) {
+      for (const { text, field } of intent.externalIPs) {
+        let ip: IP;
+        try {
+          ip = parseIP(text);
+        } catch (err) {
+          return { field, message: (err as Error).message, code: 400, reason: 'BadRequest' };
+        }
+        const check = checkExternalIP(state, subject, ip, field);
+        if (check.ok) external.push({ ip, pool: check.pool });
+        else if (config.externalIPMode === 'enforce') return check.denial;
+        else warnings.push(`${check.denial.field}: ${check.denial.message} (allowed: externalIP mode is warn)`);
+      }
+    } else if (!intent.isLoadBalancer && intent.pool) {
+      const result = allocateExternalIPs(state, { ...subject, families: intent.families, policy: intent.policy, pool: intent.pool });
+      if (!result.ok) return result.denial;
+      for (const ip of result.ips) external.push({ ip, pool: result.pool });
+      assignedExternal = true;
+    }
+  }
+  return { lb, external, assignedExternal };
+}
+
+/**
+ * Records every granted address as an IPClaim holder. Returns false when another writer got there
+ * first: the index is refreshed from the API's answer and the caller decides again.
+ */
+async function claimAll(deps: AdmissionDeps, granted: Granted, subject: Subject, intent: ServiceIntent): Promise<boolean> {
+  const wanted: { ip: IP; pool: string; use: PoolUsage }[] = [
+    ...(granted.lb?.ips.map((ip) => ({ ip, pool: granted.lb!.pool, use: 'LoadBalancer' as const })) ?? []),
+    ...granted.external.map((e) => ({ ...e, use: 'ExternalIP' as const })),
+  ];
+  for (const w of wanted) {
+    if (!(await claimOne(deps, w, subject, intent))) return false;
+  }
+  return true;
+}
+
+async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: PoolUsage }, subject: Subject, intent: ServiceIntent): Promise<boolean> {
+  const { state, store } = deps;
+  const holder: ClaimHolder = { namespace: subject.namespace, name: subject.name, use: w.use, ports: intent.ports, backend: intent.backend };
+  const record = state.claims.get(w.ip);
+  const name = claimNameFor(w.ip);
+  if (!record) {
+    const claim = buildClaim(name, w.ip, w.pool, subject.sharingKey, [holder]);
+    const result = await store.create(claim);
+    if (result.ok) {
+      state.applyClaim(result.claim);
+      return true;
+    }
+    if (result.current) state.applyClaim(result.current);
+    return false;
+  }
+  const pool = state.pools.find((p) => p.name === record.pool);
+  const avail = pool ? availability(state, subject, pool, w.ip, w.use) : { kind: 'taken' as const, why: '' };
+  if (avail.kind === 'taken') return false;
+  const others = record.holders.filter((h) => !(h.namespace === subject.namespace && h.name === subject.name));
+  const mine = record.holders.find((h) => h.namespace === subject.namespace && h.name === subject.name);
+  if (mine && sameHolder(mine, holder) && (record.sharingKey ?? '') === (subject.sharingKey ?? '')) return true;
+  const updated = buildClaim(name, w.ip, record.pool, subject.sharingKey ?? record.sharingKey, [...others, { ...holder, uid: mine?.uid }]);
+  updated.metadata.resourceVersion = record.resourceVersion;
+  const result = await store.update(updated);
+  if (result.ok) {
+    state.applyClaim(result.claim);
+    return true;
+  }
+  const fresh = await store.get(name);
+  if (fresh) state.applyClaim(fresh);
+  else state.claims.remove(name);
+  return false;
+}
+
+function sameHolder(a: ClaimHolder, b: ClaimHolder): boolean {
+  const ports = (h: ClaimHolder) => h.ports.map((p) => `${p.protocol}/${p.port}`).sort().join();
+  return a.use === b.use && a.backend === b.backend && ports(a) === ports(b);
+}
+
+export function buildClaim(name: string, ip: IP, pool: string, sharingKey: string | undefined, holders: ClaimHolder[]): IPClaim {
+  return {
+    apiVersion: API_GROUP_VERSION,
+    kind: 'IPClaim',
+    metadata: { name, labels: { 'admitlb.io/pool': pool, 'admitlb.io/family': familyName(ip.family) } },
+    spec: {
+      address: formatIP(ip),
+      pool,
+      ...(sharingKey ? { sharingKey } : {}),
+      holders: holders.map((h) => (h.uid ? h : { namespace: h.namespace, name: h.name, use: h.use, ports: h.ports, backend: h.backend })),
+      heldBy: holders.map((h) => `${h.namespace}/${h.name}`).join(','),
+    },
+  };
+}
+
+/** JSON patch ops that make admitlb's annotations equal `desired` (undefined = absent). */
+function annotationPatch(annotations: Record<string, string> | undefined, desired: Record<string, string | undefined>): JsonPatchOp[] {
+  const wanted = Object.entries(desired).filter(([, v]) => v !== undefined) as [string, string][];
+  if (!annotations) {
+    // `/metadata/annotations/x` cannot be added when `annotations` is absent: add the whole map.
+    return wanted.length ? [{ op: 'add', path: '/metadata/annotations', value: Object.fromEntries(wanted) }] : [];
+  }
+  const ops: JsonPatchOp[] = [];
+  for (const key of WRITTEN_ANNOTATIONS) {
+    const want = desired[key];
+    const have = annotations[key];
+    const path = `/metadata/annotations/${pointerEscape(key)}`;
+    if (want === undefined && have !== undefined) ops.push({ op: 'remove', path });
+    else if (want !== undefined && have === undefined) ops.push({ op: 'add', path, value: want });
+    else if (want !== undefined && have !== want) ops.push({ op: 'replace', path, value: want });
+  }
+  return ops;
+}
+
+function usageWarnings(deps: AdmissionDeps, granted: Granted): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  const entries: { pool: string; ip: IP }[] = [
+    ...(granted.lb?.ips.map((ip) => ({ pool: granted.lb!.pool, ip })) ?? []),
+    ...granted.external,
+  ];
+  for (const { pool: poolName, ip } of entries) {
+    const key = `${poolName}/${ip.family}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const pool = deps.state.pools.find((p) => p.name === poolName);
+    if (!pool) continue;
+    const cap = poolCapacity(pool, ip.family);
+    const used = BigInt(deps.state.claims.inUse(poolName, ip.family));
+    if (cap > 0n && used * 100n > cap * BigInt(deps.config.poolWarnPercent)) {
+      out.push(`IPPool "${poolName}" is ${(used * 100n) / cap}% used (${used} of ${cap} ${familyName(ip.family)} addresses)`);
+    }
+  }
+  return out;
+}
+

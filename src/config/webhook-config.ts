@@ -1,0 +1,34 @@
+// Runtime configuration of `admitlb webhook` / `admitlb controller`, validated once at start.
+import { z } from 'zod';
+
+export const admissionConfigSchema = z.object({
+  /** Services with no loadBalancerClass, or this one, are admitlb's. */
+  loadBalancerClass: z.string().min(1).default('admitlb.io/loadbalancer'),
+  /** Family used when a Service names none (no clusterIPs exist yet at admission). */
+  defaultFamily: z.enum(['IPv4', 'IPv6']).default('IPv4'),
+  /** How externalIPs outside the ExternalIP pools are treated: denied, warned about, or ignored. */
+  externalIPMode: z.enum(['enforce', 'warn', 'off']).default('enforce'),
+  /** Warn when a pool is fuller than this percentage after an allocation. */
+  poolWarnPercent: z.number().min(1).max(100).default(90),
+  /** How often to refresh and retry when another replica claimed the same address first. */
+  claimRetries: z.number().int().min(1).max(50).default(8),
+});
+export type AdmissionConfig = z.infer<typeof admissionConfigSchema>;
+
+export const serverConfigSchema = z.object({
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(9443),
+  tlsCertFile: z.string().min(1),
+  tlsKeyFile: z.string().min(1),
+  signingKeysDir: z.string().min(1),
+  /** Kubeconfig file; unset means in-cluster configuration, then $KUBECONFIG / ~/.kube/config. */
+  kubeconfig: z.string().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  admission: admissionConfigSchema.default(admissionConfigSchema.parse({})),
+});
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+
+/** Formats zod issues as `field: message` lines for a start-up error. */
+export function describeConfigError(error: z.ZodError): string {
+  return error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
+}

@@ -1,0 +1,165 @@
+// Signed assignments: the webhook signs (namespace, name, addresses, pool) with an Ed25519 key so
+// that the speaker and controller act only on decisions admitlb made. A user who can patch
+// services/status or write annotations cannot forge one. Several keys may verify at once (rotation);
+// the newest signs.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type CryptoKey, type JWK } from 'jose';
+
+export interface Assignment {
+  namespace: string;
+  name: string;
+  /** LoadBalancer addresses, canonical text, primary family first. */
+  ips: string[];
+  /** The pool the LoadBalancer addresses came from ('' when none). */
+  pool: string;
+  /** externalIPs admitlb granted (bound on the announcing node). */
+  externalIPs: string[];
+}
+
+export interface SignedAssignment extends Assignment {
+  kid: string;
+  issuedAt: number;
+  expiresAt?: number;
+}
+
+interface Payload {
+  v: 1;
+  ns: string;
+  n: string;
+  ips: string[];
+  pool: string;
+  eips: string[];
+  iat: number;
+  exp?: number;
+}
+
+export class VerificationError extends Error {
+  constructor(readonly reason: 'malformed' | 'unknown-key' | 'bad-signature' | 'expired' | 'wrong-service', message: string) {
+    super(message);
+  }
+}
+
+export interface KeySet {
+  /** The key that signs new assignments. */
+  signingKid: string;
+  sign(payload: Uint8Array): Promise<string>;
+  verifyKey(kid: string): CryptoKey | undefined;
+  kids(): string[];
+}
+
+interface LoadedKey {
+  kid: string;
+  privateKey?: CryptoKey;
+  publicKey: CryptoKey;
+  mtimeMs: number;
+}
+
+/** Builds a key set from private (or public-only) Ed25519 JWKs; the first private key signs. */
+export async function keySetFromJwks(jwks: { jwk: JWK; mtimeMs?: number }[]): Promise<KeySet> {
+  const loaded: LoadedKey[] = [];
+  for (const { jwk, mtimeMs } of jwks) {
+    if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.kid) {
+      throw new Error(`signing key ${jwk.kid ?? '(no kid)'}: expected an Ed25519 JWK with a kid`);
+    }
+    const { d, ...pub } = jwk;
+    loaded.push({
+      kid: jwk.kid,
+      publicKey: (await importJWK({ ...pub, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey,
+      privateKey: d ? ((await importJWK({ ...jwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey) : undefined,
+      mtimeMs: mtimeMs ?? 0,
+    });
+  }
+  // Newest private key signs: a rotated-in key starts signing while the old one still verifies.
+  const signer = loaded.filter((k) => k.privateKey).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.kid < b.kid ? -1 : 1))[0];
+  const byKid = new Map(loaded.map((k) => [k.kid, k]));
+  return {
+    signingKid: signer?.kid ?? '',
+    async sign(payload) {
+      if (!signer?.privateKey) throw new Error('no private signing key is loaded');
+      return new CompactSign(payload).setProtectedHeader({ alg: 'EdDSA', kid: signer.kid }).sign(signer.privateKey);
+    },
+    verifyKey: (kid) => byKid.get(kid)?.publicKey,
+    kids: () => [...byKid.keys()],
+  };
+}
+
+/**
+ * Loads every `*.jwk.json` file of a directory (a mounted Secret; Kubernetes names its files after
+ * the Secret's keys, so `..data` and other dotfiles are skipped).
+ */
+export async function loadKeySet(dir: string): Promise<KeySet> {
+  const files = readdirSync(dir).filter((f) => !f.startsWith('.') && f.endsWith('.jwk.json'));
+  if (files.length === 0) throw new Error(`no signing keys (*.jwk.json) in ${dir}`);
+  const jwks = files.map((f) => {
+    const path = join(dir, f);
+    let jwk: JWK;
+    try {
+      jwk = JSON.parse(readFileSync(path, 'utf8')) as JWK;
+    } catch (err) {
+      throw new Error(`signing key ${path}: ${(err as Error).message}`);
+    }
+    return { jwk, mtimeMs: statSync(path).mtimeMs };
+  });
+  return keySetFromJwks(jwks);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export async function signAssignment(keys: KeySet, a: Assignment, opts: { now?: number; ttlSeconds?: number } = {}): Promise<string> {
+  const iat = Math.floor((opts.now ?? Date.now()) / 1000);
+  const payload: Payload = { v: 1, ns: a.namespace, n: a.name, ips: a.ips, pool: a.pool, eips: a.externalIPs, iat };
+  if (opts.ttlSeconds) payload.exp = iat + opts.ttlSeconds;
+  return keys.sign(encoder.encode(JSON.stringify(payload)));
+}
+
+/**
+ * Verifies a signed assignment for the Service `namespace/name`. Throws VerificationError saying
+ * why it is not trustworthy. Comparison of addresses against the Service is the caller's job.
+ */
+export async function verifyAssignment(
+  keys: Pick<KeySet, 'verifyKey'>,
+  token: string,
+  service: { namespace: string; name: string },
+  opts: { now?: number; maxAgeSeconds?: number } = {},
+): Promise<SignedAssignment> {
+  let kid: string | undefined;
+  try {
+    const header = decodeProtectedHeader(token);
+    if (header.alg !== 'EdDSA') throw new Error(`unexpected alg ${header.alg}`);
+    kid = header.kid;
+  } catch (err) {
+    throw new VerificationError('malformed', `assignment is not a valid JWS: ${(err as Error).message}`);
+  }
+  const key = kid ? keys.verifyKey(kid) : undefined;
+  if (!key) throw new VerificationError('unknown-key', `assignment is signed with unknown key ${kid ?? '(none)'}`);
+  let payload: Payload;
+  try {
+    const result = await compactVerify(token, key, { algorithms: ['EdDSA'] });
+    payload = JSON.parse(decoder.decode(result.payload)) as Payload;
+  } catch (err) {
+    throw new VerificationError('bad-signature', `assignment signature does not verify: ${(err as Error).message}`);
+  }
+  if (payload.v !== 1 || typeof payload.ns !== 'string' || typeof payload.n !== 'string' || !Array.isArray(payload.ips) || !Array.isArray(payload.eips)) {
+    throw new VerificationError('malformed', 'assignment payload has an unexpected shape');
+  }
+  if (payload.ns !== service.namespace || payload.n !== service.name) {
+    throw new VerificationError('wrong-service', `assignment was issued for ${payload.ns}/${payload.n}, not ${service.namespace}/${service.name}`);
+  }
+  const now = Math.floor((opts.now ?? Date.now()) / 1000);
+  if (payload.exp !== undefined && now >= payload.exp) throw new VerificationError('expired', 'assignment has expired');
+  if (opts.maxAgeSeconds !== undefined && now - payload.iat > opts.maxAgeSeconds) {
+    throw new VerificationError('expired', `assignment is older than ${opts.maxAgeSeconds}s`);
+  }
+  return {
+    namespace: payload.ns,
+    name: payload.n,
+    ips: payload.ips,
+    pool: payload.pool,
+    externalIPs: payload.eips,
+    kid: kid!,
+    issuedAt: payload.iat,
+    expiresAt: payload.exp,
+  };
+}

@@ -1,0 +1,129 @@
+// The webhook's fastify app, built without listening (tests use app.inject()). Routes: Service
+// mutation, IPPool validation, health, readiness and metrics. Every admission decision is written as
+// one audit log line with stable keys.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import type { ZodError } from 'zod';
+import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
+import { admissionReviewSchema, denial, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
+import { validatePool } from '../admission/validate-pool.ts';
+import type { WebhookMetrics } from './metrics.ts';
+
+/** kube-apiserver limits request bodies to 3 MiB; an AdmissionReview carries the object twice. */
+export const BODY_LIMIT = 3 * 1024 * 1024 * 2 + 64 * 1024;
+
+export interface ReadinessCheck {
+  ready(): { ok: boolean; reasons: string[] };
+}
+
+export interface WebhookAppOptions {
+  deps: AdmissionDeps;
+  logger: Logger;
+  metrics: WebhookMetrics;
+  readiness: ReadinessCheck;
+  https?: FastifyServerOptions extends { https?: infer H } ? H : unknown;
+}
+
+export const ERRORS = {
+  MALFORMED_JSON: { code: 'ADMITLB_MALFORMED_JSON', status: 400 },
+  MALFORMED_REVIEW: { code: 'ADMITLB_MALFORMED_REVIEW', status: 400 },
+  WRONG_RESOURCE: { code: 'ADMITLB_WRONG_RESOURCE', status: 400 },
+  UNSUPPORTED_MEDIA: { code: 'ADMITLB_UNSUPPORTED_MEDIA_TYPE', status: 415 },
+  BODY_TOO_LARGE: { code: 'ADMITLB_BODY_TOO_LARGE', status: 413 },
+} as const;
+
+const zodSummary = (e: ZodError) => e.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+
+export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
+  const { deps, logger, metrics, readiness } = opts;
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    ...(opts.https ? { https: opts.https as never } : {}),
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  // Client mistakes get a 400-class answer with a stable code; only our own bugs are 500s.
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    let code: string = err.code ?? 'ADMITLB_INTERNAL';
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') code = ERRORS.UNSUPPORTED_MEDIA.code;
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') code = ERRORS.BODY_TOO_LARGE.code;
+    else if (status === 400) code = ERRORS.MALFORMED_JSON.code;
+    if (status === 500) logger.error({ err }, 'unexpected error');
+    void reply.status(status).send({ error: code, message: status === 500 ? 'internal error' : err.message });
+  });
+
+  function parseReview(body: unknown, resource: string): AdmissionRequest | { error: string; code: string } {
+    const parsed = admissionReviewSchema.safeParse(body);
+    if (!parsed.success) return { code: ERRORS.MALFORMED_REVIEW.code, error: `not an admission.k8s.io/v1 AdmissionReview: ${zodSummary(parsed.error)}` };
+    const req = parsed.data.request;
+    if (req.resource.resource !== resource) return { code: ERRORS.WRONG_RESOURCE.code, error: `this endpoint admits ${resource}, not ${req.resource.resource}` };
+    return req;
+  }
+
+  function audit(webhook: string, req: AdmissionRequest, a: AuditFields, started: bigint) {
+    const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
+    metrics.admissionSeconds.observe({ webhook, operation: req.operation }, latencyMs / 1000);
+    metrics.decisions.inc({ webhook, operation: req.operation, decision: a.decision });
+    logger.info(
+      {
+        audit: true,
+        webhook,
+        uid: req.uid,
+        operation: req.operation,
+        namespace: a.namespace ?? req.namespace ?? '',
+        name: a.name ?? req.name ?? '',
+        user: req.userInfo?.username,
+        groups: req.userInfo?.groups,
+        dryRun: req.dryRun ?? false,
+        decision: a.decision,
+        addresses: a.addresses,
+        pool: a.pool,
+        reason: a.reason,
+        latencyMs: Math.round(latencyMs * 1000) / 1000,
+      },
+      'admission decision',
+    );
+  }
+
+  app.post('/mutate/services', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    const req = parseReview(request.body, 'services');
+    if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    let outcome: AdmissionOutcome;
+    let auditFields: AuditFields;
+    try {
+      const result = await admitService(deps, req);
+      outcome = result;
+      auditFields = result.audit;
+    } catch (err) {
+      if (err instanceof MalformedReviewError) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: err.message });
+      logger.error({ err, uid: req.uid }, 'admission failed');
+      outcome = denial(500, 'InternalError', `admitlb could not decide: ${(err as Error).message}`);
+      auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}` };
+    }
+    audit('services.admitlb.io', req, auditFields, started);
+    return reviewResponse(req.uid, outcome);
+  });
+
+  app.post('/validate/ippools', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    const req = parseReview(request.body, 'ippools');
+    if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    const outcome = validatePool({ pools: deps.state.pools, claims: deps.state.claims }, req);
+    audit('ippools.admitlb.io', req, { decision: outcome.allowed ? 'allowed' : 'denied', reason: outcome.status?.message, name: req.name }, started);
+    return reviewResponse(req.uid, outcome);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const r = readiness.ready();
+    return reply.status(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not ready', reasons: r.reasons });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  return app;
+}

@@ -20,7 +20,7 @@ import { poolCapacity } from '../allocation/pools.ts';
 import { ApiUnavailableError, type ClaimStore } from '../kube/cluster.ts';
 import type { Service } from '../kube/types.ts';
 import { signAssignment, verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
-import { denial, pointerEscape, type AdmissionOutcome, type AdmissionRequest, type JsonPatchOp } from './review.ts';
+import { denial, pointerEscape, serviceShapeSchema, type AdmissionOutcome, type AdmissionRequest, type JsonPatchOp } from './review.ts';
 import { readIntent, type ServiceIntent } from './service-intent.ts';
 
 export interface AdmissionDeps {
@@ -62,10 +62,12 @@ export async function admitService(deps: AdmissionDeps, request: AdmissionReques
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') {
     return { allowed: true, audit: { decision: 'skipped', reason: `operation ${request.operation}` } };
   }
-  const service = request.object as unknown as Service | null | undefined;
-  if (!service || typeof service.metadata !== 'object' || service.metadata === null) {
-    throw new MalformedReviewError('request.object must be a Service with metadata');
+  const shape = serviceShapeSchema.safeParse(request.object);
+  if (!shape.success) {
+    const issue = shape.error.issues[0]!;
+    throw new MalformedReviewError(`request.object is not a Service: ${['object', ...issue.path].join('.')}: ${issue.message}`);
   }
+  const service = request.object as unknown as Service;
   const patch: JsonPatchOp[] = [];
   const namespace = request.namespace || service.metadata.namespace || 'default';
   let name = service.metadata.name || request.name || '';

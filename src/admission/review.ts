@@ -27,6 +27,43 @@ export const admissionReviewSchema = z.object({
   request: admissionRequestSchema,
 });
 
+/**
+ * The fields of a Service that admitlb reads, typed as the API server guarantees them. Anything else
+ * passes through untouched; a review whose Service breaks these types did not come from an API server.
+ */
+const stringMap = z.record(z.string(), z.string());
+export const serviceShapeSchema = z
+  .object({
+    metadata: z
+      .object({
+        name: z.string().optional(),
+        generateName: z.string().optional(),
+        namespace: z.string().optional(),
+        labels: stringMap.optional().nullable(),
+        annotations: stringMap.optional().nullable(),
+      })
+      .loose(),
+    spec: z
+      .object({
+        type: z.string().optional(),
+        selector: stringMap.optional().nullable(),
+        ports: z
+          .array(z.object({ port: z.number().int(), protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional() }).loose())
+          .optional()
+          .nullable(),
+        externalIPs: z.array(z.string()).optional().nullable(),
+        loadBalancerIP: z.string().optional().nullable(),
+        loadBalancerClass: z.string().optional().nullable(),
+        ipFamilies: z.array(z.enum(['IPv4', 'IPv6'])).max(2).optional().nullable(),
+        ipFamilyPolicy: z.enum(['SingleStack', 'PreferDualStack', 'RequireDualStack']).optional().nullable(),
+        externalTrafficPolicy: z.string().optional().nullable(),
+      })
+      .loose()
+      .optional()
+      .nullable(),
+  })
+  .loose();
+
 export interface JsonPatchOp {
   op: 'add' | 'replace' | 'remove' | 'test';
   path: string;

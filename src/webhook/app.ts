@@ -1,7 +1,7 @@
 // The webhook's fastify app, built without listening (tests use app.inject()). Routes: Service
 // mutation, IPPool validation, health, readiness and metrics. Every admission decision is written as
 // one audit log line with stable keys.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
 import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
@@ -38,7 +38,8 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
   const { deps, logger, metrics, readiness } = opts;
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // Per-request access logs would double the log volume; each decision has its own audit line.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     ...(opts.https ? { https: opts.https as never } : {}),
     return503OnClosing: true,

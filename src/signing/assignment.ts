@@ -2,8 +2,7 @@
 // that the speaker and controller act only on decisions admitlb made. A user who can patch
 // services/status or write annotations cannot forge one. Several keys may verify at once (rotation);
 // the newest signs.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { loadSigningKeys } from '../certs/generate.ts';
 import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type CryptoKey, type JWK } from 'jose';
 
 export interface Assignment {
@@ -56,7 +55,7 @@ interface LoadedKey {
 }
 
 /** Builds a key set from private (or public-only) Ed25519 JWKs; the first private key signs. */
-export async function keySetFromJwks(jwks: { jwk: JWK; mtimeMs?: number }[]): Promise<KeySet> {
+export async function keySetFromJwks(jwks: { jwk: JWK; mtimeMs?: number }[], activeKid?: string): Promise<KeySet> {
   const loaded: LoadedKey[] = [];
   for (const { jwk, mtimeMs } of jwks) {
     if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.kid) {
@@ -71,7 +70,7 @@ export async function keySetFromJwks(jwks: { jwk: JWK; mtimeMs?: number }[]): Pr
     });
   }
   // Newest private key signs: a rotated-in key starts signing while the old one still verifies.
-  const signer = loaded.filter((k) => k.privateKey).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.kid < b.kid ? -1 : 1))[0];
+  const signer = (activeKid ? loaded.filter((k) => k.kid === activeKid && k.privateKey) : loaded.filter((k) => k.privateKey)).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.kid < b.kid ? -1 : 1))[0];
   const byKid = new Map(loaded.map((k) => [k.kid, k]));
   return {
     signingKid: signer?.kid ?? '',
@@ -85,23 +84,12 @@ export async function keySetFromJwks(jwks: { jwk: JWK; mtimeMs?: number }[]): Pr
 }
 
 /**
- * Loads every `*.jwk.json` file of a directory (a mounted Secret; Kubernetes names its files after
- * the Secret's keys, so `..data` and other dotfiles are skipped).
+ * Loads the signing keys of a directory (certs/signing locally, the mounted Secret in a pod): every
+ * `<kid>.jwk.json` verifies, the one named by the `active` file signs (certs/README.md).
  */
 export async function loadKeySet(dir: string): Promise<KeySet> {
-  const files = readdirSync(dir).filter((f) => !f.startsWith('.') && f.endsWith('.jwk.json'));
-  if (files.length === 0) throw new Error(`no signing keys (*.jwk.json) in ${dir}`);
-  const jwks = files.map((f) => {
-    const path = join(dir, f);
-    let jwk: JWK;
-    try {
-      jwk = JSON.parse(readFileSync(path, 'utf8')) as JWK;
-    } catch (err) {
-      throw new Error(`signing key ${path}: ${(err as Error).message}`);
-    }
-    return { jwk, mtimeMs: statSync(path).mtimeMs };
-  });
-  return keySetFromJwks(jwks);
+  const { activeKid, keys } = await loadSigningKeys(dir);
+  return keySetFromJwks([...keys.values()].map((jwk) => ({ jwk })), activeKid);
 }
 
 const encoder = new TextEncoder();

@@ -1,0 +1,91 @@
+// The admitlb command line: one binary, several roles.
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, parseServerConfig, runWebhookCommand } from './webhook/main.ts';
+import { parseCertsArgs, runCertsCommand } from './certs/command.ts';
+
+const USAGE = `usage: admitlb <command> [flags]
+
+commands:
+  webhook   run the admission webhook (HTTPS)
+              --tls-cert-file F --tls-key-file F --signing-keys-dir D
+              [--host 0.0.0.0] [--port 9443] [--kubeconfig F] [--log-level info]
+              [--load-balancer-class C] [--default-family IPv4|IPv6] [--external-ip-mode enforce|warn|off]
+  dev       run the webhook locally against the current kubeconfig, generating certs/ if needed
+  certs     generate the webhook CA, serving certificate and signing key into certs/
+            and wire them into webhook-manifests/ (see certs/README.md)
+  help      show this text`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'webhook': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: {
+          'tls-cert-file': { type: 'string' },
+          'tls-key-file': { type: 'string' },
+          'signing-keys-dir': { type: 'string' },
+          host: { type: 'string' },
+          port: { type: 'string' },
+          kubeconfig: { type: 'string' },
+          'log-level': { type: 'string' },
+          'load-balancer-class': { type: 'string' },
+          'default-family': { type: 'string' },
+          'external-ip-mode': { type: 'string' },
+        },
+      });
+      const admission = Object.fromEntries(
+        Object.entries({
+          loadBalancerClass: values['load-balancer-class'],
+          defaultFamily: values['default-family'],
+          externalIPMode: values['external-ip-mode'],
+        }).filter(([, v]) => v !== undefined),
+      );
+      const config = parseServerConfig({
+        tlsCertFile: values['tls-cert-file'],
+        tlsKeyFile: values['tls-key-file'],
+        signingKeysDir: values['signing-keys-dir'],
+        host: values.host,
+        port: values.port === undefined ? undefined : Number(values.port),
+        kubeconfig: values.kubeconfig,
+        logLevel: values['log-level'],
+        admission,
+      });
+      await runWebhookCommand(config);
+      return -1; // keeps running
+    }
+    case 'dev': {
+      // The local quick start: certificates and a signing key from certs/ (generated on first run).
+      if (!existsSync('certs/tls.crt') || !existsSync('certs/signing/active')) {
+        await runCertsCommand({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+      }
+      const config = parseServerConfig({
+        host: '127.0.0.1',
+        tlsCertFile: 'certs/tls.crt',
+        tlsKeyFile: 'certs/tls.key',
+        signingKeysDir: 'certs/signing',
+        kubeconfig: process.env.KUBECONFIG || undefined,
+      });
+      await runWebhookCommand(config);
+      return -1;
+    }
+    case 'certs': {
+      const result = await runCertsCommand(parseCertsArgs(rest));
+      console.log(`certificates in ${result.certsDir}; manifests wired in ${result.generatedDir}`);
+      console.log('next: kubectl apply -k webhook-manifests/');
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command ? 0 : 2;
+    default:
+      console.error(`admitlb: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+

@@ -1,0 +1,78 @@
+// `admitlb webhook`: wires configuration, the Kubernetes adapter, certificates and the app together,
+// then listens. Configuration is validated once here; a bad value exits non-zero with a clear error.
+import closeWithGrace from 'close-with-grace';
+import pino from 'pino';
+import { serverConfigSchema, describeConfigError, type ServerConfig } from '../config/webhook-config.ts';
+import { KubeCluster, loadKubeConfig } from '../kube/client.ts';
+import { LiveAllocationState } from '../kube/allocation-state.ts';
+import type { Cluster } from '../kube/cluster.ts';
+import { loadKeySet } from '../signing/assignment.ts';
+import { buildWebhookApp } from './app.ts';
+import { createWebhookMetrics } from './metrics.ts';
+import { createTlsReloader } from './tls.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function parseServerConfig(input: unknown): ServerConfig {
+  const parsed = serverConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(`invalid configuration:\n${describeConfigError(parsed.error)}`);
+  return parsed.data;
+}
+
+export interface RunningWebhook {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the webhook; `cluster` defaults to the API server named by the kubeconfig. */
+export async function startWebhook(config: ServerConfig, opts: { cluster?: Cluster; logger?: pino.Logger } = {}): Promise<RunningWebhook> {
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'webhook' } });
+  const keys = await loadKeySet(config.signingKeysDir);
+  const tls = createTlsReloader({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, logger });
+  const cluster = opts.cluster ?? new KubeCluster(loadKubeConfig(config.kubeconfig), logger);
+  await cluster.start();
+  const state = new LiveAllocationState(cluster.cache, logger);
+  const metrics = createWebhookMetrics(state, { defaultMetrics: true });
+  const app = buildWebhookApp({
+    deps: {
+      state,
+      store: cluster.claims,
+      keys,
+      config: config.admission,
+      namespaceLabels: (ns) => cluster.cache.namespace(ns)?.metadata.labels,
+    },
+    logger,
+    metrics,
+    https: tls.secureContextOptions,
+    readiness: {
+      ready() {
+        const reasons: string[] = [];
+        if (!tls.loaded) reasons.push('serving certificate not loaded');
+        if (!cluster.cache.synced()) reasons.push('caches not synced');
+        return { ok: reasons.length === 0, reasons };
+      },
+    },
+  });
+  const address = await app.listen({ host: config.host, port: config.port });
+  tls.attach(app.server as never);
+  logger.info({ address, signingKid: keys.signingKid, kids: keys.kids() }, 'admitlb webhook listening');
+  return {
+    url: address,
+    async close() {
+      await app.close();
+      tls.close();
+      state.close();
+      await cluster.stop();
+    },
+  };
+}
+
+export async function runWebhookCommand(config: ServerConfig): Promise<void> {
+  const running = await startWebhook(config);
+  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+    if (err) console.error(err);
+    await running.close();
+  });
+}

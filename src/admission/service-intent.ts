@@ -9,19 +9,13 @@ import {
 } from '../config/annotations.ts';
 import type { ServicePortRef } from '../config/schemas.ts';
 import type { AdmissionConfig } from '../config/webhook-config.ts';
-import { familyFromName, parseIP, AddressError, type Family, type IP } from '../allocation/addresses.ts';
-import type { Denial, FamilyPolicy } from '../allocation/allocator.ts';
+import { familyFromName, parseIP, AddressError, type IP } from '../allocation/addresses.ts';
+import type { AllocationRequest, Denial, FamilyPolicy } from '../allocation/allocator.ts';
 import type { Service } from '../kube/types.ts';
 
-export interface ServiceIntent {
+/** What the allocator needs from the Service, plus what only admission handles. */
+export interface ServiceIntent extends Pick<AllocationRequest, 'families' | 'policy' | 'requested' | 'pool' | 'sharingKey' | 'ports' | 'backend'> {
   isLoadBalancer: boolean;
-  families: Family[];
-  policy: FamilyPolicy;
-  requested?: { ips: IP[]; field: string };
-  pool?: { name: string; field: string };
-  sharingKey?: string;
-  ports: ServicePortRef[];
-  backend: string;
   externalIPs: { text: string; field: string }[];
   warnings: string[];
 }

@@ -1,0 +1,266 @@
+// The public entry point: a BGP speaker that originates routes to a set of peers.
+
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { AttrSetTable, type AttrSet, type RouteAttributes } from './adj-rib-out.ts';
+import { BgpConfigError, CeaseSubcode } from './errors.ts';
+import { shutdownCommunication } from './messages.ts';
+import { familyOf, normalizeAddress, parseIp, parseIpv4, parsePrefix, prefixKeyToText, type Afi, type Family } from './prefix.ts';
+import { PeerSession, type SessionConfig, type SessionHost } from './session.ts';
+import { silentLogger, type BgpHooks, type Logger, type PeerOptions, type PeerStatus, type SpeakerEvents, type SpeakerOptions } from './types.ts';
+
+const MAX_ASN = 0xffffffff;
+
+function checkAsn(asn: unknown, what: string): number {
+  if (typeof asn !== 'number' || !Number.isInteger(asn) || asn < 1 || asn > MAX_ASN) {
+    throw new BgpConfigError(`${what} must be an integer in 1..4294967295, got ${String(asn)}`);
+  }
+  return asn;
+}
+
+function checkHoldTime(hold: unknown, what: string): number {
+  if (typeof hold !== 'number' || !Number.isInteger(hold) || hold < 0 || hold > 65535 || hold === 1 || hold === 2) {
+    throw new BgpConfigError(`${what} must be 0 or 3..65535 seconds, got ${String(hold)}`);
+  }
+  return hold;
+}
+
+function checkFamilies(families: unknown, what: string): Family[] {
+  if (!Array.isArray(families) || families.length === 0 || !families.every((f) => f === 'ipv4' || f === 'ipv6')) {
+    throw new BgpConfigError(`${what} must be a non-empty list of "ipv4" / "ipv6"`);
+  }
+  return [...new Set(families as Family[])];
+}
+
+export interface CloseOptions {
+  /**
+   * true: drop the TCP sessions without a NOTIFICATION, so that peers which negotiated graceful
+   * restart keep our routes (marked stale) until we reconnect and send End-of-RIB. Use for a
+   * rolling restart. false (default): Cease / Administrative Shutdown, peers withdraw our routes.
+   */
+  gracefulRestart?: boolean;
+  /** RFC 8203 shutdown communication sent with the Cease. */
+  message?: string;
+}
+
+export interface AnnouncedRoute {
+  prefix: string;
+  family: Family;
+  attributes: Omit<AttrSet, 'id' | 'refs' | 'key'>;
+}
+
+export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
+  readonly asn: number;
+  readonly routerId: string;
+  private readonly holdTime: number;
+  private readonly families: Family[];
+  private readonly listenOptions: false | { port: number; address: string | undefined };
+  private readonly logger: Logger;
+  private readonly host: SessionHost;
+  private readonly attrSets = new AttrSetTable();
+  private readonly ribs: [Map<string, AttrSet>, Map<string, AttrSet>] = [new Map(), new Map()];
+  private readonly peers = new Map<string, PeerSession>();
+  private server: net.Server | null = null;
+  private started = false;
+  private closed = false;
+
+  constructor(options: SpeakerOptions) {
+    super();
+    this.asn = checkAsn(options.asn, 'asn');
+    const id = parseIpv4(options.routerId);
+    if (!id || id.readUInt32BE(0) === 0) throw new BgpConfigError(`routerId must be a non-zero IPv4 address, got "${options.routerId}"`);
+    this.routerId = options.routerId;
+    this.holdTime = checkHoldTime(options.holdTime ?? 90, 'holdTime');
+    this.families = checkFamilies(options.families ?? ['ipv4', 'ipv6'], 'families');
+    const listen = options.listen ?? {};
+    this.listenOptions = listen === false ? false : { port: listen.port ?? 179, address: listen.address };
+    this.logger = options.logger ?? silentLogger;
+    const gr = options.gracefulRestart ?? {};
+    const restartTime = gr === false ? 0 : (gr.restartTime ?? 120);
+    if (!Number.isInteger(restartTime) || restartTime < 0 || restartTime > 4095) throw new BgpConfigError('gracefulRestart.restartTime must be 0..4095 seconds');
+    const initialMs = options.connectRetry?.initialMs ?? 1000;
+    const maxMs = options.connectRetry?.maxMs ?? 120_000;
+    if (!(initialMs > 0) || !(maxMs >= initialMs)) throw new BgpConfigError('connectRetry needs 0 < initialMs <= maxMs');
+    const hooks: BgpHooks = options.hooks ?? {};
+    this.host = {
+      localAsn: this.asn,
+      routerId: this.routerId,
+      gracefulRestart: gr === false ? null : { restartTime, restarting: gr.restarting ?? false },
+      connectRetry: { initialMs, maxMs },
+      logger: this.logger,
+      hooks,
+      ribs: this.ribs,
+    };
+  }
+
+  /** Starts listening (unless disabled) and starts every configured peer. */
+  async start(): Promise<void> {
+    if (this.closed) throw new BgpConfigError('speaker is closed');
+    if (this.started) return;
+    this.started = true;
+    if (this.listenOptions) {
+      const { port, address } = this.listenOptions;
+      const server = net.createServer((socket) => this.onIncoming(socket));
+      server.on('error', (err) => this.logger.error({ err: err.message }, 'BGP listener error'));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host: address ?? '::', ipv6Only: false }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }).catch(async (err: NodeJS.ErrnoException) => {
+        // No IPv6 in this network namespace: fall back to IPv4 only.
+        if (address !== undefined || (err.code !== 'EAFNOSUPPORT' && err.code !== 'EADDRNOTAVAIL')) throw err;
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port, host: '0.0.0.0' }, () => resolve());
+        });
+      });
+      this.server = server;
+      this.logger.info({ address: server.address() }, 'BGP listening');
+    }
+    for (const session of this.peers.values()) session.start();
+  }
+
+  /** The port the listener is bound to (useful with listen.port 0), or null. */
+  get listenPort(): number | null {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : null;
+  }
+
+  private onIncoming(socket: net.Socket): void {
+    const remote = normalizeAddress(socket.remoteAddress ?? '');
+    const session = this.peers.get(remote);
+    if (!session) {
+      this.logger.warn({ remote }, 'BGP connection from an unconfigured address refused');
+      socket.destroy();
+      return;
+    }
+    session.acceptIncoming(socket);
+  }
+
+  addPeer(options: PeerOptions): void {
+    if (this.closed) throw new BgpConfigError('speaker is closed');
+    if (options.password !== undefined) {
+      throw new BgpConfigError(
+        'TCP MD5 signatures (RFC 2385) are not supported: Node.js cannot set TCP_MD5SIG on a socket without a native addon. ' +
+          'Remove the password, or protect the session another way (a dedicated network, GTSM/ACLs on the router).',
+      );
+    }
+    const ip = parseIp(options.address);
+    if (!ip) throw new BgpConfigError(`peer address "${options.address}" is not an IP address`);
+    const address = normalizeAddress(options.address);
+    if (this.peers.has(address)) throw new BgpConfigError(`peer ${address} already exists`);
+    const port = options.port ?? 179;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BgpConfigError(`peer port must be 1..65535`);
+    if (options.localAddress !== undefined && !parseIp(options.localAddress)) throw new BgpConfigError(`localAddress "${options.localAddress}" is not an IP address`);
+    if (options.nextHopIpv4 !== undefined && !parseIpv4(options.nextHopIpv4)) throw new BgpConfigError(`nextHopIpv4 "${options.nextHopIpv4}" is not an IPv4 address`);
+    if (options.nextHopIpv6 !== undefined && parseIp(options.nextHopIpv6)?.afi !== 2) throw new BgpConfigError(`nextHopIpv6 "${options.nextHopIpv6}" is not an IPv6 address`);
+    const ll = options.linkLocalNextHop;
+    if (typeof ll === 'string' && !/^fe80:/i.test(normalizeAddress(ll))) throw new BgpConfigError(`linkLocalNextHop "${ll}" is not an IPv6 link-local address`);
+    const config: SessionConfig = {
+      address,
+      asn: checkAsn(options.asn, 'peer asn'),
+      port,
+      localAddress: options.localAddress,
+      passive: options.passive ?? false,
+      holdTime: checkHoldTime(options.holdTime ?? this.holdTime, 'peer holdTime'),
+      families: options.families ? checkFamilies(options.families, 'peer families').filter((f) => this.families.includes(f)) : this.families,
+      nextHopIpv4: options.nextHopIpv4,
+      nextHopIpv6: options.nextHopIpv6 !== undefined ? normalizeAddress(options.nextHopIpv6) : undefined,
+      linkLocalNextHop: typeof ll === 'string' ? normalizeAddress(ll) : ll,
+      description: options.description,
+    };
+    if (config.families.length === 0) throw new BgpConfigError(`peer ${address} has no family in common with the speaker`);
+    const session = new PeerSession(config, this.host);
+    session.on('state', (from, to) => this.emit('state', { peer: address, from, to }));
+    session.on('established', () => this.emit('established', { peer: address }));
+    session.on('down', (reason: string) => this.emit('down', { peer: address, reason }));
+    session.on('notification', (n) => this.emit('notification', { peer: address, ...n }));
+    session.on('updateError', (e) => this.emit('updateError', { peer: address, ...e }));
+    this.peers.set(address, session);
+    if (this.started) session.start();
+  }
+
+  /** Stops the session with Cease / Peer De-configured and forgets the peer. */
+  async removePeer(address: string): Promise<boolean> {
+    const key = normalizeAddress(address);
+    const session = this.peers.get(key);
+    if (!session) return false;
+    this.peers.delete(key);
+    await session.stop(CeaseSubcode.PeerDeconfigured);
+    session.removeAllListeners();
+    return true;
+  }
+
+  /** Announces (or replaces) a route to every peer of its family. Throws BgpConfigError on bad input. */
+  announce(prefix: string, attributes: RouteAttributes = {}): void {
+    if (this.closed) throw new BgpConfigError('speaker is closed');
+    const p = parsePrefix(prefix);
+    const set = this.attrSets.intern(p.afi, attributes);
+    const rib = this.ribs[p.afi - 1]!;
+    const old = rib.get(p.key);
+    if (old === set) return;
+    this.attrSets.retain(set);
+    rib.set(p.key, set);
+    if (old) this.attrSets.release(old);
+    this.changed(p.afi, p.key);
+  }
+
+  /** Withdraws a route; returns false if it was not announced. */
+  withdraw(prefix: string): boolean {
+    const p = parsePrefix(prefix);
+    const rib = this.ribs[p.afi - 1]!;
+    const old = rib.get(p.key);
+    if (!old) return false;
+    rib.delete(p.key);
+    this.attrSets.release(old);
+    this.changed(p.afi, p.key);
+    return true;
+  }
+
+  private changed(afi: Afi, key: string): void {
+    for (const session of this.peers.values()) {
+      if (session.config.families.includes(familyOf(afi))) session.markDirty(afi, key);
+    }
+  }
+
+  /** Routes currently announced. */
+  routes(): AnnouncedRoute[] {
+    const out: AnnouncedRoute[] = [];
+    for (const afi of [1, 2] as const) {
+      for (const [key, set] of this.ribs[afi - 1]!) {
+        const { id: _id, refs: _refs, key: _key, ...attributes } = set;
+        out.push({ prefix: prefixKeyToText(afi, key), family: familyOf(afi), attributes });
+      }
+    }
+    return out;
+  }
+
+  get routeCount(): { ipv4: number; ipv6: number } {
+    return { ipv4: this.ribs[0].size, ipv6: this.ribs[1].size };
+  }
+
+  peerStatus(address: string): PeerStatus | undefined {
+    return this.peers.get(normalizeAddress(address))?.status();
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].map((s) => s.status());
+  }
+
+  /** Stops every session (Cease, or silently for a graceful restart) and the listener. */
+  async close(options: CloseOptions = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const server = this.server;
+    this.server = null;
+    const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const data = options.message !== undefined ? shutdownCommunication(options.message) : undefined;
+    await Promise.all(
+      [...this.peers.values()].map((s) => (options.gracefulRestart ? s.abandon() : s.stop(CeaseSubcode.AdministrativeShutdown, data))),
+    );
+    await serverClosed;
+    for (const s of this.peers.values()) s.removeAllListeners();
+  }
+}

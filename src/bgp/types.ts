@@ -1,0 +1,159 @@
+// Public configuration, status and observability types.
+
+import type { Family } from './prefix.ts';
+
+export type SessionState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
+
+/** Any pino-compatible logger. The default discards everything. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export type NotificationDirection = 'sent' | 'received';
+
+/**
+ * Metrics hooks: plain callbacks, so the caller decides how to export them (prom-client counters,
+ * OpenTelemetry, ...). Exceptions thrown by a hook are caught and logged.
+ */
+export interface BgpHooks {
+  stateChange?(peer: string, from: SessionState, to: SessionState): void;
+  messageSent?(peer: string, type: string, count: number, bytes: number): void;
+  messageReceived?(peer: string, type: string, bytes: number): void;
+  /** Gauge: prefixes currently in the peer's Adj-RIB-Out for the family. */
+  prefixesAdvertised?(peer: string, family: Family, count: number): void;
+  notification?(peer: string, direction: NotificationDirection, code: number, subcode: number): void;
+}
+
+export interface ConnectRetryOptions {
+  /** First ConnectRetry/IdleHold delay (default 1000 ms); doubled after each failure. */
+  initialMs?: number;
+  /** Upper bound of the doubling (default 120000 ms). Each delay is jittered to 75–100 %. */
+  maxMs?: number;
+}
+
+export interface GracefulRestartOptions {
+  /** Restart Time advertised to peers, in seconds (0–4095, default 120). */
+  restartTime?: number;
+  /** Sets the Restart State (R) bit: this process has just restarted (RFC 4724 §3). */
+  restarting?: boolean;
+}
+
+export interface SpeakerOptions {
+  /** Local AS number, 1–4294967295. */
+  asn: number;
+  /** BGP identifier, a non-zero IPv4 address. */
+  routerId: string;
+  /** Hold time offered to peers in seconds: 0 (no keepalives) or 3–65535. Default 90. */
+  holdTime?: number;
+  /** Where to accept incoming sessions; false disables listening. Default port 179 on all addresses. */
+  listen?: false | { port?: number; address?: string };
+  /** Families offered to every peer unless a peer narrows them. Default both. */
+  families?: Family[];
+  /** Graceful restart capability (RFC 4724); false disables. Default { restartTime: 120 }. */
+  gracefulRestart?: false | GracefulRestartOptions;
+  connectRetry?: ConnectRetryOptions;
+  logger?: Logger;
+  hooks?: BgpHooks;
+}
+
+export interface PeerOptions {
+  /** Peer address (IPv4 or IPv6); also how incoming connections are matched to the peer. */
+  address: string;
+  /** Expected peer AS; an OPEN with another AS is refused with Bad Peer AS. */
+  asn: number;
+  /** TCP port of the peer (default 179). */
+  port?: number;
+  /** Source address for outgoing connections. */
+  localAddress?: string;
+  /** Only wait for the peer to connect. */
+  passive?: boolean;
+  /** Hold time offered to this peer (overrides the speaker's). */
+  holdTime?: number;
+  /** Families for this peer (default: the speaker's). */
+  families?: Family[];
+  /** IPv4 next hop for routes without their own (default: the session's local IPv4 address). */
+  nextHopIpv4?: string;
+  /** IPv6 global next hop (default: the session's local IPv6 address). */
+  nextHopIpv6?: string;
+  /** IPv6 link-local next hop: an address, false to never send one, or (default) detected when the session runs over IPv6. */
+  linkLocalNextHop?: string | false;
+  /** TCP MD5 (RFC 2385) is not supported: Node cannot set TCP_MD5SIG without a native addon. Setting this throws. */
+  password?: string;
+  description?: string;
+}
+
+export interface PeerError {
+  direction: NotificationDirection | 'local';
+  code?: number;
+  subcode?: number;
+  message: string;
+  at: Date;
+}
+
+export interface PeerStatus {
+  address: string;
+  port: number;
+  asn: number;
+  localAsn: number;
+  description: string | undefined;
+  state: SessionState;
+  /** Milliseconds since Established, 0 when not established. */
+  uptimeMs: number;
+  establishedAt: Date | null;
+  peerRouterId: string | null;
+  lastError: PeerError | null;
+  /** Prefixes currently advertised (Adj-RIB-Out size) per family. */
+  prefixesSent: { ipv4: number; ipv6: number };
+  /** NLRI the peer announced to us (counted, then ignored). */
+  prefixesReceived: number;
+  negotiated: null | {
+    holdTime: number;
+    keepaliveTime: number;
+    as4: boolean;
+    routeRefresh: boolean;
+    families: Family[];
+    peerGracefulRestart: { restartTime: number; restarting: boolean } | null;
+  };
+  messagesSent: number;
+  messagesReceived: number;
+  updatesSent: number;
+  updatesReceived: number;
+  /** Times an Established session went down. */
+  flaps: number;
+}
+
+export interface StateChangeEvent {
+  peer: string;
+  from: SessionState;
+  to: SessionState;
+}
+
+export interface NotificationEvent {
+  peer: string;
+  direction: NotificationDirection;
+  code: number;
+  subcode: number;
+  message: string;
+}
+
+export interface UpdateErrorEvent {
+  peer: string;
+  /** RFC 7606 treat-as-withdraw reasons. */
+  treatAsWithdraw: string[];
+  /** RFC 7606 attribute-discard reasons. */
+  discarded: string[];
+}
+
+/** Events emitted by BgpSpeaker. */
+export interface SpeakerEvents {
+  state: [StateChangeEvent];
+  established: [{ peer: string }];
+  down: [{ peer: string; reason: string }];
+  notification: [NotificationEvent];
+  updateError: [UpdateErrorEvent];
+}

@@ -1,0 +1,186 @@
+// Network-namespace topologies for interop tests. Everything is created inside namespaces named
+// lab<runner pid>-<n>-<node>; veth ends are created directly inside them, so the main namespace's
+// interfaces, addresses and routes are never touched. Cleanup runs in layers: Topo.destroy() (from
+// after() hooks), a synchronous process-exit handler, and sweepStale() for namespaces left by dead
+// runners.
+import { execFileSync } from 'node:child_process';
+import { pidAlive, run, runOk, sleep, which } from './sys.ts';
+
+export interface LabNode {
+  /** Logical name, e.g. "spk" or "rtr". */
+  name: string;
+  /** Network namespace name. */
+  ns: string;
+  /** Interface inside the namespace. */
+  ifname: string;
+  ipv4: string;
+  ipv6: string;
+}
+
+const PREFIX = `lab${process.pid}-`;
+const liveNamespaces = new Set<string>();
+let counter = 0;
+let exitHandlerInstalled = false;
+
+function killNamespacePidsSync(ns: string): void {
+  try {
+    const out = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 });
+    for (const pid of out.split(/\s+/).filter(Boolean).map(Number)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  } catch {
+    /* namespace gone */
+  }
+}
+
+function deleteNamespaceSync(ns: string): void {
+  killNamespacePidsSync(ns);
+  try {
+    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 5000 });
+  } catch {
+    /* already gone */
+  }
+}
+
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  const cleanup = () => {
+    for (const ns of liveNamespaces) deleteNamespaceSync(ns);
+    liveNamespaces.clear();
+  };
+  process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      cleanup();
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    });
+  }
+}
+
+/** Removes lab namespaces whose runner process is dead (after a SIGKILLed run). */
+export async function sweepStale(): Promise<string[]> {
+  const r = await run('ip', ['netns', 'list']);
+  const removed: string[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    const m = /^lab(\d+)-/.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    deleteNamespaceSync(name);
+    removed.push(name);
+  }
+  return removed;
+}
+
+export interface TopoOptions {
+  /** Node names; two nodes get a veth pair, more get a bridge in an extra "sw" namespace. */
+  nodes: string[];
+  /** Third octet of 198.51.100.0/24-style addressing is fixed; node i gets .<i+1> and 2001:db8:1::<i+1>. */
+}
+
+export class Topo {
+  readonly nodes: LabNode[];
+  private readonly namespaces: string[] = [];
+  private destroyed = false;
+
+  private constructor(readonly id: number, nodeNames: string[]) {
+    this.nodes = nodeNames.map((name, i) => ({
+      name,
+      ns: `${PREFIX}${id}-${name}`,
+      ifname: nodeNames.length === 2 ? `v-${name}`.slice(0, 15) : 'eth0',
+      ipv4: `198.51.100.${i + 1}`,
+      ipv6: `2001:db8:1::${i + 1}`,
+    }));
+  }
+
+  node(name: string): LabNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  static async create(opts: TopoOptions): Promise<Topo> {
+    if (opts.nodes.length < 2) throw new Error('a topology needs at least two nodes');
+    installExitHandler();
+    const topo = new Topo(++counter, opts.nodes);
+    try {
+      await topo.build();
+    } catch (err) {
+      await topo.destroy();
+      throw err;
+    }
+    return topo;
+  }
+
+  private async addNamespace(ns: string): Promise<void> {
+    liveNamespaces.add(ns);
+    this.namespaces.push(ns);
+    await runOk('ip', ['netns', 'add', ns]);
+    await runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+
+  private async build(): Promise<void> {
+    for (const n of this.nodes) await this.addNamespace(n.ns);
+    if (this.nodes.length === 2) {
+      const [a, b] = this.nodes as [LabNode, LabNode];
+      // Created inside a's namespace with the peer end moved straight into b's.
+      await runOk('ip', ['-n', a.ns, 'link', 'add', a.ifname, 'type', 'veth', 'peer', 'name', b.ifname, 'netns', b.ns]);
+    } else {
+      const sw = `${PREFIX}${this.id}-sw`;
+      await this.addNamespace(sw);
+      await runOk('ip', ['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+      await runOk('ip', ['-n', sw, 'link', 'set', 'br0', 'up']);
+      for (const [i, n] of this.nodes.entries()) {
+        await runOk('ip', ['-n', n.ns, 'link', 'add', n.ifname, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', sw]);
+        await runOk('ip', ['-n', sw, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
+      }
+    }
+    for (const n of this.nodes) {
+      await runOk('ip', ['-n', n.ns, '-batch', '-'], {
+        input: [`addr add ${n.ipv4}/24 dev ${n.ifname}`, `addr add ${n.ipv6}/64 dev ${n.ifname} nodad`, `link set ${n.ifname} up`, ''].join('\n'),
+      });
+    }
+    // NETLAB P1: wait until every end is operationally UP, or the first neighbour discovery is lost.
+    for (const n of this.nodes) {
+      for (let i = 0; ; i++) {
+        const out = await runOk('ip', ['-n', n.ns, '-o', 'link', 'show', n.ifname]);
+        if (/state UP/.test(out)) break;
+        if (i > 500) throw new Error(`${n.ns}/${n.ifname} did not come up`);
+        await sleep(5);
+      }
+    }
+  }
+
+  /** Kills whatever still runs in the namespaces and deletes them. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const ns of this.namespaces) {
+      const r = await run('ip', ['netns', 'pids', ns]);
+      for (const pid of r.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await run('ip', ['netns', 'del', ns]);
+      liveNamespaces.delete(ns);
+    }
+  }
+}
+
+/** Lab namespaces currently present (for the "nothing left behind" check). */
+export async function labNamespaces(all = false): Promise<string[]> {
+  const r = await run('ip', ['netns', 'list']);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => (all ? /^lab\d+-/.test(n) : n.startsWith(PREFIX)));
+}
+
+export { which };

@@ -40,7 +40,11 @@ export interface AuditFields {
   namespace?: string;
 }
 
-export type ServiceAdmission = AdmissionOutcome & { audit: AuditFields };
+export type ServiceAdmission = AdmissionOutcome & {
+  audit: AuditFields;
+  /** Set when an unchanged update was let through without an address: the reason it has none. */
+  pending?: string;
+};
 
 export class MalformedReviewError extends Error {}
 
@@ -91,7 +95,23 @@ export async function admitService(deps: AdmissionDeps, request: AdmissionReques
   let granted: Granted | undefined;
   for (let attempt = 0; attempt < deps.config.claimRetries && !granted; attempt++) {
     const decided = decide(deps, intent, subject, current, warnings);
-    if ('code' in decided) return deniedBy(decided, who);
+    if ('code' in decided) {
+      // An update that does not change what the Service asks for is never rejected for allocation
+      // reasons (a pool shrank, its address was taken while it was unassigned): rejecting it would
+      // block every unrelated edit, including the controller's own clean-up. The Service stays
+      // without an address (annotations removed) and the warning says why.
+      if (request.operation === 'UPDATE' && intentUnchanged(deps, intent, request.oldObject as unknown as Service | null | undefined)) {
+        const reason = `${decided.field}: ${decided.message}`;
+        return {
+          allowed: true,
+          patch: [...patch, ...annotationPatch(service.metadata.annotations, { [ANN_ASSIGNED_IPS]: undefined, [ANN_ASSIGNED_POOL]: undefined, [ANN_ALLOCATION]: undefined })],
+          warnings: [...warnings, `no address assigned: ${reason}`],
+          pending: reason,
+          audit: { decision: 'allowed', reason: `pending: ${reason}`, ...who },
+        };
+      }
+      return deniedBy(decided, who);
+    }
     if (request.dryRun) {
       granted = decided;
       break;
@@ -175,6 +195,26 @@ async function currentAssignment(
     }
   }
   return undefined;
+}
+
+/** Whether the old object asked for exactly what the new one asks for (addresses, pool, ports...). */
+function intentUnchanged(deps: AdmissionDeps, intent: ServiceIntent, old: Service | null | undefined): boolean {
+  if (!old?.metadata) return false;
+  const before = readIntent(old, deps.config);
+  if ('code' in before) return false;
+  const relevant = (i: ServiceIntent) =>
+    JSON.stringify([
+      i.isLoadBalancer,
+      i.families,
+      i.policy,
+      i.requested?.ips.map(formatIP) ?? [],
+      i.pool?.name ?? '',
+      i.sharingKey ?? '',
+      i.ports.map((p) => `${p.protocol}/${p.port}`).sort(),
+      i.backend,
+      i.externalIPs.map((e) => e.text),
+    ]);
+  return relevant(before) === relevant(intent);
 }
 
 function sameAssignment(a: Assignment, b: Assignment): boolean {

@@ -1,0 +1,444 @@
+// The controller: makes the cluster reflect the webhook's decisions and repairs what admission alone
+// cannot. Level-triggered: events only mark Services (or everything) dirty; a pass recomputes what
+// should be from the caches and writes the difference. Passes run only on the elected leader, after
+// the caches have synced, and process Services in a canonical order so that the same cluster state
+// always converges to the same result.
+import type { IPClaim } from '../config/schemas.ts';
+import type { AdmissionConfig } from '../config/webhook-config.ts';
+import { admitService, buildClaim, type AdmissionDeps } from '../admission/admit-service.ts';
+import type { AdmissionRequest } from '../admission/review.ts';
+import { ipFromClaimName } from '../allocation/addresses.ts';
+import type { LiveAllocationState } from '../kube/allocation-state.ts';
+import type { CacheEvent, ClusterCache } from '../kube/cluster.ts';
+import type { Service } from '../kube/types.ts';
+import { ANN_ALLOCATION } from '../config/annotations.ts';
+import { verifyAssignment, type KeySet } from '../signing/assignment.ts';
+import type { ControllerApi, LoadBalancerIngress } from './api.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, keyOf, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
+import { computePoolStatus, sameStatus } from './pool-status.ts';
+
+export interface ControllerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface ControllerOptions {
+  cache: ClusterCache & { listServices(): Service[] };
+  api: ControllerApi;
+  state: LiveAllocationState;
+  keys: KeySet;
+  config: AdmissionConfig;
+  logger: ControllerLogger;
+  metrics?: ControllerMetrics;
+  /** How long a claim holder that never became a Service is kept (Kubernetes' repair loop: 60 s). */
+  orphanGraceMs?: number;
+  /** A full pass this often, whatever the events say. */
+  resyncMs?: number;
+  /** Events within this window are handled in one pass. */
+  debounceMs?: number;
+  now?: () => number;
+}
+
+interface PendingMemo {
+  resourceVersion: string | undefined;
+  epoch: number;
+  reason: string;
+}
+
+export class Controller {
+  private readonly services = new Map<string, ServiceView>();
+  private readonly verified = new Map<string, { token: string; view: ServiceView['assignment'] }>();
+  private readonly dirty = new Set<string>();
+  private allDirty = true;
+  private poolsDirty = true;
+  private readonly orphanSince = new Map<string, number>();
+  /** Services that could not get an address, retried when addresses or pools change (epoch). */
+  private readonly pending = new Map<string, PendingMemo>();
+  private epoch = 0;
+  private passEpoch = -1;
+  /** The ingress this controller last wrote per Service: tells a forged status from an old one. */
+  private readonly lastWritten = new Map<string, string>();
+  private readonly claimHolders = new Map<string, number>();
+  private leading = false;
+  private timer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+  private readonly graceMs: number;
+  private readonly debounceMs: number;
+  private readonly now: () => number;
+  private readonly ctx: PlanContext;
+  private readonly deps: AdmissionDeps;
+  /** Resolves when a pass finds nothing to do (tests and the convergence benchmark wait on it). */
+  private idleWaiters: (() => void)[] = [];
+  passes = 0;
+
+  constructor(private readonly opts: ControllerOptions) {
+    this.graceMs = opts.orphanGraceMs ?? 60_000;
+    this.debounceMs = opts.debounceMs ?? 20;
+    this.now = opts.now ?? Date.now;
+    this.ctx = { state: opts.state, config: opts.config, namespaceLabels: (ns) => opts.cache.namespace(ns)?.metadata.labels };
+    this.deps = { state: opts.state, store: opts.api.claims, keys: opts.keys, config: opts.config, namespaceLabels: this.ctx.namespaceLabels };
+  }
+
+  start(): void {
+    for (const s of this.opts.cache.listServices()) this.upsertService(s);
+    for (const c of this.opts.cache.listClaims()) this.claimHolders.set(c.metadata.name ?? '', c.spec?.holders?.length ?? 0);
+    this.unsubscribe = this.opts.cache.onEvent((e) => this.onEvent(e));
+    const resync = this.opts.resyncMs ?? 30_000;
+    this.resyncTimer = setInterval(() => {
+      this.allDirty = true;
+      this.poolsDirty = true;
+      this.schedule();
+    }, resync);
+    this.resyncTimer.unref();
+    this.schedule();
+  }
+
+  /** Leader election turns passes on and off; a new leader starts from a full pass. */
+  setLeading(leading: boolean): void {
+    this.leading = leading;
+    this.opts.metrics?.leader.set(leading ? 1 : 0);
+    if (leading) {
+      this.allDirty = true;
+      this.poolsDirty = true;
+      this.schedule();
+    }
+  }
+
+  isLeading(): boolean {
+    return this.leading;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.timer) clearTimeout(this.timer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.running;
+  }
+
+  /** Resolves once a pass completes with nothing left to do. */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private onEvent(e: CacheEvent): void {
+    switch (e.kind) {
+      case 'service': {
+        const key = keyOf(e.service.metadata.namespace ?? '', e.service.metadata.name ?? '');
+        if (e.type === 'delete') {
+          this.services.delete(key);
+          this.verified.delete(key);
+          this.pending.delete(key);
+          this.lastWritten.delete(key);
+        } else this.upsertService(e.service);
+        this.dirty.add(key);
+        break;
+      }
+      case 'claim': {
+        const name = e.claim.metadata.name ?? '';
+        const before = this.claimHolders.get(name) ?? 0;
+        const after = e.type === 'delete' ? 0 : (e.claim.spec?.holders?.length ?? 0);
+        if (e.type === 'delete') this.claimHolders.delete(name);
+        else this.claimHolders.set(name, after);
+        if (after < before) this.epoch++; // an address (or a share of one) was freed
+        for (const h of e.claim.spec?.holders ?? []) this.dirty.add(keyOf(h.namespace, h.name));
+        this.poolsDirty = true;
+        break;
+      }
+      case 'pool':
+        this.epoch++;
+        this.allDirty = true;
+        this.poolsDirty = true;
+        break;
+      case 'namespace':
+        this.epoch++;
+        for (const view of this.services.values()) if (view.namespace === e.namespace.metadata.name) this.dirty.add(view.key);
+        break;
+    }
+    this.schedule();
+  }
+
+  private upsertService(service: Service): void {
+    const namespace = service.metadata.namespace ?? '';
+    const name = service.metadata.name ?? '';
+    const key = keyOf(namespace, name);
+    const previous = this.verified.get(key);
+    const token = service.metadata.annotations?.[ANN_ALLOCATION] ?? '';
+    this.services.set(key, { key, namespace, name, service, assignment: previous && previous.token === token ? previous.view : undefined });
+    if (!previous || previous.token !== token) this.verified.delete(key);
+  }
+
+  private schedule(delay = this.debounceMs): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.pass()
+        .catch((err) => this.opts.logger.error({ err: String((err as Error)?.stack ?? err) }, 'controller pass failed'))
+        .finally(() => {
+          this.running = undefined;
+          if (this.again) {
+            this.again = false;
+            this.schedule();
+          }
+        });
+    }, delay);
+  }
+
+  /** Verifies every changed assignment (cached by token: a JWS is verified once). */
+  private async verifyChanged(): Promise<void> {
+    for (const view of this.services.values()) {
+      const token = view.service.metadata.annotations?.[ANN_ALLOCATION] ?? '';
+      if (this.verified.get(view.key)?.token === token) continue;
+      let assignment: ServiceView['assignment'];
+      if (token) {
+        try {
+          assignment = await verifyAssignment(this.opts.keys, token, view);
+        } catch {
+          assignment = undefined;
+        }
+      }
+      this.verified.set(view.key, { token, view: assignment });
+      view.assignment = assignment;
+    }
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.leading || !this.opts.cache.synced()) return;
+    const started = process.hrtime.bigint();
+    this.passes++;
+    await this.verifyChanged();
+    if (this.epoch !== this.passEpoch) {
+      // Addresses were freed or pools changed: Services waiting for an address try again.
+      this.passEpoch = this.epoch;
+      for (const k of this.pending.keys()) this.dirty.add(k);
+    }
+    const keys = this.allDirty ? [...this.services.keys()] : [...this.dirty].filter((k) => this.services.has(k));
+    this.allDirty = false;
+    this.dirty.clear();
+    this.opts.metrics?.queueDepth.set(keys.length);
+    let writes = 0;
+
+    // 1. Claims: adopt holders whose Service exists, release what no Service holds.
+    const claimPlan = planClaims(this.opts.state.claims.all(), this.services, this.orphanSince, this.now(), this.graceMs);
+    for (const action of claimPlan.actions) {
+      if (this.stopped || !this.leading) return;
+      writes += (await this.applyClaimAction(action)) ? 1 : 0;
+    }
+
+    // 2. Assignments that do not stand: back-stop, reassignment, clean-up, oldest Service first.
+    const views = keys.map((k) => this.services.get(k)!).sort(canonicalOrder);
+    const problems = new Map<string, string | undefined>();
+    for (const view of views) {
+      if (this.stopped || !this.leading) return;
+      const problem = assignmentProblem(this.ctx, view);
+      problems.set(view.key, problem);
+      if (problem === undefined) {
+        this.pending.delete(view.key);
+        continue;
+      }
+      const memo = this.pending.get(view.key);
+      if (memo && memo.resourceVersion === view.service.metadata.resourceVersion && memo.epoch === this.epoch) continue;
+      writes += (await this.converge(view, problem)) ? 1 : 0;
+    }
+
+    // 3. Status: the signed assignment, nothing else.
+    for (const view of views) {
+      if (this.stopped || !this.leading) return;
+      const problem = problems.get(view.key);
+      const want = desiredIngress(this.ctx, view, problem, this.pending.has(view.key));
+      if (want === undefined) continue;
+      const have = currentIngress(view.service);
+      if (want.join() === have.join()) {
+        this.lastWritten.set(view.key, want.join());
+        continue;
+      }
+      writes += (await this.writeStatus(view, want, have)) ? 1 : 0;
+    }
+
+    // 4. Pool status.
+    if (this.poolsDirty) {
+      this.poolsDirty = false;
+      writes += await this.writePoolStatuses();
+    }
+
+    this.opts.metrics?.reconcileSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (claimPlan.nextDeadline !== undefined && !this.stopped) {
+      const wait = Math.max(this.debounceMs, claimPlan.nextDeadline - this.now());
+      setTimeout(() => this.schedule(), wait).unref();
+    }
+    this.resolveIdle(writes === 0 && this.dirty.size === 0 && !this.allDirty);
+  }
+
+  private resolveIdle(idle: boolean) {
+    if (!idle) {
+      if (this.idleWaiters.length) this.again = true;
+      return;
+    }
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async applyClaimAction(action: ClaimAction): Promise<boolean> {
+    const { claims } = this.opts.api;
+    const log = this.opts.logger;
+    const current = await claims.get(action.claim);
+    if (!current) return false;
+    const holders = current.spec.holders ?? [];
+    const idx = holders.findIndex((h) => h.namespace === action.namespace && h.name === action.name);
+    if (idx < 0) return false;
+    const target = { namespace: action.namespace, name: action.name };
+    if (action.kind === 'adopt') {
+      const next = holders.map((h, i) => (i === idx ? { ...h, uid: action.uid } : h));
+      const updated = this.rebuilt(current, next);
+      const result = await claims.update(updated);
+      if (result.ok) {
+        this.opts.state.applyClaim(result.claim);
+        log.debug({ claim: action.claim, ...target, decision: 'adopted' }, 'claim adopted');
+      }
+      return result.ok;
+    }
+    const rest = holders.filter((_, i) => i !== idx);
+    let ok: boolean;
+    if (rest.length === 0) {
+      ok = await claims.delete(action.claim, current.metadata.resourceVersion);
+      if (ok) this.opts.state.forgetClaim(action.claim);
+    } else {
+      const result = await claims.update(this.rebuilt(current, rest));
+      ok = result.ok;
+      if (result.ok) this.opts.state.applyClaim(result.claim);
+    }
+    if (ok) {
+      this.opts.metrics?.claimsCollected.inc();
+      log.info({ claim: action.claim, address: action.address, ...target, decision: 'released', reason: action.why }, 'address released');
+      const view = this.services.get(keyOf(action.namespace, action.name));
+      if (view) await this.event(view, 'Normal', 'IPReleased', `Released ${action.address}: ${action.why}`);
+      this.epoch++;
+    }
+    return ok;
+  }
+
+  private rebuilt(current: IPClaim, holders: IPClaim['spec']['holders']): IPClaim {
+    const claim = buildClaim(current.metadata.name!, ipFromClaimName(current.metadata.name!), current.spec.pool, current.spec.sharingKey, holders);
+    claim.metadata = { ...current.metadata, labels: { ...current.metadata.labels, ...claim.metadata.labels } };
+    return claim;
+  }
+
+  /** Runs the webhook's own decision for the Service as an update, then writes its outcome. */
+  private async converge(view: ServiceView, problem: string): Promise<boolean> {
+    const { service } = view;
+    const log = this.opts.logger;
+    const request = {
+      uid: `controller-${view.key}`,
+      kind: { group: '', version: 'v1', kind: 'Service' },
+      resource: { group: '', version: 'v1', resource: 'services' },
+      operation: 'UPDATE',
+      namespace: view.namespace,
+      name: view.name,
+      object: service as unknown as Record<string, unknown>,
+      oldObject: service as unknown as Record<string, unknown>,
+      dryRun: false,
+    } satisfies AdmissionRequest;
+    let outcome;
+    try {
+      outcome = await admitService(this.deps, request);
+    } catch (err) {
+      log.warn({ namespace: view.namespace, name: view.name, err: String(err) }, 'could not converge Service; will retry');
+      this.schedule(1000);
+      return false;
+    }
+    const memo = (reason: string) => this.pending.set(view.key, { resourceVersion: service.metadata.resourceVersion, epoch: this.epoch, reason });
+    if (!outcome.allowed) {
+      const message = outcome.status?.message ?? 'denied';
+      if (outcome.status?.code === 503) {
+        this.schedule(1000);
+        return false;
+      }
+      const already = this.pending.get(view.key)?.reason === message;
+      memo(message);
+      if (!already) await this.event(view, 'Warning', 'AllocationFailed', message);
+      log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'denied', reason: message, problem }, 'cannot allocate');
+      return false;
+    }
+    const ops = outcome.patch ?? [];
+    if (ops.length > 0) {
+      const result = await this.opts.api.patchService(view.namespace, view.name, [{ op: 'test', path: '/metadata/resourceVersion', value: service.metadata.resourceVersion }, ...ops]);
+      if (!result.ok) {
+        if (result.reason === 'Denied') {
+          memo(result.message);
+          await this.event(view, 'Warning', 'AllocationFailed', result.message);
+        }
+        log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'retry', reason: result.message }, 'Service write failed');
+        return false;
+      }
+    }
+    if (outcome.pending) {
+      const already = this.pending.get(view.key)?.reason === outcome.pending;
+      memo(outcome.pending);
+      if (!already) await this.event(view, 'Warning', 'AllocationFailed', `No address assigned: ${outcome.pending}`);
+      log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'pending', reason: outcome.pending, problem }, 'Service left without an address');
+    } else {
+      this.pending.delete(view.key);
+      log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'allowed', addresses: outcome.audit.addresses, pool: outcome.audit.pool, problem }, 'assignment converged');
+    }
+    return ops.length > 0;
+  }
+
+  private async writeStatus(view: ServiceView, want: string[], have: string[]): Promise<boolean> {
+    const ingress: LoadBalancerIngress[] = want.map((ip) => ({ ip, ipMode: 'VIP' }));
+    const result = await this.opts.api.writeServiceStatus(view.namespace, view.name, ingress);
+    if (!result.ok) return false;
+    this.opts.metrics?.statusWrites.inc();
+    const ours = this.lastWritten.get(view.key);
+    this.lastWritten.set(view.key, want.join());
+    const forged = have.length > 0 && ours !== undefined && ours !== have.join();
+    const pool = view.assignment?.pool;
+    if (forged) {
+      await this.event(view, 'Warning', 'StatusRestored', `status.loadBalancer.ingress said ${have.join(', ')}, which admitlb did not assign; restored to ${want.length ? want.join(', ') : 'none'}`);
+    } else if (want.length > 0) {
+      await this.event(view, 'Normal', 'IPAllocated', `Assigned ${want.join(', ')}${pool ? ` from IPPool "${pool}"` : ''}`);
+    } else {
+      await this.event(view, 'Normal', 'IPReleased', `Removed ${have.join(', ')} from the Service's status`);
+    }
+    this.opts.logger.info({ namespace: view.namespace, name: view.name, operation: 'status', decision: forged ? 'restored' : 'written', addresses: want }, 'status written');
+    return true;
+  }
+
+  private async writePoolStatuses(): Promise<number> {
+    const { state, cache } = this.opts;
+    const now = new Date(this.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const models = new Map(state.pools.map((p) => [p.name, p]));
+    let writes = 0;
+    for (const pool of cache.listPools()) {
+      const name = pool.metadata.name ?? '';
+      const status = computePoolStatus(pool, models.get(name), state.invalidPools.get(name), state.claims, now);
+      if (sameStatus(pool.status, status)) continue;
+      const result = await this.opts.api.writePoolStatus(name, status);
+      if (result.ok) writes++;
+    }
+    return writes;
+  }
+
+  private async event(view: ServiceView, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    try {
+      await this.opts.api.recordEvent({ namespace: view.namespace, name: view.name, uid: view.service.metadata.uid, resourceVersion: view.service.metadata.resourceVersion }, type, reason, message);
+    } catch (err) {
+      this.opts.logger.warn({ namespace: view.namespace, name: view.name, reason, err: String(err) }, 'could not record event');
+    }
+  }
+}

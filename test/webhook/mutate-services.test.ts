@@ -10,7 +10,7 @@ import { verifyAssignment } from '../../src/signing/assignment.ts';
 import { LiveAllocationState } from '../../src/kube/allocation-state.ts';
 import type { IPPool } from '../../src/config/schemas.ts';
 import type { AdmissionConfig } from '../../src/config/webhook-config.ts';
-import { harness, pool, silentLogger, testKeys, type Harness } from '../helpers/state.ts';
+import { claim, harness, pool, silentLogger, testKeys, type Harness } from '../helpers/state.ts';
 
 type Review = { apiVersion: string; kind: string; request: Record<string, any> };
 const fixture = (name: string): Review => JSON.parse(readFileSync(new URL(`../fixtures/admission/${name}.json`, import.meta.url), 'utf8'));
@@ -109,6 +109,28 @@ describe('webhook: Service create, reinvocation, update, dry-run, delete', () =>
     assert.equal(patched.metadata.annotations['admitlb.io/assigned-ips'], '203.0.113.0');
     const holder = t.cluster.listClaims()[0]!.spec.holders[0]!;
     assert.deepEqual(holder.ports.map((p) => p.port).sort(), [443, 80]);
+  });
+
+  it('UPDATE that asks for nothing new is allowed without an address when none is free (warning says why)', async () => {
+    const t = await setup([pool('full', { addresses: ['203.0.113.9-203.0.113.9'] })]);
+    await t.cluster.create(claim('203.0.113.9', 'full', [{ namespace: 'default', name: 'other' }]));
+    const update = fixture('update-loadbalancer-ports');
+    update.request.oldObject!.spec = structuredClone(update.request.object!.spec);
+    update.request.object!.metadata.labels = { app: 'web', edited: 'yes' };
+    const { body } = await post(t.app, update);
+    assert.equal(body.response.allowed, true);
+    assert.ok(body.response.warnings.some((w: string) => /no address assigned: .*IPPool "full"|no address assigned: .*203\.0\.113/.test(w)), body.response.warnings.join('; '));
+    assert.equal(t.cluster.listClaims().length, 1);
+  });
+
+  it('UPDATE that changes what the Service asks for is denied when it cannot be served', async () => {
+    const t = await setup([pool('full', { addresses: ['203.0.113.9-203.0.113.9'] })]);
+    await t.cluster.create(claim('203.0.113.9', 'full', [{ namespace: 'default', name: 'other' }]));
+    const update = fixture('update-loadbalancer-ports');
+    update.request.oldObject!.spec = { ...structuredClone(update.request.object!.spec), type: 'ClusterIP' };
+    const { body } = await post(t.app, update);
+    assert.equal(body.response.allowed, false);
+    assert.match(body.response.status.message, /IPPool "full"/);
   });
 
   it('DELETE is allowed without a patch', async () => {

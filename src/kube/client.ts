@@ -1,6 +1,9 @@
 // The Cluster adapter on @kubernetes/client-node 1.4: informers for pools, claims and namespaces
-// (restarted with backoff on any error, never trusted to recover on their own), and the claim writes.
-import { CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+// (restarted with backoff on any error, never trusted to recover on their own, watched by a watchdog),
+// and the claim writes.
+import http from 'node:http';
+import https from 'node:https';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, type KubernetesObject, type Watch } from '@kubernetes/client-node';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
 import { API_GROUP, API_VERSION } from '../config/schemas.ts';
 import { ApiUnavailableError, type CacheEvent, type ClaimCreateResult, type ClaimStore, type ClaimUpdateResult, type Cluster, type ClusterCache } from './cluster.ts';
@@ -33,53 +36,381 @@ interface WatchedKind<T extends KubernetesObject> {
   emit: (type: 'upsert' | 'delete', obj: T) => CacheEvent;
 }
 
-/** One informer, restarted with capped exponential backoff after any error (410 included). */
-class RestartingInformer<T extends KubernetesObject> {
-  informer: Informer<T> & ObjectCache<T>;
-  synced = false;
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+/** Tunables of {@link RestartingInformer}; every field has a production default. */
+export interface InformerOptions {
+  /** first restart delay (default 250 ms); the n-th consecutive restart waits base·factor^n, capped */
+  backoffBaseMs: number;
+  /** backoff cap (default 30 s) */
+  backoffCapMs: number;
+  /** growth per consecutive failure (default 2) */
+  backoffFactor: number;
+  /** each delay is multiplied by a uniform factor in [1 - jitter, 1 + jitter] (default 0.2), then capped */
+  backoffJitter: number;
+  /**
+   * the backoff resets only after a watch stream has stayed open this long (default 10 s), so a list
+   * that succeeds followed by a watch that keeps failing (or a connection that drops at once) still backs off
+   */
+  healthyAfterMs: number;
+  /**
+   * watchdog: an informer that received nothing (no list, no watch event, no bookmark, no watch
+   * (re)connection) for this long is restarted (default 5 min). Watches ask for bookmarks and a
+   * server-side timeout shorter than this, so a healthy but quiet stream is always renewed in time.
+   */
+  idleTimeoutMs: number;
+  /** server-side watch timeout (timeoutSeconds), drawn uniformly from [min, max) (default [150, 300) s) */
+  watchTimeoutSeconds: [number, number];
+  /** a watch request without response headers after this long is abandoned (default 30 s) */
+  connectTimeoutMs: number;
+}
 
-  constructor(private readonly kc: KubeConfig, private readonly kind: WatchedKind<T>, private readonly emit: (e: CacheEvent) => void, private readonly log: KubeLogger) {
-    this.informer = makeInformer<T>(kc, kind.path, kind.list as never);
+export const defaultInformerOptions: InformerOptions = {
+  backoffBaseMs: 250,
+  backoffCapMs: 30_000,
+  backoffFactor: 2,
+  backoffJitter: 0.2,
+  healthyAfterMs: 10_000,
+  idleTimeoutMs: 300_000,
+  watchTimeoutSeconds: [150, 300],
+  connectTimeoutMs: 30_000,
+};
+
+/** What an informer has been through; exposed for tests and metrics. */
+export interface InformerStats {
+  name: string;
+  /** a list has succeeded at least once (stays true across restarts, like client-go's HasSynced) */
+  synced: boolean;
+  /** a watch stream is open right now */
+  watching: boolean;
+  /** restarts scheduled so far (errors and watchdog) */
+  restarts: number;
+  /** restarts caused by the watchdog */
+  watchdogRestarts: number;
+  /** successful lists (the first sync plus every relist, e.g. after 410 Gone) */
+  lists: number;
+  /** consecutive failures: the exponent of the next backoff delay */
+  attempt: number;
+}
+
+/** Rejection of a list that belongs to an attempt that was abandoned meanwhile; never a restart reason. */
+class StaleAttempt extends Error {}
+
+type WatchCallback = (phase: string, obj: unknown, watchObj?: unknown) => void;
+type DoneCallback = (err: unknown) => void;
+
+/**
+ * One informer: client-node's ListWatch for the cache and its add/update/delete diffing, fed by our own
+ * watch request (bookmarks, server-side timeout, connect timeout, abortable while connecting), and
+ * restarted with capped, jittered exponential backoff after any error it gives up on.
+ *
+ * client-node 1.4's ListWatch handles 410 Gone itself (relist) and re-watches after a clean close, but on
+ * any other error it emits 'error' and stops for good; it also emits 'connect' before listing, so
+ * 'connect' says nothing about health. Here:
+ * - every start is an "attempt" with a generation number; callbacks of an abandoned attempt (an aborted
+ *   watch, a list that answers late) are dropped, so exactly one restart is pending at a time;
+ * - the backoff exponent resets only after a watch has stayed open for `healthyAfterMs`;
+ * - a watchdog restarts an informer that received nothing for `idleTimeoutMs`;
+ * - after stop() nothing is scheduled and the open request is aborted.
+ *
+ * `synced` follows client-go's HasSynced: false until the first successful list, then true for good,
+ * also while the informer is restarting (the cache keeps serving its last state; readiness should not
+ * flap with every watch reconnect). `watching` tells whether it is connected right now.
+ */
+export class RestartingInformer<T extends KubernetesObject> {
+  readonly informer: ListWatch<T>;
+  synced = false;
+  watching = false;
+  restarts = 0;
+  watchdogRestarts = 0;
+  lists = 0;
+  private attempt = 0;
+  private gen = 0;
+  private stopped = true;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  private healthyTimer: NodeJS.Timeout | undefined;
+  private lastActivity = 0;
+  /** the watch request of the current attempt (ListWatch only learns of it once openWatch resolves) */
+  private activeWatch: AbortController | undefined;
+  private readonly opts: InformerOptions;
+  private firstAttempt: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly kind: WatchedKind<T>,
+    private readonly emit: (e: CacheEvent) => void,
+    private readonly log: KubeLogger,
+    opts: Partial<InformerOptions> = {},
+  ) {
+    this.opts = { ...defaultInformerOptions, ...opts };
+    const watch = { watch: (path: string, query: Record<string, string | undefined>, cb: WatchCallback, done: DoneCallback) => this.openWatch(path, query, cb, done) };
+    this.informer = new ListWatch<T>(kind.path, watch as unknown as Watch, (() => this.list()) as never, false);
     this.informer.on('add', (o) => this.emit(kind.emit('upsert', o)));
     this.informer.on('update', (o) => this.emit(kind.emit('upsert', o)));
     this.informer.on('delete', (o) => this.emit(kind.emit('delete', o)));
-    this.informer.on('connect', () => {
-      this.attempt = 0;
-    });
     this.informer.on('error', (err) => {
-      this.log.warn({ informer: kind.name, err: String(err) }, 'informer stopped; restarting');
-      this.scheduleRestart();
+      if (this.stopped || err instanceof StaleAttempt) return;
+      this.scheduleRestart('error', err);
     });
   }
 
-  async start(): Promise<void> {
-    try {
-      await this.informer.start();
-      this.synced = true;
-    } catch (err) {
-      this.log.warn({ informer: this.kind.name, err: String(err) }, 'informer failed to start; retrying');
-      this.scheduleRestart();
-    }
+  get name(): string {
+    return this.kind.name;
   }
 
-  private scheduleRestart() {
-    if (this.stopped || this.timer) return;
-    const delay = Math.min(30_000, 250 * 2 ** this.attempt++) * (0.8 + Math.random() * 0.4);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.start();
-    }, delay);
-    this.timer.unref();
+  stats(): InformerStats {
+    return { name: this.kind.name, synced: this.synced, watching: this.watching, restarts: this.restarts, watchdogRestarts: this.watchdogRestarts, lists: this.lists, attempt: this.attempt };
+  }
+
+  /**
+   * Starts the informer. Resolves once the first attempt has either synced (list done, watch requested)
+   * or failed (a restart is then scheduled); never rejects.
+   */
+  async start(): Promise<void> {
+    if (!this.stopped) return this.firstAttempt?.promise;
+    this.stopped = false;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.firstAttempt = { promise, resolve };
+    this.begin();
+    return promise;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.gen++;
+    this.clearTimers();
+    this.abortWatch();
+    this.watching = false;
+    this.settleFirstAttempt();
     await this.informer.stop();
   }
+
+  private abortWatch(): void {
+    this.activeWatch?.abort();
+    this.activeWatch = undefined;
+  }
+
+  /** The delay before restart number `attempt` (0-based), jittered and capped. */
+  static backoffDelay(opts: Pick<InformerOptions, 'backoffBaseMs' | 'backoffCapMs' | 'backoffFactor' | 'backoffJitter'>, attempt: number, random = Math.random()): number {
+    const raw = Math.min(opts.backoffCapMs, opts.backoffBaseMs * opts.backoffFactor ** attempt);
+    return Math.round(Math.min(opts.backoffCapMs, raw * (1 - opts.backoffJitter + 2 * opts.backoffJitter * random)));
+  }
+
+  private begin(): void {
+    const gen = ++this.gen;
+    this.touch();
+    this.armWatchdog();
+    this.informer.start().then(
+      () => {
+        if (gen === this.gen) this.settleFirstAttempt();
+      },
+      (err: unknown) => {
+        if (gen === this.gen && !this.stopped) this.scheduleRestart('error', err);
+      },
+    );
+  }
+
+  private async list() {
+    const gen = this.gen;
+    let result: Awaited<ReturnType<WatchedKind<T>['list']>>;
+    try {
+      result = await this.kind.list();
+    } catch (err) {
+      if (gen !== this.gen) throw new StaleAttempt('superseded');
+      throw err;
+    }
+    if (gen !== this.gen) throw new StaleAttempt('superseded');
+    this.lists++;
+    this.touch();
+    return result;
+  }
+
+  /**
+   * The Watch that ListWatch calls. Like client-node's Watch.watch, but it asks for bookmarks and a
+   * server-side timeout, gives up on a connection without response headers, can be aborted while still
+   * connecting, and drops every callback once its attempt has been superseded.
+   */
+  private async openWatch(path: string, query: Record<string, string | undefined>, callback: WatchCallback, done: DoneCallback): Promise<AbortController> {
+    const gen = this.gen;
+    const controller = new AbortController();
+    if (gen !== this.gen || this.stopped) return controller;
+    this.activeWatch = controller;
+    // ListWatch requests a watch only after it has applied a successful list (or resumes from an
+    // earlier one): from here on the cache holds a complete state.
+    if (!this.synced) {
+      this.synced = true;
+      this.log.info({ informer: this.kind.name }, 'informer synced');
+    }
+    this.settleFirstAttempt();
+    let req: http.ClientRequest | undefined;
+    let finished = false;
+    let connectTimer: NodeJS.Timeout | undefined;
+    const finish = (err: unknown) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(connectTimer);
+      req?.destroy();
+      if (gen !== this.gen || this.stopped) return;
+      this.watching = false;
+      clearTimeout(this.healthyTimer);
+      this.healthyTimer = undefined;
+      done(err);
+    };
+    controller.signal.addEventListener('abort', () => {
+      finished = true;
+      clearTimeout(connectTimer);
+      req?.destroy();
+    });
+    try {
+      const cluster = this.kc.getCurrentCluster();
+      if (!cluster) throw new Error('No currently active cluster');
+      const url = new URL(cluster.server + path);
+      url.searchParams.set('watch', 'true');
+      url.searchParams.set('allowWatchBookmarks', 'true');
+      const [lo, hi] = this.opts.watchTimeoutSeconds;
+      url.searchParams.set('timeoutSeconds', String(Math.max(1, Math.floor(lo + Math.random() * Math.max(0, hi - lo)))));
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+      const opts: https.RequestOptions = {};
+      await this.kc.applyToHTTPSOptions(opts);
+      if (finished || gen !== this.gen || this.stopped) {
+        finished = true;
+        return controller;
+      }
+      const headers = { ...(opts.headers ?? {}), Accept: 'application/json' };
+      const mod = url.protocol === 'http:' ? http : https;
+      req = mod.request(url, { method: 'GET', agent: opts.agent, headers, ...(opts.auth ? { auth: opts.auth } : {}) });
+      connectTimer = setTimeout(() => req?.destroy(new Error(`watch ${path}: no response within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+      req.on('error', finish);
+      req.on('response', (res) => {
+        clearTimeout(connectTimer);
+        if (res.statusCode !== 200) {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            if (body.length < 4096) body += c;
+          });
+          res.on('error', finish);
+          res.on('close', () => {
+            let message = body;
+            try {
+              message = (JSON.parse(body) as { message?: string }).message ?? body;
+            } catch {
+              /* not a Status */
+            }
+            finish(Object.assign(new Error(`watch ${path}: HTTP ${res.statusCode}: ${message}`), { statusCode: res.statusCode }));
+          });
+          return;
+        }
+        if (gen !== this.gen || this.stopped) {
+          finish(null);
+          return;
+        }
+        this.watching = true;
+        this.touch();
+        this.armHealthyTimer(gen);
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (finished) return;
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (!line) continue;
+            let ev: { type?: string; object?: unknown };
+            try {
+              ev = JSON.parse(line) as { type?: string; object?: unknown };
+            } catch {
+              continue;
+            }
+            this.touch();
+            if (ev.type === 'ERROR') this.log.warn({ informer: this.kind.name, status: ev.object }, 'watch ERROR event');
+            if (ev.type && ev.object) callback(ev.type, ev.object, ev);
+            if (finished) return;
+          }
+        });
+        res.on('error', finish);
+        res.on('close', () => finish(res.complete ? null : new Error(`watch ${path}: stream closed before its end`)));
+      });
+      req.end();
+    } catch (err) {
+      finish(err);
+    }
+    return controller;
+  }
+
+  private touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  private settleFirstAttempt(): void {
+    this.firstAttempt?.resolve();
+  }
+
+  private armWatchdog(): void {
+    clearInterval(this.watchdogTimer);
+    const every = Math.max(10, Math.min(this.opts.idleTimeoutMs / 4, 30_000));
+    this.watchdogTimer = setInterval(() => {
+      const idle = Date.now() - this.lastActivity;
+      if (idle >= this.opts.idleTimeoutMs && !this.stopped && !this.restartTimer) {
+        this.watchdogRestarts++;
+        this.scheduleRestart('watchdog', new Error(`no list, watch event or bookmark for ${idle} ms`));
+      }
+    }, every);
+  }
+
+  private armHealthyTimer(gen: number): void {
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = setTimeout(() => {
+      this.healthyTimer = undefined;
+      if (gen !== this.gen || !this.watching) return;
+      if (this.attempt > 0) this.log.info({ informer: this.kind.name, after: this.attempt }, 'informer healthy again; backoff reset');
+      this.attempt = 0;
+    }, this.opts.healthyAfterMs);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.restartTimer);
+    clearInterval(this.watchdogTimer);
+    clearTimeout(this.healthyTimer);
+    this.restartTimer = this.watchdogTimer = this.healthyTimer = undefined;
+  }
+
+  /** Abandons the current attempt and starts a new one after the backoff delay; at most one is pending. */
+  private scheduleRestart(reason: 'error' | 'watchdog', err: unknown): void {
+    if (this.stopped || this.restartTimer) return;
+    this.gen++;
+    this.clearTimers();
+    this.abortWatch();
+    this.watching = false;
+    this.settleFirstAttempt();
+    void this.informer.stop();
+    const attempt = this.attempt++;
+    const delayMs = RestartingInformer.backoffDelay(this.opts, attempt);
+    this.restarts++;
+    this.log.warn({ informer: this.kind.name, reason, attempt: attempt + 1, delayMs, restarts: this.restarts, err: errorText(err) }, `informer ${this.kind.name} restarting in ${delayMs} ms`);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopped) this.begin();
+    }, delayMs);
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const cause = (err as { cause?: unknown }).cause;
+    return [err.message, code && !err.message.includes(String(code)) ? `(${code})` : '', cause instanceof Error ? `: ${cause.message}` : ''].filter(Boolean).join(' ');
+  }
+  return String(err);
+}
+
+export interface KubeClusterOptions {
+  /** also cache Services (the controller needs them; the webhook does not) */
+  watchServices?: boolean;
+  /** informer backoff and watchdog tunables */
+  informer?: Partial<InformerOptions>;
 }
 
 export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
@@ -92,18 +423,18 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
   private readonly namespaces: RestartingInformer<Namespace & KubernetesObject>;
   private readonly services: RestartingInformer<Service & KubernetesObject> | undefined;
 
-  constructor(kc: KubeConfig, log: KubeLogger, opts: { watchServices?: boolean } = {}) {
+  constructor(kc: KubeConfig, log: KubeLogger, opts: KubeClusterOptions = {}) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const emit = (e: CacheEvent) => {
       for (const l of this.listeners) l(e);
     };
     const customList = (plural: string) => () => this.custom.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural }) as never;
-    this.pools = new RestartingInformer(kc, { name: 'ippools', path: `/apis/${API_GROUP}/${API_VERSION}/ippools`, list: customList('ippools'), emit: (type, pool) => ({ kind: 'pool', type, pool }) }, emit, log);
-    this.claimInformer = new RestartingInformer(kc, { name: 'ipclaims', path: `/apis/${API_GROUP}/${API_VERSION}/ipclaims`, list: customList('ipclaims'), emit: (type, claim) => ({ kind: 'claim', type, claim }) }, emit, log);
-    this.namespaces = new RestartingInformer(kc, { name: 'namespaces', path: '/api/v1/namespaces', list: () => core.listNamespace() as never, emit: (type, namespace) => ({ kind: 'namespace', type, namespace }) }, emit, log);
+    this.pools = new RestartingInformer(kc, { name: 'ippools', path: `/apis/${API_GROUP}/${API_VERSION}/ippools`, list: customList('ippools'), emit: (type, pool) => ({ kind: 'pool', type, pool }) }, emit, log, opts.informer);
+    this.claimInformer = new RestartingInformer(kc, { name: 'ipclaims', path: `/apis/${API_GROUP}/${API_VERSION}/ipclaims`, list: customList('ipclaims'), emit: (type, claim) => ({ kind: 'claim', type, claim }) }, emit, log, opts.informer);
+    this.namespaces = new RestartingInformer(kc, { name: 'namespaces', path: '/api/v1/namespaces', list: () => core.listNamespace() as never, emit: (type, namespace) => ({ kind: 'namespace', type, namespace }) }, emit, log, opts.informer);
     this.services = opts.watchServices
-      ? new RestartingInformer(kc, { name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces() as never, emit: (type, service) => ({ kind: 'service', type, service }) }, emit, log)
+      ? new RestartingInformer(kc, { name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces() as never, emit: (type, service) => ({ kind: 'service', type, service }) }, emit, log, opts.informer)
       : undefined;
   }
 
@@ -119,8 +450,14 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
     await Promise.all(this.informers().map((i) => i.stop()));
   }
 
+  /** True once every informer has listed; stays true while they reconnect (client-go's HasSynced). */
   synced(): boolean {
     return this.informers().every((i) => i.synced);
+  }
+
+  /** Per-informer counters (restarts, lists, watching) for tests and metrics. */
+  informerStats(): InformerStats[] {
+    return this.informers().map((i) => i.stats());
   }
 
   onEvent(listener: (event: CacheEvent) => void): () => void {

@@ -133,7 +133,7 @@ export function observed(cluster: MemoryCluster) {
   const services = Object.fromEntries(
     cluster
       .listServices()
-      .map((s) => [
+      .map((s): [string, { ips: string; pool: string; status: string }] => [
         `${s.metadata.namespace}/${s.metadata.name}`,
         {
           ips: s.metadata.annotations?.[ANN_ASSIGNED_IPS] ?? '',
@@ -141,13 +141,13 @@ export function observed(cluster: MemoryCluster) {
           status: (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).join(','),
         },
       ])
-      .sort(([a], [b]) => (a! < b! ? -1 : 1)),
+      .sort(([a], [b]) => (a < b ? -1 : 1)),
   );
   const claims = Object.fromEntries(
     cluster
       .listClaims()
-      .map((c) => [c.metadata.name!, { pool: c.spec.pool, holders: c.spec.holders.map((h) => `${h.namespace}/${h.name}/${h.use}/${h.uid ?? ''}`).sort() }])
-      .sort(([a], [b]) => (a! < b! ? -1 : 1)),
+      .map((c): [string, { pool: string; holders: string[] }] => [c.metadata.name!, { pool: c.spec.pool, holders: c.spec.holders.map((h) => `${h.namespace}/${h.name}/${h.use}/${h.uid ?? ''}`).sort() }])
+      .sort(([a], [b]) => (a < b ? -1 : 1)),
   );
   const events = [...new Set(cluster.events.map((e) => `${e.namespace}/${e.name}:${e.reason}`))].sort();
   return { services, claims, events };

@@ -426,7 +426,7 @@ test('a status forged after convergence is restored with a StatusRestored event'
 test('pool status shows capacity, in-use and conditions per family', async () => {
   const r = await run(keys, { pools: [one, dual], services: [svc('a', { annotations: { 'admitlb.io/pool': 'one' } })] });
   try {
-    const pools = Object.fromEntries(r.cluster.listPools().map((p) => [p.metadata.name, p.status]));
+    const pools = Object.fromEntries(r.cluster.listPools().map((p): [string, typeof p.status] => [p.metadata.name!, p.status]));
     assert.deepEqual(pools.one?.capacity, { ipv4: '1' });
     assert.deepEqual(pools.one?.inUse, { ipv4: '1' });
     assert.equal(pools.one?.conditions?.find((c) => c.type === 'Exhausted')?.status, 'True');

@@ -10,6 +10,7 @@ import { loadKeySet } from '../signing/assignment.ts';
 import { buildWebhookApp } from './app.ts';
 import { createWebhookMetrics } from './metrics.ts';
 import { createTlsReloader } from './tls.ts';
+import { startController, type RunningController } from '../controller/main.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -23,6 +24,7 @@ export function parseServerConfig(input: unknown): ServerConfig {
 
 export interface RunningWebhook {
   url: string;
+  controller: RunningController | undefined;
   close(): Promise<void>;
 }
 
@@ -31,10 +33,18 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'webhook' } });
   const keys = await loadKeySet(config.signingKeysDir);
   const tls = createTlsReloader({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, logger });
-  const cluster = opts.cluster ?? new KubeCluster(loadKubeConfig(config.kubeconfig), logger);
+  // With an injected cluster (tests) the webhook runs alone; against a real API the controller runs
+  // beside it, leader-elected, sharing the caches and the allocation state.
+  const kc = opts.cluster ? undefined : loadKubeConfig(config.kubeconfig);
+  const withController = !!kc && config.controller.enabled;
+  const kubeCluster = kc ? new KubeCluster(kc, logger, { watchServices: withController }) : undefined;
+  const cluster = opts.cluster ?? kubeCluster!;
   await cluster.start();
   const state = new LiveAllocationState(cluster.cache, logger);
   const metrics = createWebhookMetrics(state, { defaultMetrics: true });
+  const controller = withController
+    ? startController({ kc: kc!, cluster: kubeCluster!, state, keys, admission: config.admission, controller: config.controller, logger, registry: metrics.registry })
+    : undefined;
   const app = buildWebhookApp({
     deps: {
       state,
@@ -60,7 +70,9 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
   logger.info({ address, signingKid: keys.signingKid, kids: keys.kids() }, 'admitlb webhook listening');
   return {
     url: address,
+    controller,
     async close() {
+      await controller?.close();
       await app.close();
       tls.close();
       state.close();

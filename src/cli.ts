@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseServerConfig, runWebhookCommand } from './webhook/main.ts';
 import { parseCertsArgs, runCertsCommand } from './certs/command.ts';
+import { runSandboxCommand } from './sandbox/command.ts';
 
 const USAGE = `usage: admitlb <command> [flags]
 
@@ -11,6 +12,9 @@ commands:
               --tls-cert-file F --tls-key-file F --signing-keys-dir D
               [--host 0.0.0.0] [--port 9443] [--kubeconfig F] [--log-level info]
               [--load-balancer-class C] [--default-family IPv4|IPv6] [--external-ip-mode enforce|warn|off]
+  sandbox   a local cluster with nothing else installed (what \`npm start\` runs): the API server
+            double with admitlb's CRDs, webhooks and a default pool; prints the kubeconfig to use
+              [--data-dir .sandbox] [--listen 127.0.0.1:6443] [--webhook-port 0]
   dev       run the webhook locally against the current kubeconfig, generating certs/ if needed
   certs     generate the webhook CA, serving certificate and signing key into certs/
             and wire them into webhook-manifests/ (see certs/README.md)
@@ -56,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
       await runWebhookCommand(config);
       return -1; // keeps running
     }
+    case 'sandbox':
+      return runSandboxCommand(rest);
     case 'dev': {
       // The local quick start: certificates and a signing key from certs/ (generated on first run).
       if (!existsSync('certs/tls.crt') || !existsSync('certs/signing/active')) {

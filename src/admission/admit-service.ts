@@ -59,6 +59,15 @@ const deniedBy = (d: Denial, audit: Partial<AuditFields> = {}): ServiceAdmission
   audit: { decision: 'denied', reason: `${d.field}: ${d.message}`, ...audit },
 });
 
+/**
+ * When this replica last lost a claim race to another writer, per claim store. Replicas whose views
+ * lag each other collide on every "lowest free" address under load; for a short while after a lost
+ * race, allocation starts from a random point instead. A replica alone never loses a race (its own
+ * in-flight claims are reserved in its index), so it keeps handing out the lowest free address.
+ */
+const lastLostRace = new WeakMap<ClaimStore, number>();
+const CONTENDED_MS = 2000;
+
 // kube-apiserver's generateName suffix alphabet (no vowels, no ambiguous characters).
 const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -94,7 +103,9 @@ export async function admitService(deps: AdmissionDeps, request: AdmissionReques
 
   let granted: Granted | undefined;
   for (let attempt = 0; attempt < deps.config.claimRetries && !granted; attempt++) {
-    const decided = decide(deps, intent, subject, current, warnings);
+    // Right after a lost claim race, start from a random point of the pool (AllocationRequest.spread).
+    const contended = attempt > 0 || Date.now() - (lastLostRace.get(deps.store) ?? -Infinity) < CONTENDED_MS;
+    const decided = decide(deps, intent, subject, current, warnings, contended ? Math.random() : undefined);
     if ('code' in decided) {
       // An update that does not change what the Service asks for is never rejected for allocation
       // reasons (a pool shrank, its address was taken while it was unassigned): rejecting it would
@@ -118,6 +129,7 @@ export async function admitService(deps: AdmissionDeps, request: AdmissionReques
     }
     try {
       if (await claimAll(deps, decided, subject, intent)) granted = decided;
+      else lastLostRace.set(deps.store, Date.now());
     } catch (err) {
       if (err instanceof ApiUnavailableError) {
         return {
@@ -223,7 +235,7 @@ function sameAssignment(a: Assignment, b: Assignment): boolean {
 
 type Subject = { namespace: string; name: string; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string; ports: ServiceIntent['ports']; backend: string };
 
-function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[]): Granted | Denial {
+function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[], spread?: number): Granted | Denial {
   const { state, config } = deps;
   let lb: Granted['lb'];
   if (intent.isLoadBalancer) {
@@ -235,6 +247,7 @@ function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, cu
       requested: intent.requested,
       pool: intent.pool,
       current: currentIPs && currentIPs.length > 0 ? { ips: currentIPs, pool: current!.assignment.pool } : undefined,
+      ...(spread !== undefined ? { spread } : {}),
     });
     if (!result.ok) return result.denial;
     lb = { pool: result.pool, ips: result.ips };
@@ -288,12 +301,22 @@ async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: Poo
   const name = claimNameFor(w.ip);
   if (!record) {
     const claim = buildClaim(name, w.ip, w.pool, subject.sharingKey, [holder]);
-    const result = await store.create(claim);
+    // Reserve the address in this replica's index while the create is in flight: concurrent
+    // admissions in this process then pick other addresses instead of all racing for this one.
+    state.applyClaim(claim);
+    let result: Awaited<ReturnType<ClaimStore['create']>>;
+    try {
+      result = await store.create(claim);
+    } catch (err) {
+      state.claims.remove(name);
+      throw err;
+    }
     if (result.ok) {
       state.applyClaim(result.claim);
       return true;
     }
     if (result.current) state.applyClaim(result.current);
+    else state.claims.remove(name);
     return false;
   }
   const pool = state.pools.find((p) => p.name === record.pool);

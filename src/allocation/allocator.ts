@@ -26,6 +26,12 @@ export interface AllocationRequest {
   backend: string;
   /** What the Service already holds (from its annotations), kept while still valid. */
   current?: { ips: IP[]; pool: string };
+  /**
+   * Where in the pool to start looking for a free address, as a fraction in [0, 1); unset: the
+   * lowest free address. A replica that lost a claim race passes a random value, so that replicas
+   * whose views lag each other stop colliding on the same "lowest free" address.
+   */
+  spread?: number;
 }
 
 export interface Denial {
@@ -284,7 +290,28 @@ function pickAddress(state: AllocatorState, req: AllocationRequest, pool: PoolMo
       if (availability(state, req, pool, record.ip, use).kind === 'shareable') return record.ip;
     }
   }
-  return lowestFree(state.claims, pool, family);
+  return req.spread === undefined ? lowestFree(state.claims, pool, family) : freeFrom(state.claims, pool, family, req.spread);
+}
+
+/** The first free address at or after `fraction` of the pool's addresses of `family`, wrapping around. */
+export function freeFrom(claims: ClaimIndex, pool: PoolModel, family: Family, fraction: number): IP | undefined {
+  const ranges = pool.ranges.filter((r) => r.family === family);
+  const total = ranges.reduce((n, r) => n + (r.last - r.first + 1n), 0n);
+  if (total === 0n) return undefined;
+  let offset = (BigInt(Math.floor(Math.min(Math.max(fraction, 0), 1 - 2 ** -32) * 2 ** 32)) * total) >> 32n;
+  for (const [i, r] of ranges.entries()) {
+    const size = r.last - r.first + 1n;
+    if (offset >= size) {
+      offset -= size;
+      continue;
+    }
+    for (const q of ranges.slice(i)) {
+      const v = claims.nextFree(family, q === r ? r.first + offset : q.first, pool.avoidBuggyIPs);
+      if (v <= q.last) return { family, value: v };
+    }
+    break;
+  }
+  return lowestFree(claims, pool, family);
 }
 
 export function lowestFree(claims: ClaimIndex, pool: PoolModel, family: Family): IP | undefined {

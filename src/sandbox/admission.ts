@@ -45,7 +45,21 @@ export interface AdmissionEnv {
   resolveService?: (ref: { namespace: string; name: string; port: number }) => string | undefined;
   /** re-applies the kind's defaulting after a webhook patch (mutating/dispatcher.go decodes with defaulting) */
   redefault(def: ResourceDef, obj: KubeObject): KubeObject;
+  /** observes every webhook call (benchmarks, tests); never changes the outcome */
+  onWebhookCall?: WebhookCallObserver;
 }
+
+/** One webhook call as the API server saw it: the HTTPS round trip, from connect to the parsed reply. */
+export interface WebhookCall {
+  webhook: string;
+  mutating: boolean;
+  operation: Operation;
+  resource: string;
+  durationMs: number;
+  /** false when the call failed (timeout, connection error, non-2xx); a denial is a successful call */
+  ok: boolean;
+}
+export type WebhookCallObserver = (call: WebhookCall) => void;
 
 interface Webhook {
   name: string;
@@ -256,7 +270,15 @@ async function callWebhook(w: Webhook, a: AdmissionAttributes, env: AdmissionEnv
   const review = { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: buildRequest(a, uid, nameOverride) };
   const url = webhookUrl(w, env);
   const ca = w.clientConfig.caBundle ? Buffer.from(w.clientConfig.caBundle, 'base64').toString('utf8') : undefined;
-  const res = await post(url, JSON.stringify(review), ca, w.timeoutSeconds * 1000);
+  const started = performance.now();
+  let res: { status: number; body: string };
+  try {
+    res = await post(url, JSON.stringify(review), ca, w.timeoutSeconds * 1000);
+  } catch (err) {
+    observe(env, w, a, mutating, started, false);
+    throw err;
+  }
+  observe(env, w, a, mutating, started, res.status >= 200 && res.status < 300);
   if (res.status < 200 || res.status >= 300) {
     throw new CallFailure(`failed to call webhook: an error on the server (${JSON.stringify(res.body.slice(0, 200))}) has prevented the request from succeeding`);
   }
@@ -287,6 +309,15 @@ async function callWebhook(w: Webhook, a: AdmissionAttributes, env: AdmissionEnv
     throw new CallFailure('received invalid webhook response: webhook returned response.patchType but not response.patch');
   }
   return { allowed: r.allowed === true, status: r.status, patch, warnings: Array.isArray(r.warnings) ? r.warnings : [] };
+}
+
+function observe(env: AdmissionEnv, w: Webhook, a: AdmissionAttributes, mutating: boolean, started: number, ok: boolean): void {
+  if (!env.onWebhookCall) return;
+  try {
+    env.onWebhookCall({ webhook: w.name, mutating, operation: a.operation, resource: a.def.resource, durationMs: performance.now() - started, ok });
+  } catch {
+    // an observer must not change admission
+  }
 }
 
 /** errors/statuserror.go ToStatusErr (1.32). */

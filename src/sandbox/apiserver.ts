@@ -5,9 +5,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { UserInfo } from './admission.ts';
+import type { UserInfo, WebhookCallObserver } from './admission.ts';
 import { loadOrCreateServerPki } from './certs.ts';
 import { aggregatedDiscovery, aggregatedV2, aggregatedV2beta1, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, negotiateAggregated } from './discovery.ts';
 import { StatusError, badRequest, expired, internalError, methodNotSupported } from './errors.ts';
@@ -42,6 +43,8 @@ export interface ApiServerOptions {
   resolveService?: (ref: { namespace: string; name: string; port: number }) => string | undefined;
   /** identity of the token's user (default admin in system:masters) */
   user?: UserInfo;
+  /** observes each admission webhook call (duration, outcome) without changing it; for benchmarks */
+  onWebhookCall?: WebhookCallObserver;
 }
 
 export interface ApiServer {
@@ -143,13 +146,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       writeFileSync(tokenPath, token + '\n', { mode: 0o600 });
     }
   }
-  const hosts = [...new Set(['localhost', '127.0.0.1', '::1', host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host])];
+  // A wildcard listener is reached through any local address (speakers in network namespaces dial the
+  // host end of their veth): the serving certificate names them all.
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const local = wildcard ? Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((i) => !i.address.startsWith('fe80:')).map((i) => i.address)) : [host];
+  const hosts = [...new Set(['localhost', '127.0.0.1', '::1', ...local])];
   const { ca, serving } = await loadOrCreateServerPki(dataDir, hosts);
   const { journal, state } = Journal.open(dataDir);
   const store = new Store(journal, state, options.watchHistorySize ?? 1000);
   const resources = new ResourceRegistry();
   const network = options.serviceNetwork ?? defaultServiceNetwork;
   const registry = new Registry(store, resources, (list) => new ServiceAllocator(network, list), options.resolveService);
+  if (options.onWebhookCall) registry.admission.onWebhookCall = options.onWebhookCall;
   const openapi = new OpenApiV3(resources);
   const user: UserInfo = options.user ?? { username: 'admin', uid: 'admin', groups: ['system:masters', 'system:authenticated'] };
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
@@ -315,6 +323,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       throw e;
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    // watch.go serveWatch flushes the headers at once: a client (client-node's informer) awaits them
+    // before its first event, and a watch from a list's resourceVersion may have none for a long time.
+    res.flushHeaders();
     if (rvParam === '' || rvParam === '0') {
       for (const o of registry.list(p.def, ns)) if (matches(o)) write('ADDED', o);
     }

@@ -98,10 +98,11 @@ export class Registry {
   constructor(
     readonly store: Store,
     readonly resources: ResourceRegistry,
-    allocator: (listServices: () => KubeObject[]) => ServiceAllocator,
+    allocator: (listServices: () => Iterable<Readonly<KubeObject>>) => ServiceAllocator,
     resolveService?: AdmissionEnv['resolveService'],
   ) {
-    this.allocator = allocator(() => this.store.list('/services'));
+    // Read-only scan: copying every Service on every create made creates O(n) each.
+    this.allocator = allocator(() => this.store.scan('/services'));
     this.admission = {
       listConfigs: (kind) => this.store.list(`admissionregistration.k8s.io/${kind}webhookconfigurations`),
       getNamespace: (name) => this.store.get('/namespaces', '', name),

@@ -189,7 +189,7 @@ export class ServiceAllocator {
   /** in-flight allocations of requests between BeginCreate and commit */
   private readonly reserved: AllocationState = { usedIps: new Set(), usedNodePorts: new Set() };
 
-  constructor(readonly network: ServiceNetwork, private readonly listServices: () => KubeObject[]) {}
+  constructor(readonly network: ServiceNetwork, private readonly listServices: () => Iterable<Readonly<KubeObject>>) {}
 
   private usage(excludeUid?: string): AllocationState {
     const st: AllocationState = { usedIps: new Set(this.reserved.usedIps), usedNodePorts: new Set(this.reserved.usedNodePorts) };

@@ -87,6 +87,12 @@ export class Store {
     return out.map(([, o]) => deepCopy(o));
   }
 
+  /** The stored objects of a resource, uncopied and unsorted: for read-only scans on hot paths. */
+  *scan(gr: string): IterableIterator<Readonly<KubeObject>> {
+    const byKey = this.objects.get(gr);
+    if (byKey) yield* byKey.values();
+  }
+
   /** Checks the precondition and writes (or deletes, obj=null) atomically; returns the stored copy. */
   commit(gr: string, ns: string, name: string, obj: KubeObject | null, pre: Precondition): KubeObject {
     let byKey = this.objects.get(gr);

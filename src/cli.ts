@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, parseServerConfig, runWebhookCommand } from './webhook/main.ts';
+import { parseControllerCommandConfig, runControllerCommand } from './controller/main.ts';
 import { parseCertsArgs, runCertsCommand } from './certs/command.ts';
 import { runSandboxCommand } from './sandbox/command.ts';
 
@@ -12,6 +13,13 @@ commands:
               --tls-cert-file F --tls-key-file F --signing-keys-dir D
               [--host 0.0.0.0] [--port 9443] [--kubeconfig F] [--log-level info]
               [--load-balancer-class C] [--default-family IPv4|IPv6] [--external-ip-mode enforce|warn|off]
+              [--controller on|off] [--lease-namespace admitlb-system] [--orphan-grace-seconds 60]
+            runs the leader-elected controller beside the webhook unless --controller off
+  controller
+            run the controller alone (status, Events, claims, back-stop, pool changes), with
+            /healthz, /readyz and /metrics on plain HTTP
+              --signing-keys-dir D [--host 0.0.0.0] [--port 9444] [--kubeconfig F] [--log-level info]
+              [--lease-namespace admitlb-system] [--orphan-grace-seconds 60] and the admission flags
   sandbox   a local cluster with nothing else installed (what \`npm start\` runs): the API server
             double with admitlb's CRDs, webhooks and a default pool; prints the kubeconfig to use
               [--data-dir .sandbox] [--listen 127.0.0.1:6443] [--webhook-port 0]
@@ -19,6 +27,35 @@ commands:
   certs     generate the webhook CA, serving certificate and signing key into certs/
             and wire them into webhook-manifests/ (see certs/README.md)
   help      show this text`;
+
+const ADMISSION_FLAGS = {
+  'load-balancer-class': { type: 'string' },
+  'default-family': { type: 'string' },
+  'external-ip-mode': { type: 'string' },
+} as const;
+
+const CONTROLLER_FLAGS = {
+  controller: { type: 'string' },
+  'lease-namespace': { type: 'string' },
+  'orphan-grace-seconds': { type: 'string' },
+} as const;
+
+const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+const numberFlag = (v: string | boolean | undefined) => (typeof v === 'string' ? Number(v) : undefined);
+
+function admissionFlags(values: Record<string, string | boolean | undefined>) {
+  return defined({ loadBalancerClass: values['load-balancer-class'], defaultFamily: values['default-family'], externalIPMode: values['external-ip-mode'] });
+}
+
+function controllerFlags(values: Record<string, string | boolean | undefined>) {
+  const enabled = values.controller;
+  if (enabled !== undefined && enabled !== 'on' && enabled !== 'off') throw new ConfigError(`invalid configuration:\n  controller: expected on or off, got ${String(enabled)}`);
+  return defined({
+    enabled: enabled === undefined ? undefined : enabled === 'on',
+    leaseNamespace: values['lease-namespace'],
+    orphanGraceSeconds: numberFlag(values['orphan-grace-seconds']),
+  });
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -35,18 +72,12 @@ export async function main(argv: string[]): Promise<number> {
           port: { type: 'string' },
           kubeconfig: { type: 'string' },
           'log-level': { type: 'string' },
-          'load-balancer-class': { type: 'string' },
-          'default-family': { type: 'string' },
-          'external-ip-mode': { type: 'string' },
+          ...ADMISSION_FLAGS,
+          ...CONTROLLER_FLAGS,
         },
       });
-      const admission = Object.fromEntries(
-        Object.entries({
-          loadBalancerClass: values['load-balancer-class'],
-          defaultFamily: values['default-family'],
-          externalIPMode: values['external-ip-mode'],
-        }).filter(([, v]) => v !== undefined),
-      );
+      const admission = admissionFlags(values);
+      const controller = controllerFlags(values);
       const config = parseServerConfig({
         tlsCertFile: values['tls-cert-file'],
         tlsKeyFile: values['tls-key-file'],
@@ -56,9 +87,36 @@ export async function main(argv: string[]): Promise<number> {
         kubeconfig: values.kubeconfig,
         logLevel: values['log-level'],
         admission,
+        controller,
       });
       await runWebhookCommand(config);
       return -1; // keeps running
+    }
+    case 'controller': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: {
+          'signing-keys-dir': { type: 'string' },
+          host: { type: 'string' },
+          port: { type: 'string' },
+          kubeconfig: { type: 'string' },
+          'log-level': { type: 'string' },
+          ...ADMISSION_FLAGS,
+          ...CONTROLLER_FLAGS,
+        },
+      });
+      const config = parseControllerCommandConfig({
+        signingKeysDir: values['signing-keys-dir'],
+        host: values.host,
+        port: values.port === undefined ? undefined : Number(values.port),
+        kubeconfig: values.kubeconfig,
+        logLevel: values['log-level'],
+        admission: admissionFlags(values),
+        controller: controllerFlags(values),
+      });
+      await runControllerCommand(config);
+      return -1;
     }
     case 'sandbox':
       return runSandboxCommand(rest);

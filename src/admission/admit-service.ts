@@ -29,6 +29,11 @@ export interface AdmissionDeps {
   keys: KeySet;
   config: AdmissionConfig;
   namespaceLabels(namespace: string): Record<string, string> | undefined;
+  /**
+   * Always the lowest free address, even right after a lost claim race. The controller sets it:
+   * its decisions must depend on the cluster state alone (deterministic reconciliation).
+   */
+  deterministic?: boolean;
 }
 
 export interface AuditFields {
@@ -104,7 +109,7 @@ export async function admitService(deps: AdmissionDeps, request: AdmissionReques
   let granted: Granted | undefined;
   for (let attempt = 0; attempt < deps.config.claimRetries && !granted; attempt++) {
     // Right after a lost claim race, start from a random point of the pool (AllocationRequest.spread).
-    const contended = attempt > 0 || Date.now() - (lastLostRace.get(deps.store) ?? -Infinity) < CONTENDED_MS;
+    const contended = !deps.deterministic && (attempt > 0 || Date.now() - (lastLostRace.get(deps.store) ?? -Infinity) < CONTENDED_MS);
     const decided = decide(deps, intent, subject, current, warnings, contended ? Math.random() : undefined);
     if ('code' in decided) {
       // An update that does not change what the Service asks for is never rejected for allocation

@@ -51,6 +51,23 @@ export const serverConfigSchema = z.object({
 });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
+/** `admitlb controller`: the controller alone, with plain-HTTP /healthz, /readyz and /metrics. */
+export const controllerCommandConfigSchema = z.object({
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(9444),
+  signingKeysDir: z.string().min(1),
+  kubeconfig: z.string().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  admission: admissionConfigSchema.default(admissionConfigSchema.parse({})),
+  controller: controllerConfigSchema.default(controllerConfigSchema.parse({})),
+});
+export type ControllerCommandConfig = z.infer<typeof controllerCommandConfigSchema>;
+
+/** A configuration that does not validate: the CLI prints it and exits 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
 /** Formats zod issues as `field: message` lines for a start-up error. */
 export function describeConfigError(error: z.ZodError): string {
   return error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');

@@ -83,7 +83,7 @@ export class Controller {
     this.debounceMs = opts.debounceMs ?? 20;
     this.now = opts.now ?? Date.now;
     this.ctx = { state: opts.state, config: opts.config, namespaceLabels: (ns) => opts.cache.namespace(ns)?.metadata.labels };
-    this.deps = { state: opts.state, store: opts.api.claims, keys: opts.keys, config: opts.config, namespaceLabels: this.ctx.namespaceLabels };
+    this.deps = { state: opts.state, store: opts.api.claims, keys: opts.keys, config: opts.config, namespaceLabels: this.ctx.namespaceLabels, deterministic: true };
   }
 
   start(): void {

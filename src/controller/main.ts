@@ -4,10 +4,14 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Registry } from 'prom-client';
-import type { AdmissionConfig, ControllerConfig } from '../config/webhook-config.ts';
-import type { LiveAllocationState } from '../kube/allocation-state.ts';
-import type { KubeCluster } from '../kube/client.ts';
+import closeWithGrace from 'close-with-grace';
+import Fastify from 'fastify';
+import pino from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { ConfigError, controllerCommandConfigSchema, describeConfigError, type AdmissionConfig, type ControllerCommandConfig, type ControllerConfig } from '../config/webhook-config.ts';
+import { LiveAllocationState } from '../kube/allocation-state.ts';
+import { KubeCluster, loadKubeConfig } from '../kube/client.ts';
+import { loadKeySet } from '../signing/assignment.ts';
 import { KubeControllerApi } from '../kube/controller-api.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import type { KeySet } from '../signing/assignment.ts';
@@ -77,4 +81,56 @@ export function startController(opts: StartControllerOptions): RunningController
       await elector.stop();
     },
   };
+}
+
+export function parseControllerCommandConfig(input: unknown): ControllerCommandConfig {
+  const parsed = controllerCommandConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(`invalid configuration:\n${describeConfigError(parsed.error)}`);
+  return parsed.data;
+}
+
+export interface RunningControllerProcess {
+  url: string;
+  controller: RunningController;
+  close(): Promise<void>;
+}
+
+/** `admitlb controller`: caches, allocation state, the elected controller and a health endpoint. */
+export async function startControllerProcess(config: ControllerCommandConfig, opts: { logger?: pino.Logger } = {}): Promise<RunningControllerProcess> {
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'controller' } });
+  const keys = await loadKeySet(config.signingKeysDir);
+  const kc = loadKubeConfig(config.kubeconfig);
+  const cluster = new KubeCluster(kc, logger, { watchServices: true });
+  await cluster.start();
+  const state = new LiveAllocationState(cluster.cache, logger);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const running = startController({ kc, cluster, state, keys, admission: config.admission, controller: { ...config.controller, enabled: true }, logger, registry });
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const synced = cluster.synced();
+    return reply.code(synced ? 200 : 503).send({ ok: synced, leader: running.isLeader(), reasons: synced ? [] : ['caches not synced'] });
+  });
+  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  const url = await app.listen({ host: config.host, port: config.port });
+  logger.info({ address: url, identity: running.identity }, 'admitlb controller running');
+  return {
+    url,
+    controller: running,
+    async close() {
+      await running.close();
+      await app.close();
+      state.close();
+      await cluster.stop();
+    },
+  };
+}
+
+export async function runControllerCommand(config: ControllerCommandConfig): Promise<void> {
+  const running = await startControllerProcess(config);
+  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+    if (err) console.error(err);
+    await running.close();
+  });
 }

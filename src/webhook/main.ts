@@ -2,7 +2,7 @@
 // then listens. Configuration is validated once here; a bad value exits non-zero with a clear error.
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { serverConfigSchema, describeConfigError, type ServerConfig } from '../config/webhook-config.ts';
+import { ConfigError, serverConfigSchema, describeConfigError, type ServerConfig } from '../config/webhook-config.ts';
 import { KubeCluster, loadKubeConfig } from '../kube/client.ts';
 import { LiveAllocationState } from '../kube/allocation-state.ts';
 import type { Cluster } from '../kube/cluster.ts';
@@ -12,9 +12,7 @@ import { createWebhookMetrics } from './metrics.ts';
 import { createTlsReloader } from './tls.ts';
 import { startController, type RunningController } from '../controller/main.ts';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 export function parseServerConfig(input: unknown): ServerConfig {
   const parsed = serverConfigSchema.safeParse(input);

@@ -104,7 +104,9 @@ export async function admitService(deps: AdmissionDeps, request: AdmissionReques
 
   const current = await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
   const nsLabels = deps.namespaceLabels(namespace);
-  const subject = { ...who, labels: service.metadata.labels, namespaceLabels: nsLabels, sharingKey: intent.sharingKey, ports: intent.ports, backend: intent.backend };
+  // The controller converges Services that exist: it records their uid in the claim at once.
+  const uid = deps.deterministic ? service.metadata.uid : undefined;
+  const subject = { ...who, uid, labels: service.metadata.labels, namespaceLabels: nsLabels, sharingKey: intent.sharingKey, ports: intent.ports, backend: intent.backend };
 
   let granted: Granted | undefined;
   for (let attempt = 0; attempt < deps.config.claimRetries && !granted; attempt++) {
@@ -238,7 +240,7 @@ function sameAssignment(a: Assignment, b: Assignment): boolean {
   return a.namespace === b.namespace && a.name === b.name && a.pool === b.pool && a.ips.join() === b.ips.join() && a.externalIPs.join() === b.externalIPs.join();
 }
 
-type Subject = { namespace: string; name: string; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string; ports: ServiceIntent['ports']; backend: string };
+type Subject = { namespace: string; name: string; uid?: string; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string; ports: ServiceIntent['ports']; backend: string };
 
 function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[], spread?: number): Granted | Denial {
   const { state, config } = deps;
@@ -301,7 +303,7 @@ async function claimAll(deps: AdmissionDeps, granted: Granted, subject: Subject,
 
 async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: PoolUsage }, subject: Subject, intent: ServiceIntent): Promise<boolean> {
   const { state, store } = deps;
-  const holder: ClaimHolder = { namespace: subject.namespace, name: subject.name, use: w.use, ports: intent.ports, backend: intent.backend };
+  const holder: ClaimHolder = { namespace: subject.namespace, name: subject.name, ...(subject.uid ? { uid: subject.uid } : {}), use: w.use, ports: intent.ports, backend: intent.backend };
   const record = state.claims.get(w.ip);
   const name = claimNameFor(w.ip);
   if (!record) {
@@ -330,7 +332,7 @@ async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: Poo
   const others = record.holders.filter((h) => !(h.namespace === subject.namespace && h.name === subject.name));
   const mine = record.holders.find((h) => h.namespace === subject.namespace && h.name === subject.name);
   if (mine && sameHolder(mine, holder) && (record.sharingKey ?? '') === (subject.sharingKey ?? '')) return true;
-  const updated = buildClaim(name, w.ip, record.pool, subject.sharingKey ?? record.sharingKey, [...others, { ...holder, uid: mine?.uid }]);
+  const updated = buildClaim(name, w.ip, record.pool, subject.sharingKey ?? record.sharingKey, [...others, { ...holder, uid: holder.uid ?? mine?.uid }]);
   updated.metadata.resourceVersion = record.resourceVersion;
   const result = await store.update(updated);
   if (result.ok) {

@@ -35,6 +35,10 @@ export interface ControllerOptions {
   metrics?: ControllerMetrics;
   /** How long a claim holder that never became a Service is kept (Kubernetes' repair loop: 60 s). */
   orphanGraceMs?: number;
+  /** How long a holder whose Service stopped naming its address waits (a lagging cache looks alike). */
+  settleMs?: number;
+  /** Writes in flight at once within a pass (Service patches, status, Events). */
+  parallelWrites?: number;
   /** A full pass this often, whatever the events say. */
   resyncMs?: number;
   /** Events within this window are handled in one pass. */
@@ -234,7 +238,7 @@ export class Controller {
     let writes = 0;
 
     // 1. Claims: adopt holders whose Service exists, release what no Service holds.
-    const claimPlan = planClaims(this.opts.state.claims.all(), this.services, this.orphanSince, this.now(), this.graceMs);
+    const claimPlan = planClaims(this.opts.state.claims.all(), this.services, this.orphanSince, this.now(), this.graceMs, this.opts.settleMs ?? 5_000);
     for (const action of claimPlan.actions) {
       if (this.stopped || !this.leading) return;
       writes += (await this.applyClaimAction(action)) ? 1 : 0;
@@ -253,8 +257,11 @@ export class Controller {
       }
       const memo = this.pending.get(view.key);
       if (memo && memo.resourceVersion === view.service.metadata.resourceVersion && memo.epoch === this.epoch) continue;
-      writes += (await this.converge(view, problem)) ? 1 : 0;
+      // Decisions (and their claims) are made one by one in canonical order; the Service writes
+      // that follow them run in parallel and are drained before the pass ends.
+      await this.converge(view, problem, (ok) => (writes += ok ? 1 : 0));
     }
+    await this.drain();
 
     // 3. Status: the signed assignment, nothing else.
     for (const view of views) {
@@ -267,8 +274,11 @@ export class Controller {
         this.lastWritten.set(view.key, want.join());
         continue;
       }
-      writes += (await this.writeStatus(view, want, have)) ? 1 : 0;
+      await this.background(async () => {
+        writes += (await this.writeStatus(view, want, have)) ? 1 : 0;
+      });
     }
+    await this.drain();
 
     // 4. Pool status.
     if (this.poolsDirty) {
@@ -340,7 +350,7 @@ export class Controller {
   }
 
   /** Runs the webhook's own decision for the Service as an update, then writes its outcome. */
-  private async converge(view: ServiceView, problem: string): Promise<boolean> {
+  private async converge(view: ServiceView, problem: string, wrote: (ok: boolean) => void): Promise<void> {
     const { service } = view;
     const log = this.opts.logger;
     const request = {
@@ -360,43 +370,64 @@ export class Controller {
     } catch (err) {
       log.warn({ namespace: view.namespace, name: view.name, err: String(err) }, 'could not converge Service; will retry');
       this.schedule(1000);
-      return false;
+      return;
     }
     const memo = (reason: string) => this.pending.set(view.key, { resourceVersion: service.metadata.resourceVersion, epoch: this.epoch, reason });
     if (!outcome.allowed) {
       const message = outcome.status?.message ?? 'denied';
       if (outcome.status?.code === 503) {
         this.schedule(1000);
-        return false;
+        return;
       }
       const already = this.pending.get(view.key)?.reason === message;
       memo(message);
-      if (!already) await this.event(view, 'Warning', 'AllocationFailed', message);
+      if (!already) await this.background(() => this.event(view, 'Warning', 'AllocationFailed', message));
       log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'denied', reason: message, problem }, 'cannot allocate');
-      return false;
+      return;
     }
+    const pending = outcome.pending;
+    const already = !!pending && this.pending.get(view.key)?.reason === pending;
+    if (pending) memo(pending);
+    else this.pending.delete(view.key);
     const ops = outcome.patch ?? [];
-    if (ops.length > 0) {
-      const result = await this.opts.api.patchService(view.namespace, view.name, [{ op: 'test', path: '/metadata/resourceVersion', value: service.metadata.resourceVersion }, ...ops]);
-      if (!result.ok) {
-        if (result.reason === 'Denied') {
-          memo(result.message);
-          await this.event(view, 'Warning', 'AllocationFailed', result.message);
+    await this.background(async () => {
+      if (ops.length > 0) {
+        const result = await this.opts.api.patchService(view.namespace, view.name, [{ op: 'test', path: '/metadata/resourceVersion', value: service.metadata.resourceVersion }, ...ops]);
+        if (!result.ok) {
+          if (result.reason === 'Denied') {
+            memo(result.message);
+            await this.event(view, 'Warning', 'AllocationFailed', result.message);
+          } else this.pending.delete(view.key);
+          log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'retry', reason: result.message }, 'Service write failed');
+          wrote(false);
+          return;
         }
-        log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'retry', reason: result.message }, 'Service write failed');
-        return false;
       }
-    }
-    if (outcome.pending) {
-      const already = this.pending.get(view.key)?.reason === outcome.pending;
-      memo(outcome.pending);
-      if (!already) await this.event(view, 'Warning', 'AllocationFailed', `No address assigned: ${outcome.pending}`);
-      log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'pending', reason: outcome.pending, problem }, 'Service left without an address');
-    } else {
-      this.pending.delete(view.key);
-      log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'allowed', addresses: outcome.audit.addresses, pool: outcome.audit.pool, problem }, 'assignment converged');
-    }
-    return ops.length > 0;
+      wrote(ops.length > 0);
+      if (pending) {
+        if (!already) await this.event(view, 'Warning', 'AllocationFailed', `No address assigned: ${pending}`);
+        log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'pending', reason: pending, problem }, 'Service left without an address');
+      } else {
+        log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'allowed', addresses: outcome.audit.addresses, pool: outcome.audit.pool, problem }, 'assignment converged');
+      }
+    });
+  }
+
+  private readonly inflight = new Set<Promise<void>>();
+
+  /** Runs a write with at most `parallelWrites` in flight; errors are logged, never thrown. */
+  private async background(fn: () => Promise<unknown>): Promise<void> {
+    const limit = this.opts.parallelWrites ?? 16;
+    while (this.inflight.size >= limit) await Promise.race(this.inflight);
+    const p: Promise<void> = fn()
+      .then(() => undefined)
+      .catch((err) => this.opts.logger.warn({ err: String(err) }, 'controller write failed'))
+      .finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all(this.inflight);
   }
 
   private async writeStatus(view: ServiceView, want: string[], have: string[]): Promise<boolean> {

@@ -148,8 +148,9 @@ export interface ClaimPlan {
 /**
  * Adoption and release of claim holders. A holder is kept while its Service's verified assignment
  * names the address; adopted (uid recorded) when that is so; released at once when it was adopted
- * and its Service is gone or replaced or stopped using the address; released after `graceMs` when it
- * was never adopted (an admission rejected after the webhook claimed, or a crash between the two).
+ * and its Service is gone or replaced; released after `settleMs` when its Service stopped using the
+ * address; released after `graceMs` when it was never adopted (an admission rejected after the
+ * webhook claimed, or a crash between the two).
  * `orphanSince` remembers when each unaccounted holder was first seen (updated in place).
  */
 export function planClaims(
@@ -158,6 +159,7 @@ export function planClaims(
   orphanSince: Map<string, number>,
   now: number,
   graceMs: number,
+  settleMs = 5_000,
 ): ClaimPlan {
   const actions: ClaimAction[] = [];
   let nextDeadline: number | undefined;
@@ -180,17 +182,28 @@ export function planClaims(
       const release = (why: string) =>
         actions.push({ kind: 'release', claim: record.name, address: record.address, namespace: h.namespace, name: h.name, why, serviceExists: !!view });
       if (h.uid) {
-        if (!view) release(`Service ${h.namespace}/${h.name} was deleted`);
-        else if (view.service.metadata.uid && view.service.metadata.uid !== h.uid) release(`Service ${h.namespace}/${h.name} was replaced`);
-        else if (!view.service.metadata.deletionTimestamp) release(`Service ${h.namespace}/${h.name} no longer uses ${record.address}`);
-        continue;
+        if (!view) {
+          release(`Service ${h.namespace}/${h.name} was deleted`);
+          continue;
+        }
+        if (view.service.metadata.uid && view.service.metadata.uid !== h.uid) {
+          release(`Service ${h.namespace}/${h.name} was replaced`);
+          continue;
+        }
+        if (view.service.metadata.deletionTimestamp) continue;
       }
+      // Not (yet) in the Service's assignment: an admission whose object is not stored yet, or a
+      // cache that lags a write, looks the same for a moment. A holder that was adopted waits
+      // `settleMs`; one that never was waits the full grace.
+      const wait = h.uid ? settleMs : graceMs;
       const since = orphanSince.get(orphanKey) ?? now;
       orphanSince.set(orphanKey, since);
-      if (now - since >= graceMs) {
+      if (h.uid && now - since >= wait) {
+        release(`Service ${h.namespace}/${h.name} no longer uses ${record.address}`);
+      } else if (now - since >= wait) {
         release(view ? `Service ${h.namespace}/${h.name} never recorded ${record.address}` : `Service ${h.namespace}/${h.name} never appeared`);
       } else {
-        nextDeadline = Math.min(nextDeadline ?? Infinity, since + graceMs);
+        nextDeadline = Math.min(nextDeadline ?? Infinity, since + wait);
       }
     }
   }

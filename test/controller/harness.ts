@@ -100,6 +100,7 @@ export async function run(keys: KeySet, scenario: Scenario, opts: { random?: () 
     config: admissionConfigSchema.parse(scenario.config ?? {}),
     logger: silentLogger(),
     orphanGraceMs: opts.graceMs ?? 60_000,
+    settleMs: 0,
     debounceMs: 0,
     now: () => clock.now,
   });

@@ -366,7 +366,7 @@ test('restart safety: a second controller on a converged cluster writes nothing'
     const { admissionConfigSchema } = await import('../../src/config/webhook-config.ts');
     const { silentLogger } = await import('../helpers/state.ts');
     const state = new LiveAllocationState(r.cluster);
-    const ctrl = new Controller({ cache: r.cluster, api: r.cluster, state, keys, config: admissionConfigSchema.parse((await c.scenario()).config ?? {}), logger: silentLogger(), debounceMs: 0, now: () => r.clock.now });
+    const ctrl = new Controller({ cache: r.cluster, api: r.cluster, state, keys, config: admissionConfigSchema.parse((await c.scenario()).config ?? {}), logger: silentLogger(), debounceMs: 0, settleMs: 0, now: () => r.clock.now });
     ctrl.start();
     ctrl.setLeading(true);
     await ctrl.idle();
@@ -450,5 +450,36 @@ test('a standby controller writes nothing; it acts once it leads', async () => {
     assert.equal(observed(r.cluster).services['default/late']?.ips, '203.0.113.0');
   } finally {
     await r.close();
+  }
+});
+
+test('a holder whose Service stopped naming the address is released only after the settle time', async () => {
+  const { Controller } = await import('../../src/controller/controller.ts');
+  const { LiveAllocationState } = await import('../../src/kube/allocation-state.ts');
+  const { admissionConfigSchema } = await import('../../src/config/webhook-config.ts');
+  const { silentLogger } = await import('../helpers/state.ts');
+  const { MemoryCluster } = await import('../../src/kube/memory.ts');
+  const cluster = new MemoryCluster();
+  cluster.setNamespace('default');
+  cluster.setPool(web);
+  await cluster.create(claim('203.0.113.1', 'web', [held('default', 'a')]));
+  // The Service exists with the holder's uid, but (as a cache lagging its own write would show) has
+  // no assignment naming 203.0.113.1: the claim must survive the settle time.
+  cluster.setService(await signed(keys, svc('a', { type: 'ClusterIP' }), [], ''));
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const state = new LiveAllocationState(cluster);
+  const ctrl = new Controller({ cache: cluster, api: cluster, state, keys, config: admissionConfigSchema.parse({}), logger: silentLogger(), debounceMs: 0, settleMs: 5_000, now: () => clock.now });
+  try {
+    ctrl.start();
+    ctrl.setLeading(true);
+    await ctrl.idle();
+    assert.ok(observed(cluster).claims['203.0.113.1'], 'kept while settling');
+    clock.now += 5_000;
+    cluster.setNamespace('poke');
+    await ctrl.idle();
+    assert.equal(observed(cluster).claims['203.0.113.1'], undefined, 'released after settling');
+  } finally {
+    await ctrl.stop();
+    state.close();
   }
 });

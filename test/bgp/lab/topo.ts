@@ -79,7 +79,9 @@ export async function sweepStale(): Promise<string[]> {
 export interface TopoOptions {
   /** Node names; two nodes get a veth pair, more get a bridge in an extra "sw" namespace. */
   nodes: string[];
-  /** Third octet of 198.51.100.0/24-style addressing is fixed; node i gets .<i+1> and 2001:db8:1::<i+1>. */
+  /** Node i gets <ipv4Prefix><i+1>/24 and <ipv6Prefix><i+1>/64; default "198.51.100." and "2001:db8:1::". */
+  ipv4Prefix?: string;
+  ipv6Prefix?: string;
 }
 
 export class Topo {
@@ -87,14 +89,21 @@ export class Topo {
   private readonly namespaces: string[] = [];
   private destroyed = false;
 
-  private constructor(readonly id: number, nodeNames: string[]) {
+  private constructor(readonly id: number, nodeNames: string[], ipv4Prefix = '198.51.100.', ipv6Prefix = '2001:db8:1::') {
     this.nodes = nodeNames.map((name, i) => ({
       name,
       ns: `${PREFIX}${id}-${name}`,
       ifname: nodeNames.length === 2 ? `v-${name}`.slice(0, 15) : 'eth0',
-      ipv4: `198.51.100.${i + 1}`,
-      ipv6: `2001:db8:1::${i + 1}`,
+      ipv4: `${ipv4Prefix}${i + 1}`,
+      ipv6: `${ipv6Prefix}${i + 1}`,
     }));
+  }
+
+  /** The MAC address of a node's lab interface. */
+  async mac(name: string): Promise<string> {
+    const n = this.node(name);
+    const [link] = JSON.parse(await runOk('ip', ['-n', n.ns, '-j', 'link', 'show', 'dev', n.ifname])) as Array<{ address: string }>;
+    return link!.address.toLowerCase();
   }
 
   node(name: string): LabNode {
@@ -106,7 +115,7 @@ export class Topo {
   static async create(opts: TopoOptions): Promise<Topo> {
     if (opts.nodes.length < 2) throw new Error('a topology needs at least two nodes');
     installExitHandler();
-    const topo = new Topo(++counter, opts.nodes);
+    const topo = new Topo(++counter, opts.nodes, opts.ipv4Prefix, opts.ipv6Prefix);
     try {
       await topo.build();
     } catch (err) {

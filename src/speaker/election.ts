@@ -1,0 +1,78 @@
+// L2 election without per-Service leases (DESIGN.md, "Election without per-Service leases").
+//
+// Every speaker runs the same pure function over the same inputs: the group key of an assignment
+// and the set of live, eligible nodes (one Lease per node, so API load grows with nodes, not
+// Services). Rendezvous (highest-random-weight) hashing: each node scores sha256(node \0 key) and
+// the highest score owns the group. Properties this gives for free:
+//  - deterministic across processes, architectures and Node versions (no seeds, no Math.random,
+//    no insertion order: the input list is deduplicated and the result does not depend on order);
+//  - when a node leaves the live set, only the groups it owned move (every other node's score for
+//    a key is unchanged, so the maximum over the remaining nodes is still the same node);
+//  - when a node joins, it takes about 1/N of the groups and nothing else moves;
+//  - balance follows from the hash: with N nodes each owns ~1/N of the keys.
+// sha256 rather than FNV-1a: it costs ~1 µs per (node, key) here, which is nothing next to a
+// Service event, and it has no weak low bits that could bias nodes with similar names.
+import { createHash } from 'node:crypto';
+import { formatIP, tryParseIP } from '../allocation/addresses.ts';
+
+/** The score of one node for one key: the first 64 bits of sha256(`${node}\0${key}`). */
+export function score(node: string, key: string): bigint {
+  return createHash('sha256').update(`${node}\0${key}`).digest().readBigUInt64BE(0);
+}
+
+/**
+ * The node that owns `groupKey` among `liveNodes`, or undefined when there is none. Ties (64-bit
+ * collisions) go to the lexically smaller node name, so the answer is total and order-independent.
+ */
+export function ownerOf(groupKey: string, liveNodes: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestScore = -1n;
+  for (const node of new Set(liveNodes)) {
+    if (!node) continue;
+    const s = score(node, groupKey);
+    if (s > bestScore || (s === bestScore && best !== undefined && node < best)) {
+      best = node;
+      bestScore = s;
+    }
+  }
+  return best;
+}
+
+/** What the speaker knows of one Service's assignment (from its verified annotations / claims). */
+export interface Assignment {
+  namespace: string;
+  name: string;
+  /** Every address assigned to the Service (LoadBalancer IPs and externalIPs), any order. */
+  addresses: string[];
+  /** The sharing key of its claims (admitlb.io/sharing-key or the MetalLB equivalents), if shared. */
+  sharingKey?: string;
+}
+
+/**
+ * The key an assignment is elected under. Everything that must land on one node hashes to the
+ * same key:
+ *  - Services sharing an address carry the same sharing key, so the key is the sharing key alone
+ *    (without the namespace: a pool may allow sharing across namespaces, and co-location matters
+ *    more than spreading unrelated groups that happen to use the same key);
+ *  - both families of a dual-stack Service: the key is one address chosen independently of order
+ *    and of the Service's primary family (the lowest IPv4 address, else the lowest IPv6 address),
+ *    so both addresses follow it.
+ * A Service without addresses falls back to its namespace/name (it has nothing to announce, but
+ * the key stays total).
+ */
+export function groupKeyFor(a: Assignment): string {
+  if (a.sharingKey) return `sharing:${a.sharingKey}`;
+  const parsed = a.addresses.map((t) => tryParseIP(t)).filter((ip) => ip !== undefined);
+  const pick = (family: 4 | 6) =>
+    parsed
+      .filter((ip) => ip.family === family)
+      .sort((x, y) => (x.value < y.value ? -1 : x.value > y.value ? 1 : 0))[0];
+  const primary = pick(4) ?? pick(6);
+  if (primary) return `addr:${formatIP(primary)}`;
+  return `svc:${a.namespace}/${a.name}`;
+}
+
+/** Whether `self` should announce the assignment's addresses. */
+export function isOwner(self: string, a: Assignment, liveNodes: Iterable<string>): boolean {
+  return ownerOf(groupKeyFor(a), liveNodes) === self;
+}

@@ -1,0 +1,17 @@
+// The node-local data plane of the speaker: election, interface choice, address binding and L2
+// announcements. The Kubernetes glue (node Leases, verified assignments) comes on top of this.
+export { ownerOf, groupKeyFor, isOwner, score, type Assignment } from './election.ts';
+export { chooseInterface, candidateLinks, DEFAULT_EXCLUDES, type InterfaceChoice, type InterfaceSelection } from './interfaces.ts';
+export { L2Announcer, OWNER_TAG, type L2AnnouncerOptions, type HeldAddress, type RemovedAddress } from './announcer.ts';
+export {
+  execRunner,
+  listLinks,
+  defaultRoutes,
+  parseIpAddrJson,
+  parseDefaultRoutes,
+  CommandError,
+  type CommandRunner,
+  type IpLink,
+  type IpAddr,
+  type DefaultRoutes,
+} from './ip.ts';

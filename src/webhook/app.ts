@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
 import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
-import { admissionReviewSchema, denial, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
+import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
 import { validatePool } from '../admission/validate-pool.ts';
 import type { WebhookMetrics } from './metrics.ts';
 
@@ -57,7 +57,7 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
   });
 
   function parseReview(body: unknown, resource: string): AdmissionRequest | { error: string; code: string } {
-    const parsed = admissionReviewSchema.safeParse(body);
+    const parsed = parseAdmissionReview(body);
     if (!parsed.success) return { code: ERRORS.MALFORMED_REVIEW.code, error: `not an admission.k8s.io/v1 AdmissionReview: ${zodSummary(parsed.error)}` };
     const req = parsed.data.request;
     if (req.resource.resource !== resource) return { code: ERRORS.WRONG_RESOURCE.code, error: `this endpoint admits ${resource}, not ${req.resource.resource}` };

@@ -76,7 +76,16 @@ const CONTENDED_MS = 2000;
 // kube-apiserver's generateName suffix alphabet (no vowels, no ambiguous characters).
 const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
-export async function admitService(deps: AdmissionDeps, request: AdmissionRequest): Promise<ServiceAdmission> {
+/**
+ * `known` (the controller) passes the assignment it already verified, or null for none: the
+ * decision then follows without awaiting anything, so decisions started in order are made in order.
+ * `reallocate` drops the current assignment (the controller moves a Service over its pool's quota).
+ */
+export async function admitService(
+  deps: AdmissionDeps,
+  request: AdmissionRequest,
+  known?: { current: { assignment: Assignment; token: string } | null; reallocate?: boolean },
+): Promise<ServiceAdmission> {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') {
     return { allowed: true, audit: { decision: 'skipped', reason: `operation ${request.operation}` } };
   }
@@ -102,7 +111,8 @@ export async function admitService(deps: AdmissionDeps, request: AdmissionReques
   if ('code' in intent) return deniedBy(intent, who);
   const warnings = [...intent.warnings];
 
-  const current = await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
+  const verified = known ? (known.current ?? undefined) : await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
+  const current = known?.reallocate ? undefined : verified;
   const nsLabels = deps.namespaceLabels(namespace);
   // The controller converges Services that exist: it records their uid in the claim at once.
   const uid = deps.deterministic ? service.metadata.uid : undefined;
@@ -295,29 +305,42 @@ async function claimAll(deps: AdmissionDeps, granted: Granted, subject: Subject,
     ...(granted.lb?.ips.map((ip) => ({ ip, pool: granted.lb!.pool, use: 'LoadBalancer' as const })) ?? []),
     ...granted.external.map((e) => ({ ...e, use: 'ExternalIP' as const })),
   ];
+  // Reserve every free address in this replica's index before the first write: concurrent
+  // admissions in this process then pick other addresses instead of racing for these (both
+  // families of a dual-stack Service included).
+  const reserved = new Set<string>();
   for (const w of wanted) {
-    if (!(await claimOne(deps, w, subject, intent))) return false;
+    if (deps.state.claims.get(w.ip)) continue;
+    const name = claimNameFor(w.ip);
+    deps.state.applyClaim(buildClaim(name, w.ip, w.pool, subject.sharingKey, [holderFor(subject, w.use, intent)]));
+    reserved.add(name);
   }
-  return true;
+  try {
+    for (const w of wanted) {
+      if (!(await claimOne(deps, w, subject, intent, reserved))) return false;
+    }
+    return true;
+  } finally {
+    // Reservations that were never written (a lost race, an error) are given back.
+    for (const name of reserved) {
+      if (deps.state.claims.getByName(name)?.resourceVersion === undefined) deps.state.claims.remove(name);
+    }
+  }
 }
 
-async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: PoolUsage }, subject: Subject, intent: ServiceIntent): Promise<boolean> {
+function holderFor(subject: Subject, use: PoolUsage, intent: ServiceIntent): ClaimHolder {
+  return { namespace: subject.namespace, name: subject.name, ...(subject.uid ? { uid: subject.uid } : {}), use, ports: intent.ports, backend: intent.backend };
+}
+
+async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: PoolUsage }, subject: Subject, intent: ServiceIntent, reserved: Set<string>): Promise<boolean> {
   const { state, store } = deps;
-  const holder: ClaimHolder = { namespace: subject.namespace, name: subject.name, ...(subject.uid ? { uid: subject.uid } : {}), use: w.use, ports: intent.ports, backend: intent.backend };
-  const record = state.claims.get(w.ip);
+  const holder = holderFor(subject, w.use, intent);
   const name = claimNameFor(w.ip);
+  const record = reserved.has(name) ? undefined : state.claims.get(w.ip);
   if (!record) {
     const claim = buildClaim(name, w.ip, w.pool, subject.sharingKey, [holder]);
-    // Reserve the address in this replica's index while the create is in flight: concurrent
-    // admissions in this process then pick other addresses instead of all racing for this one.
-    state.applyClaim(claim);
-    let result: Awaited<ReturnType<ClaimStore['create']>>;
-    try {
-      result = await store.create(claim);
-    } catch (err) {
-      state.claims.remove(name);
-      throw err;
-    }
+    const result = await store.create(claim);
+    reserved.delete(name);
     if (result.ok) {
       state.applyClaim(result.claim);
       return true;

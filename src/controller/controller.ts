@@ -15,7 +15,7 @@ import { ANN_ALLOCATION } from '../config/annotations.ts';
 import { verifyAssignment, type KeySet } from '../signing/assignment.ts';
 import type { ControllerApi, LoadBalancerIngress } from './api.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, keyOf, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
+import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, keyOf, overQuota, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
 import { computePoolStatus, sameStatus } from './pool-status.ts';
 
 export interface ControllerLogger {
@@ -247,9 +247,11 @@ export class Controller {
     // 2. Assignments that do not stand: back-stop, reassignment, clean-up, oldest Service first.
     const views = keys.map((k) => this.services.get(k)!).sort(canonicalOrder);
     const problems = new Map<string, string | undefined>();
+    const quota = overQuota(this.opts.state, this.services);
     for (const view of views) {
       if (this.stopped || !this.leading) return;
-      const problem = assignmentProblem(this.ctx, view);
+      const quotaPool = quota.get(view.key);
+      const problem = assignmentProblem(this.ctx, view) ?? (quotaPool ? `over the per-namespace quota of IPPool "${quotaPool}"` : undefined);
       problems.set(view.key, problem);
       if (problem === undefined) {
         this.pending.delete(view.key);
@@ -257,9 +259,9 @@ export class Controller {
       }
       const memo = this.pending.get(view.key);
       if (memo && memo.resourceVersion === view.service.metadata.resourceVersion && memo.epoch === this.epoch) continue;
-      // Decisions (and their claims) are made one by one in canonical order; the Service writes
-      // that follow them run in parallel and are drained before the pass ends.
-      await this.converge(view, problem, (ok) => (writes += ok ? 1 : 0));
+      // Decisions are made in canonical order: each converge decides (and reserves its addresses)
+      // synchronously when started; the writes that follow run in parallel, drained below.
+      await this.background(() => this.converge(view, problem, !!quotaPool, (ok) => (writes += ok ? 1 : 0)));
     }
     await this.drain();
 
@@ -350,7 +352,7 @@ export class Controller {
   }
 
   /** Runs the webhook's own decision for the Service as an update, then writes its outcome. */
-  private async converge(view: ServiceView, problem: string, wrote: (ok: boolean) => void): Promise<void> {
+  private async converge(view: ServiceView, problem: string, reallocate: boolean, wrote: (ok: boolean) => void): Promise<void> {
     const { service } = view;
     const log = this.opts.logger;
     const request = {
@@ -366,7 +368,8 @@ export class Controller {
     } satisfies AdmissionRequest;
     let outcome;
     try {
-      outcome = await admitService(this.deps, request);
+      const token = service.metadata.annotations?.[ANN_ALLOCATION];
+      outcome = await admitService(this.deps, request, { current: view.assignment && token ? { assignment: view.assignment, token } : null, reallocate });
     } catch (err) {
       log.warn({ namespace: view.namespace, name: view.name, err: String(err) }, 'could not converge Service; will retry');
       this.schedule(1000);
@@ -381,7 +384,7 @@ export class Controller {
       }
       const already = this.pending.get(view.key)?.reason === message;
       memo(message);
-      if (!already) await this.background(() => this.event(view, 'Warning', 'AllocationFailed', message));
+      if (!already) await this.event(view, 'Warning', 'AllocationFailed', message);
       log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'denied', reason: message, problem }, 'cannot allocate');
       return;
     }
@@ -390,7 +393,7 @@ export class Controller {
     if (pending) memo(pending);
     else this.pending.delete(view.key);
     const ops = outcome.patch ?? [];
-    await this.background(async () => {
+    {
       if (ops.length > 0) {
         const result = await this.opts.api.patchService(view.namespace, view.name, [{ op: 'test', path: '/metadata/resourceVersion', value: service.metadata.resourceVersion }, ...ops]);
         if (!result.ok) {
@@ -410,7 +413,7 @@ export class Controller {
       } else {
         log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'allowed', addresses: outcome.audit.addresses, pool: outcome.audit.pool, problem }, 'assignment converged');
       }
-    });
+    }
   }
 
   private readonly inflight = new Set<Promise<void>>();

@@ -219,3 +219,36 @@ function sameAddress(text: string, ip: IP): boolean {
     return false;
   }
 }
+
+/**
+ * Services holding addresses beyond their namespace's quota in a pool (the quota was lowered): per
+ * (pool, namespace), the addresses of the oldest holders stay within the quota; the holders of the
+ * others must move. Keys of those Services, with the pool to name in the reason.
+ */
+export function overQuota(state: AllocatorState, services: ReadonlyMap<string, ServiceView>): Map<string, string> {
+  const capped = new Map(state.pools.filter((p) => p.quotaPerNamespace !== undefined).map((p) => [p.name, p.quotaPerNamespace!]));
+  const out = new Map<string, string>();
+  if (capped.size === 0) return out;
+  const groups = new Map<string, { record: ClaimRecord; holders: ServiceView[] }[]>();
+  for (const record of state.claims.all()) {
+    if (!capped.has(record.pool)) continue;
+    const byNamespace = new Map<string, ServiceView[]>();
+    for (const h of record.holders) {
+      const view = services.get(keyOf(h.namespace, h.name));
+      if (!view) continue;
+      byNamespace.set(h.namespace, [...(byNamespace.get(h.namespace) ?? []), view]);
+    }
+    for (const [ns, holders] of byNamespace) {
+      const g = `${record.pool}\0${ns}`;
+      groups.set(g, [...(groups.get(g) ?? []), { record, holders: holders.sort(canonicalOrder) }]);
+    }
+  }
+  for (const [g, entries] of groups) {
+    const pool = g.split('\0')[0]!;
+    const cap = capped.get(pool)!;
+    if (entries.length <= cap) continue;
+    entries.sort((a, b) => canonicalOrder(a.holders[0]!, b.holders[0]!) || (a.record.name < b.record.name ? -1 : 1));
+    for (const e of entries.slice(cap)) for (const v of e.holders) out.set(v.key, pool);
+  }
+  return out;
+}

@@ -247,6 +247,30 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'quota lowered: the oldest holders stay within it, the others move to a pool they may use',
+    scenario: async () => ({
+      pools: [pool('q', { addresses: ['198.51.100.0/29'], quota: { perNamespace: 1 }, allocateTo: { priority: 1 } }), web],
+      claims: [claim('198.51.100.1', 'q', [held('default', 'young')]), claim('198.51.100.2', 'q', [held('default', 'old')])],
+      services: [await signed(keys, svc('young', { at: 9 }), ['198.51.100.1'], 'q'), await signed(keys, svc('old', { at: 1 }), ['198.51.100.2'], 'q')],
+    }),
+    expect: (o) => {
+      assert.deepEqual(o.services['default/old'], { ips: '198.51.100.2', pool: 'q', status: '198.51.100.2' });
+      assert.deepEqual(o.services['default/young'], { ips: '203.0.113.0', pool: 'web', status: '203.0.113.0' });
+      assert.deepEqual(Object.keys(o.claims).sort(), ['198.51.100.2', '203.0.113.0']);
+    },
+  },
+  {
+    name: 'dual-stack back-stop for many Services: both families reserved at once, no address twice',
+    scenario: async () => ({ pools: [dual], services: Array.from({ length: 6 }, (_, i) => svc(`d${i}`, { at: i, spec: { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] } })) }),
+    expect: (o) => {
+      const ips = Object.values(o.services).flatMap((s) => s.ips.split(',')).filter(Boolean);
+      assert.equal(ips.length, 12);
+      assert.equal(new Set(ips).size, 12);
+      assert.equal(o.services['default/d0']?.ips, '198.51.100.0,2001:db8:1::');
+      assert.equal(o.services['default/d5']?.ips, '198.51.100.5,2001:db8:1::5');
+    },
+  },
+  {
     name: 'type changed to ClusterIP: the assignment, the claim and the status go',
     scenario: async () => ({
       pools: [web],

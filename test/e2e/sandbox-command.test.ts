@@ -33,6 +33,12 @@ describe('the newcomer walkthrough, then a restart on the same data folder', () 
       assert.equal(r.stdout.trim(), `service/${name} created`);
       assert.equal(await assigned(c, name), ip);
     }
+    // `kubectl get svc web` shows the address (the controller's status), never <pending>.
+    for (let i = 0, get = await c.kubectl(['get', 'svc', 'web']); ; i++, get = await c.kubectl(['get', 'svc', 'web'])) {
+      if (/web\s+LoadBalancer\s+\S+\s+203\.0\.113\.10\s/.test(get.stdout)) break;
+      assert.ok(i < 100, `EXTERNAL-IP not shown: ${get.stdout}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
 
     // Restart: the API double's journal, the webhook's CA and signing keys all live in dataDir.
     await c.close({ keepData: true });

@@ -88,6 +88,15 @@ describe('a LoadBalancer Service gets its address while kubectl create waits', (
     const ann = await annotations('nginx');
     assert.match(ann['admitlb.io/assigned-ips']!, V4_DEFAULT);
     assert.equal((await claims()).get(ann['admitlb.io/assigned-ips']!)?.heldBy, 'default/nginx');
+    // The controller copies the signed assignment to status: `kubectl get svc` shows it, not <pending>.
+    const deadline = Date.now() + 5000;
+    let get = await c.kubectl(['get', 'svc', 'nginx']);
+    while (!get.stdout.includes(ann['admitlb.io/assigned-ips']!) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      get = await c.kubectl(['get', 'svc', 'nginx']);
+    }
+    assert.match(get.stdout, new RegExp(`nginx\\s+LoadBalancer\\s+\\S+\\s+${ann['admitlb.io/assigned-ips']!.replaceAll('.', '\\.')}\\s`), get.stdout);
+    assert.ok(!get.stdout.includes('<pending>'), get.stdout);
   });
 
   it('two Services never get the same address', async () => {

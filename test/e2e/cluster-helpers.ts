@@ -442,3 +442,16 @@ export async function checkNoAddressHeldTwice(api: ApiServer): Promise<{ service
   for (const [ip, c] of claimed) if (!holderOf.has(ip)) orphans.push(`IPClaim ${ip} (${c.spec.heldBy})`);
   return { services, claims: claimList.length, problems, orphans };
 }
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` every 25 ms until it returns a value; fails naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
 import { checkNoAddressHeldTwice, startCluster, type E2eCluster } from './cluster-helpers.ts';
+import { until } from './cluster-helpers.ts';
 
 let c: E2eCluster;
 const children: ChildProcess[] = [];
@@ -20,17 +21,6 @@ after(async () => {
   await c?.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 function spawnController(podName: string): ChildProcess {
   const child = spawn(
@@ -69,7 +59,7 @@ async function converged(names: string[]): Promise<boolean> {
 
 it('killing the leader hands over to the standby with no lost or duplicated address', async () => {
   const procs = { 'ctl-a': spawnController('ctl-a'), 'ctl-b': spawnController('ctl-b') };
-  const first = await until('a leader', holder);
+  const first = await until('a leader', holder, 15_000);
   const leaderName = first.split('_')[0] as keyof typeof procs;
   assert.ok(leaderName in procs, `lease held by ${first}`);
   const standbyName = leaderName === 'ctl-a' ? 'ctl-b' : 'ctl-a';
@@ -80,7 +70,7 @@ it('killing the leader hands over to the standby with no lost or duplicated addr
     assert.equal((await c.kubectl(['create', 'service', 'loadbalancer', n, '--tcp=80:80'])).code, 0);
     names.push(n);
   }
-  await until('status from the first leader', async () => ((await converged(names)) ? true : undefined));
+  await until('status from the first leader', async () => ((await converged(names)) ? true : undefined), 15_000);
 
   procs[leaderName].kill('SIGKILL');
   const killedAt = Date.now();
@@ -96,14 +86,14 @@ it('killing the leader hands over to the standby with no lost or duplicated addr
   const next = await until('the standby takes the lease', async () => {
     const h = await holder();
     return h && h !== first ? h : undefined;
-  });
+  }, 15_000);
   console.log(`# lease moved from ${first} to ${next} ${Date.now() - killedAt} ms after SIGKILL (leaseDuration 5 s)`);
   assert.ok(next.startsWith(`${standbyName}_`), next);
-  await until('the new leader converges', async () => ((await converged(names)) ? true : undefined));
+  await until('the new leader converges', async () => ((await converged(names)) ? true : undefined), 15_000);
   await until('the deleted Service releases its claim', async () => {
     const check = await checkNoAddressHeldTwice(c.sandbox.api);
     return check.orphans.length === 0 ? check : undefined;
-  });
+  }, 15_000);
   const check = await checkNoAddressHeldTwice(c.sandbox.api);
   assert.deepEqual(check.problems, []);
   assert.equal(check.services, 9);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createOrReplace, webhookConfigurations } from '../../src/sandbox/command.ts';
 import { checkNoAddressHeldTwice, namespace, pool, service, startCluster, type E2eCluster } from './cluster-helpers.ts';
+import { sleep, until } from './cluster-helpers.ts';
 
 let c: E2eCluster;
 const GRACE_S = 2;
@@ -27,17 +28,6 @@ after(async () => {
   await c?.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 async function svcJson(name: string, ns = 'default'): Promise<any> {
   const r = await c.request('GET', `/api/v1/namespaces/${ns}/services/${name}`);

@@ -1,4 +1,5 @@
-// How long the controller takes to converge on N Services (default 5,000) on the sandbox double:
+// How long the controller takes to converge on N Services (default 5,000) on the sandbox double
+// (allocateLoadBalancerNodePorts: false, as the node port range holds only 2,768 Services):
 //   back-stop   N Services created while the webhook is down: the controller assigns, claims,
 //               signs, annotates and writes status for all of them;
 //   restart     a fresh controller on the converged cluster: list, verify every signature, check
@@ -36,7 +37,7 @@ try {
     Array.from({ length: CLIENTS }, async () => {
       const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
       for (let i = next++; i < N; i = next++) {
-        const body = { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}` }, spec: { type: 'LoadBalancer', ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack', selector: { app: `a${i}` }, ports: [{ port: 80, protocol: 'TCP' }] } };
+        const body = { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}` }, spec: { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack', selector: { app: `a${i}` }, ports: [{ port: 80, protocol: 'TCP' }] } };
         const r = await apiRequest(api, 'POST', '/api/v1/namespaces/default/services', body, agent);
         if (r.status !== 201) throw new Error(`create svc-${i}: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
       }

@@ -5,6 +5,7 @@ import { ConfigError, parseServerConfig, runWebhookCommand } from './webhook/mai
 import { parseControllerCommandConfig, runControllerCommand } from './controller/main.ts';
 import { parseCertsArgs, runCertsCommand } from './certs/command.ts';
 import { runSandboxCommand } from './sandbox/command.ts';
+import { parseSpeakerConfig, runSpeakerCommand } from './speaker/main.ts';
 
 const USAGE = `usage: admitlb <command> [flags]
 
@@ -20,6 +21,12 @@ commands:
             /healthz, /readyz and /metrics on plain HTTP
               --signing-keys-dir D [--host 0.0.0.0] [--port 9444] [--kubeconfig F] [--log-level info]
               [--lease-namespace admitlb-system] [--orphan-grace-seconds 60] and the admission flags
+  speaker   run the node speaker (one per node, hostNetwork): announces verified addresses by
+            ARP/NDP (L2Advertisement) and BGP (BGPPeer, BGPAdvertisement), with /healthz, /readyz
+            and /metrics on plain HTTP
+              --node-name N (or NODE_NAME) --signing-keys-dir D [--kubeconfig F]
+              [--namespace admitlb-system] [--host 0.0.0.0] [--port 7472] [--log-level info]
+              [--lease-duration-seconds 3] [--lease-renew-ms 1000]
   sandbox   a local cluster with nothing else installed (what \`npm start\` runs): the API server
             double with admitlb's CRDs, webhooks and a default pool; prints the kubeconfig to use
               [--data-dir .sandbox] [--listen 127.0.0.1:6443] [--webhook-port 0]
@@ -116,6 +123,40 @@ export async function main(argv: string[]): Promise<number> {
         controller: controllerFlags(values),
       });
       await runControllerCommand(config);
+      return -1;
+    }
+    case 'speaker': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: {
+          'node-name': { type: 'string' },
+          'signing-keys-dir': { type: 'string' },
+          kubeconfig: { type: 'string' },
+          namespace: { type: 'string' },
+          host: { type: 'string' },
+          port: { type: 'string' },
+          'log-level': { type: 'string' },
+          'lease-duration-seconds': { type: 'string' },
+          'lease-renew-ms': { type: 'string' },
+          'command-prefix': { type: 'string' },
+        },
+      });
+      const config = parseSpeakerConfig(
+        defined({
+          nodeName: values['node-name'] ?? process.env.NODE_NAME,
+          signingKeysDir: values['signing-keys-dir'],
+          kubeconfig: values.kubeconfig,
+          namespace: values.namespace,
+          host: values.host,
+          port: numberFlag(values.port),
+          logLevel: values['log-level'],
+          leaseDurationSeconds: numberFlag(values['lease-duration-seconds']),
+          leaseRenewMs: numberFlag(values['lease-renew-ms']),
+          commandPrefix: values['command-prefix']?.split(' ').filter(Boolean),
+        }),
+      );
+      await runSpeakerCommand(config);
       return -1;
     }
     case 'sandbox':

@@ -2,6 +2,7 @@
 // webhook-manifests/ is generated from them (scripts/gen-crds.ts) and the TypeScript types are
 // inferred from them, so the two cannot drift.
 import { z } from 'zod';
+import { parseIP, tryParseIP, type IP } from '../allocation/addresses.ts';
 
 export const API_GROUP = 'admitlb.io';
 export const API_VERSION = 'v1alpha1';
@@ -133,6 +134,199 @@ export const ipClaimSchema = z.object({
 });
 export type IPClaim = z.infer<typeof ipClaimSchema>;
 
+// ---- speaker configuration: L2Advertisement, BGPPeer, BGPAdvertisement ----------------------------
+// Field rules that need only the field (address syntax, ranges, hold time 1–2) and rules between the
+// fields of one object (keepalive vs. hold, address families) live here, so that the speaker and the
+// validating webhook (src/admission/validate-speaker-config.ts) apply the same ones. Rules that need
+// other objects (references, aggregation vs. pools, local preference conflicts) live in the webhook.
+
+/** Built-in interface exclusions of L2 announcements; spec.excludeInterfaces adds to them. */
+export const DEFAULT_EXCLUDED_INTERFACES = ['veth*', 'cali*', 'kube-ipvs*', 'lo', 'docker*', 'cni*', 'flannel*', 'vxlan*', 'tunl*'] as const;
+
+export const TCP_MD5_UNSUPPORTED =
+  'TCP MD5 authentication (RFC 2385) is not supported: Node.js cannot set TCP_MD5SIG on its sockets; remove the password and protect the session otherwise (ACLs, GTSM, IPsec)';
+
+export const WELL_KNOWN_COMMUNITIES = {
+  'no-export': '65535:65281',
+  'no-advertise': '65535:65282',
+  'no-export-subconfed': '65535:65283',
+  'no-peer': '65535:65284',
+} as const;
+
+const UINT32_MAX = 4294967295;
+const asnSchema = z.number().int().min(1).max(UINT32_MAX);
+const nameListSchema = z.array(z.string().min(1));
+const poolSelectionFields = {
+  ipPools: nameListSchema.optional().describe('IPPool names. With ipPoolSelectors unset too: every pool.'),
+  ipPoolSelectors: z.array(labelSelectorSchema).optional().describe('Label selectors over IPPools (a pool matching any is selected).'),
+};
+const nodeSelectorsField = z.array(labelSelectorSchema).optional().describe('Nodes that announce (a node matching any); unset means every node.');
+
+/** Interface names and glob patterns (`eth*`, `en[op]*`): no whitespace, no slash. */
+const interfacePatternSchema = z
+  .string()
+  .min(1)
+  .regex(/^[^\s/]+$/, { message: 'must be an interface name or glob pattern (no whitespace or "/")' });
+
+function ipIssue(text: string, want?: 4 | 6): string | undefined {
+  let ip: IP;
+  try {
+    ip = parseIP(text);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (want && ip.family !== want) return `"${text}" is not an IPv${want} address`;
+  if (ip.value === 0n) return `"${text}" is the unspecified address`;
+  return undefined;
+}
+const ipAddressSchema = (want?: 4 | 6) =>
+  z.string().superRefine((text, ctx) => {
+    const message = ipIssue(text, want);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+
+export const l2AdvertisementSpecSchema = z.object({
+  ...poolSelectionFields,
+  nodeSelectors: nodeSelectorsField,
+  interfaces: z
+    .array(interfacePatternSchema)
+    .optional()
+    .describe('Interfaces to announce on: names or glob patterns (eth*). Unset: the interface whose network holds the address.'),
+  excludeInterfaces: z
+    .array(interfacePatternSchema)
+    .optional()
+    .describe(`Glob patterns never announced on, in addition to the built-in ${DEFAULT_EXCLUDED_INTERFACES.join(', ')}.`),
+});
+export type L2AdvertisementSpec = z.infer<typeof l2AdvertisementSpecSchema>;
+
+export const bgpPeerSpecSchema = z
+  .object({
+    peerAddress: ipAddressSchema().describe('The peer router: an IPv4 or IPv6 address.'),
+    peerASN: asnSchema.describe('The peer AS number (4-byte ASNs allowed).'),
+    myASN: asnSchema.describe('The speaker AS number; equal to peerASN for iBGP.'),
+    peerPort: z.number().int().min(1).max(65535).default(179),
+    holdTime: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .refine((v) => v === 0 || v >= 3, { message: 'must be 0 (no keepalives) or at least 3 seconds (RFC 4271 §4.2)' })
+      .default(90)
+      .describe('Hold time offered in OPEN, seconds: 0 or 3..65535.'),
+    keepaliveTime: z
+      .number()
+      .int()
+      .min(0)
+      .max(21845)
+      .optional()
+      .describe('Seconds between KEEPALIVEs; default holdTime/3; never above holdTime, 0 when holdTime is 0.'),
+    sourceAddress: ipAddressSchema().optional().describe('Local address of the session; same family as peerAddress.'),
+    routerID: ipAddressSchema(4).optional().describe('BGP identifier, an IPv4 dotted quad; default: chosen by the speaker per node.'),
+    passive: z.boolean().default(false).describe('Wait for the peer to connect instead of connecting.'),
+    nodeSelectors: z.array(labelSelectorSchema).optional().describe('Nodes that peer (a node matching any); unset means every node.'),
+    gracefulRestart: z
+      .object({
+        enabled: z.boolean().default(false),
+        restartTime: z.number().int().min(1).max(4095).default(120).describe('Restart time advertised in the capability, seconds.'),
+      })
+      .optional()
+      .describe('Graceful restart (RFC 4724).'),
+    password: z
+      .string()
+      .optional()
+      .refine((v) => v === undefined, { message: TCP_MD5_UNSUPPORTED })
+      .describe('Not supported: TCP MD5 cannot be set from Node.js, so any value is rejected.'),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.keepaliveTime !== undefined) {
+      if (spec.holdTime === 0 && spec.keepaliveTime !== 0) {
+        ctx.addIssue({ code: 'custom', path: ['keepaliveTime'], message: 'must be 0 when holdTime is 0' });
+      } else if (spec.keepaliveTime > spec.holdTime) {
+        ctx.addIssue({ code: 'custom', path: ['keepaliveTime'], message: `${spec.keepaliveTime} is above holdTime (${spec.holdTime})` });
+      }
+    }
+    if (spec.sourceAddress !== undefined) {
+      const peer = tryParseIP(spec.peerAddress);
+      const source = tryParseIP(spec.sourceAddress);
+      if (peer && source && peer.family !== source.family) {
+        ctx.addIssue({ code: 'custom', path: ['sourceAddress'], message: `"${spec.sourceAddress}" is IPv${source.family} but peerAddress "${spec.peerAddress}" is IPv${peer.family}` });
+      }
+    }
+  })
+  // Defaults that depend on another field, and the refused password dropped from the parsed type.
+  .transform(({ password: _password, ...spec }) => ({ ...spec, keepaliveTime: spec.keepaliveTime ?? Math.floor(spec.holdTime / 3) }));
+export type BGPPeerSpec = z.output<typeof bgpPeerSpecSchema>;
+
+const COMMUNITY = /^(\d{1,5}:\d{1,5}|no-export|no-advertise|no-export-subconfed|no-peer)$/;
+const LARGE_COMMUNITY = /^\d{1,10}:\d{1,10}:\d{1,10}$/;
+const partsWithin = (text: string, max: number) => text.split(':').every((p) => !/^\d+$/.test(p) || Number(p) <= max);
+
+export const bgpAdvertisementSpecSchema = z.object({
+  ...poolSelectionFields,
+  peers: nameListSchema.optional().describe('BGPPeer names; unset means every peer.'),
+  nodeSelectors: nodeSelectorsField,
+  aggregationLength: z
+    .number()
+    .int()
+    .min(0)
+    .max(32)
+    .default(32)
+    .describe('IPv4 prefix length announced for each address; not shorter than the prefix of any selected pool range (a range counts as its exact CIDR decomposition).'),
+  aggregationLengthV6: z.number().int().min(0).max(128).default(128).describe('As aggregationLength, for IPv6.'),
+  communities: z
+    .array(
+      z
+        .string()
+        .regex(COMMUNITY, { message: 'must be ASN:VALUE (each 0..65535) or one of no-export, no-advertise, no-export-subconfed, no-peer' })
+        .refine((c) => partsWithin(c, 65535), { message: 'each half must be 0..65535' }),
+    )
+    .optional()
+    .describe('Standard communities (RFC 1997): 65535:65282 form or no-export, no-advertise, no-export-subconfed, no-peer.'),
+  largeCommunities: z
+    .array(
+      z
+        .string()
+        .regex(LARGE_COMMUNITY, { message: 'must be GLOBAL:LOCAL1:LOCAL2, each 0..4294967295' })
+        .refine((c) => partsWithin(c, UINT32_MAX), { message: 'each part must be 0..4294967295' }),
+    )
+    .optional()
+    .describe('Large communities (RFC 8092): a:b:c, each 0..4294967295.'),
+  localPref: z.number().int().min(0).max(UINT32_MAX).optional().describe('LOCAL_PREF sent to iBGP peers.'),
+});
+export type BGPAdvertisementSpec = z.output<typeof bgpAdvertisementSpecSchema>;
+
+export const l2AdvertisementSchema = z.object({
+  apiVersion: z.literal(API_GROUP_VERSION).optional(),
+  kind: z.literal('L2Advertisement').optional(),
+  metadata: objectMetaSchema,
+  spec: l2AdvertisementSpecSchema,
+});
+export type L2Advertisement = z.output<typeof l2AdvertisementSchema>;
+
+export const bgpPeerSchema = z.object({
+  apiVersion: z.literal(API_GROUP_VERSION).optional(),
+  kind: z.literal('BGPPeer').optional(),
+  metadata: objectMetaSchema,
+  spec: bgpPeerSpecSchema,
+});
+export type BGPPeer = z.output<typeof bgpPeerSchema>;
+
+export const bgpAdvertisementSchema = z.object({
+  apiVersion: z.literal(API_GROUP_VERSION).optional(),
+  kind: z.literal('BGPAdvertisement').optional(),
+  metadata: objectMetaSchema,
+  spec: bgpAdvertisementSpecSchema,
+});
+export type BGPAdvertisement = z.output<typeof bgpAdvertisementSchema>;
+
+export type SpeakerConfigKind = 'L2Advertisement' | 'BGPPeer' | 'BGPAdvertisement';
+/** The object schema of each speaker configuration kind. */
+export const speakerConfigSchemas = {
+  L2Advertisement: l2AdvertisementSchema,
+  BGPPeer: bgpPeerSchema,
+  BGPAdvertisement: bgpAdvertisementSchema,
+} as const;
+
 /** How a CRD is declared: the zod schemas above plus what kubectl shows. */
 export interface CrdDefinition {
   kind: string;
@@ -178,6 +372,60 @@ export const crdDefinitions: CrdDefinition[] = [
       { name: 'Pool', type: 'string', jsonPath: '.spec.pool' },
       { name: 'Held By', type: 'string', jsonPath: '.spec.heldBy' },
       { name: 'Sharing Key', type: 'string', jsonPath: '.spec.sharingKey', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  },
+  {
+    kind: 'L2Advertisement',
+    plural: 'l2advertisements',
+    singular: 'l2advertisement',
+    shortNames: ['l2adv'],
+    categories: ['admitlb'],
+    scope: 'Cluster',
+    spec: l2AdvertisementSpecSchema,
+    printerColumns: [
+      { name: 'Pools', type: 'string', jsonPath: '.spec.ipPools' },
+      { name: 'Pool Selectors', type: 'string', jsonPath: '.spec.ipPoolSelectors', priority: 1 },
+      { name: 'Interfaces', type: 'string', jsonPath: '.spec.interfaces' },
+      { name: 'Node Selectors', type: 'string', jsonPath: '.spec.nodeSelectors', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  },
+  {
+    kind: 'BGPPeer',
+    plural: 'bgppeers',
+    singular: 'bgppeer',
+    shortNames: ['bgpp'],
+    categories: ['admitlb'],
+    scope: 'Cluster',
+    spec: bgpPeerSpecSchema,
+    printerColumns: [
+      { name: 'Peer', type: 'string', jsonPath: '.spec.peerAddress' },
+      { name: 'Peer ASN', type: 'integer', jsonPath: '.spec.peerASN' },
+      { name: 'My ASN', type: 'integer', jsonPath: '.spec.myASN' },
+      { name: 'Hold', type: 'integer', jsonPath: '.spec.holdTime' },
+      { name: 'Port', type: 'integer', jsonPath: '.spec.peerPort', priority: 1 },
+      { name: 'Passive', type: 'boolean', jsonPath: '.spec.passive', priority: 1 },
+      { name: 'Node Selectors', type: 'string', jsonPath: '.spec.nodeSelectors', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  },
+  {
+    kind: 'BGPAdvertisement',
+    plural: 'bgpadvertisements',
+    singular: 'bgpadvertisement',
+    shortNames: ['bgpadv'],
+    categories: ['admitlb'],
+    scope: 'Cluster',
+    spec: bgpAdvertisementSpecSchema,
+    printerColumns: [
+      { name: 'Pools', type: 'string', jsonPath: '.spec.ipPools' },
+      { name: 'Pool Selectors', type: 'string', jsonPath: '.spec.ipPoolSelectors', priority: 1 },
+      { name: 'Peers', type: 'string', jsonPath: '.spec.peers' },
+      { name: 'Aggregation', type: 'integer', jsonPath: '.spec.aggregationLength' },
+      { name: 'Aggregation V6', type: 'integer', jsonPath: '.spec.aggregationLengthV6', priority: 1 },
+      { name: 'Local Pref', type: 'integer', jsonPath: '.spec.localPref', priority: 1 },
+      { name: 'Communities', type: 'string', jsonPath: '.spec.communities', priority: 1 },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
   },

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, type KubernetesObject, type Watch } from '@kubernetes/client-node';
-import type { IPClaim, IPPool } from '../config/schemas.ts';
+import type { BGPAdvertisement, BGPPeer, IPClaim, IPPool } from '../config/schemas.ts';
 import { API_GROUP, API_VERSION } from '../config/schemas.ts';
 import { ApiUnavailableError, type CacheEvent, type ClaimCreateResult, type ClaimStore, type ClaimUpdateResult, type Cluster, type ClusterCache } from './cluster.ts';
 import type { Namespace, Service } from './types.ts';
@@ -409,6 +409,8 @@ function errorText(err: unknown): string {
 export interface KubeClusterOptions {
   /** also cache Services (the controller needs them; the webhook does not) */
   watchServices?: boolean;
+  /** also cache BGPPeers and BGPAdvertisements (the validating webhook's reference checks) */
+  watchSpeakerConfig?: boolean;
   /** informer backoff and watchdog tunables */
   informer?: Partial<InformerOptions>;
 }
@@ -422,6 +424,8 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
   private readonly claimInformer: RestartingInformer<IPClaim & KubernetesObject>;
   private readonly namespaces: RestartingInformer<Namespace & KubernetesObject>;
   private readonly services: RestartingInformer<Service & KubernetesObject> | undefined;
+  private readonly bgpPeers: RestartingInformer<BGPPeer & KubernetesObject> | undefined;
+  private readonly bgpAdvertisements: RestartingInformer<BGPAdvertisement & KubernetesObject> | undefined;
 
   constructor(kc: KubeConfig, log: KubeLogger, opts: KubeClusterOptions = {}) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
@@ -436,10 +440,23 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
     this.services = opts.watchServices
       ? new RestartingInformer(kc, { name: 'services', path: '/api/v1/services', list: () => core.listServiceForAllNamespaces() as never, emit: (type, service) => ({ kind: 'service', type, service }) }, emit, log, opts.informer)
       : undefined;
+    const config = <T extends KubernetesObject>(plural: string) =>
+      new RestartingInformer<T>(kc, { name: plural, path: `/apis/${API_GROUP}/${API_VERSION}/${plural}`, list: customList(plural), emit: (type, object) => ({ kind: 'speakerConfig', type, object }) }, emit, log, opts.informer);
+    this.bgpPeers = opts.watchSpeakerConfig ? config<BGPPeer & KubernetesObject>('bgppeers') : undefined;
+    this.bgpAdvertisements = opts.watchSpeakerConfig ? config<BGPAdvertisement & KubernetesObject>('bgpadvertisements') : undefined;
   }
 
   private informers() {
-    return [this.pools, this.claimInformer, this.namespaces, ...(this.services ? [this.services] : [])];
+    return [this.pools, this.claimInformer, this.namespaces, this.services, this.bgpPeers, this.bgpAdvertisements].filter((i) => i !== undefined) as unknown as RestartingInformer<KubernetesObject>[];
+  }
+
+  /** BGPPeers (with watchSpeakerConfig): the validating webhook checks references against them. */
+  listBgpPeers(): BGPPeer[] {
+    return (this.bgpPeers?.informer.list() ?? []) as BGPPeer[];
+  }
+
+  listBgpAdvertisements(): BGPAdvertisement[] {
+    return (this.bgpAdvertisements?.informer.list() ?? []) as BGPAdvertisement[];
   }
 
   async start(): Promise<void> {

@@ -27,7 +27,8 @@ export type CacheEvent =
   | { kind: 'claim'; type: 'upsert' | 'delete'; claim: IPClaim }
   | { kind: 'pool'; type: 'upsert' | 'delete'; pool: IPPool }
   | { kind: 'namespace'; type: 'upsert' | 'delete'; namespace: Namespace }
-  | { kind: 'service'; type: 'upsert' | 'delete'; service: Service };
+  | { kind: 'service'; type: 'upsert' | 'delete'; service: Service }
+  | { kind: 'speakerConfig'; type: 'upsert' | 'delete'; object: { kind?: string; metadata?: { name?: string } } };
 
 export interface ClusterCache {
   listPools(): IPPool[];

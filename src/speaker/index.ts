@@ -15,3 +15,7 @@ export {
   type IpAddr,
   type DefaultRoutes,
 } from './ip.ts';
+export { planSpeaker, nodeProblem, selectsNode, selectsPool, aggregatePrefix, trustedServices, type PlanInput, type SpeakerPlan, type L2Announcement, type BgpPeerPlan, type BgpRoute, type LocalBinding } from './plan.ts';
+export { LiveSet } from './liveness.ts';
+export { Speaker, createSpeakerMetrics, countingRunner, defaultBgpFactory, type SpeakerOptions, type SpeakerCacheLike, type BgpFactory } from './speaker.ts';
+export type { L2Advertisement, BGPPeer, BGPAdvertisement, L2AdvertisementSpec, BGPPeerSpec, BGPAdvertisementSpec } from './config.ts';

@@ -1,12 +1,13 @@
 // The webhook's fastify app, built without listening (tests use app.inject()). Routes: Service
-// mutation, IPPool validation, health, readiness and metrics. Every admission decision is written as
-// one audit log line with stable keys.
+// mutation, IPPool validation, speaker configuration validation, health, readiness and metrics.
+// Every admission decision is written as one audit log line with stable keys.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
 import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
 import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
 import { validatePool } from '../admission/validate-pool.ts';
+import { SPEAKER_CONFIG_RESOURCES, validateSpeakerConfig, type StoredBgpAdvertisement, type StoredBgpPeer } from '../admission/validate-speaker-config.ts';
 import type { WebhookMetrics } from './metrics.ts';
 
 /** kube-apiserver limits request bodies to 3 MiB; an AdmissionReview carries the object twice. */
@@ -16,8 +17,22 @@ export interface ReadinessCheck {
   ready(): { ok: boolean; reasons: string[] };
 }
 
+/**
+ * What /validate/speaker-config reads besides the pools (deps.state.pools). Each defaults to "none":
+ * without listBgpPeers every spec.peers reference is unknown, without poolLabels ipPoolSelectors
+ * are not evaluated (see validate-speaker-config.ts).
+ */
+export interface SpeakerConfigDeps {
+  /** Every BGPPeer (parsed or as stored: only metadata.name is read). */
+  listBgpPeers?(): readonly StoredBgpPeer[];
+  /** Every BGPAdvertisement (parsed or as stored: the pool/peer selection and localPref are read). */
+  listBgpAdvertisements?(): readonly StoredBgpAdvertisement[];
+  /** Labels of an IPPool by name (for ipPoolSelectors), like AdmissionDeps.namespaceLabels. */
+  poolLabels?(name: string): Record<string, string> | undefined;
+}
+
 export interface WebhookAppOptions {
-  deps: AdmissionDeps;
+  deps: AdmissionDeps & SpeakerConfigDeps;
   logger: Logger;
   metrics: WebhookMetrics;
   readiness: ReadinessCheck;
@@ -31,6 +46,8 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA: { code: 'ADMITLB_UNSUPPORTED_MEDIA_TYPE', status: 415 },
   BODY_TOO_LARGE: { code: 'ADMITLB_BODY_TOO_LARGE', status: 413 },
 } as const;
+
+const SPEAKER_RESOURCES = Object.keys(SPEAKER_CONFIG_RESOURCES);
 
 const zodSummary = (e: ZodError) => e.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 
@@ -56,11 +73,15 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     void reply.status(status).send({ error: code, message: status === 500 ? 'internal error' : err.message });
   });
 
-  function parseReview(body: unknown, resource: string): AdmissionRequest | { error: string; code: string } {
+  function parseReview(body: unknown, resources: string | readonly string[]): AdmissionRequest | { error: string; code: string } {
     const parsed = parseAdmissionReview(body);
     if (!parsed.success) return { code: ERRORS.MALFORMED_REVIEW.code, error: `not an admission.k8s.io/v1 AdmissionReview: ${zodSummary(parsed.error)}` };
     const req = parsed.data.request;
-    if (req.resource.resource !== resource) return { code: ERRORS.WRONG_RESOURCE.code, error: `this endpoint admits ${resource}, not ${req.resource.resource}` };
+    const admits = typeof resources === 'string' ? [resources] : resources;
+    if (!admits.includes(req.resource.resource)) {
+      const list = admits.length > 1 ? `${admits.slice(0, -1).join(', ')} or ${admits.at(-1)}` : admits[0];
+      return { code: ERRORS.WRONG_RESOURCE.code, error: `this endpoint admits ${list}, not ${req.resource.resource}` };
+    }
     return req;
   }
 
@@ -115,6 +136,39 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
     const outcome = validatePool({ pools: deps.state.pools, claims: deps.state.claims }, req);
     audit('ippools.admitlb.io', req, { decision: outcome.allowed ? 'allowed' : 'denied', reason: outcome.status?.message, name: req.name }, started);
+    return reviewResponse(req.uid, outcome);
+  });
+
+  app.post('/validate/speaker-config', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    const req = parseReview(request.body, SPEAKER_RESOURCES);
+    if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    const kind = SPEAKER_CONFIG_RESOURCES[req.resource.resource]!;
+    const name = req.name || String((req.object?.metadata as { name?: unknown } | undefined)?.name ?? '');
+    let outcome: AdmissionOutcome;
+    let auditFields: AuditFields;
+    if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') {
+      outcome = { allowed: true };
+      auditFields = { decision: 'skipped', reason: `operation ${req.operation}`, name };
+    } else {
+      try {
+        const problems = validateSpeakerConfig(kind, req.object, {
+          pools: deps.state.pools,
+          peers: deps.listBgpPeers?.() ?? [],
+          advertisements: deps.listBgpAdvertisements?.() ?? [],
+          ...(deps.poolLabels ? { poolLabels: (pool: string) => deps.poolLabels!(pool) } : {}),
+        });
+        outcome = problems.length
+          ? denial(422, 'Invalid', `${kind} "${name}" is invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`)
+          : { allowed: true };
+        auditFields = { decision: outcome.allowed ? 'allowed' : 'denied', reason: outcome.status?.message, name };
+      } catch (err) {
+        logger.error({ err, uid: req.uid }, 'admission failed');
+        outcome = denial(500, 'InternalError', `admitlb could not decide: ${(err as Error).message}`);
+        auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}`, name };
+      }
+    }
+    audit('speaker-config.admitlb.io', req, auditFields, started);
     return reviewResponse(req.uid, outcome);
   });
 

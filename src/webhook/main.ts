@@ -35,7 +35,7 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
   // beside it, leader-elected, sharing the caches and the allocation state.
   const kc = opts.cluster ? undefined : loadKubeConfig(config.kubeconfig);
   const withController = !!kc && config.controller.enabled;
-  const kubeCluster = kc ? new KubeCluster(kc, logger, { watchServices: withController }) : undefined;
+  const kubeCluster = kc ? new KubeCluster(kc, logger, { watchServices: withController, watchSpeakerConfig: true }) : undefined;
   const cluster = opts.cluster ?? kubeCluster!;
   await cluster.start();
   const state = new LiveAllocationState(cluster.cache, logger);
@@ -50,6 +50,10 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
       keys,
       config: config.admission,
       namespaceLabels: (ns) => cluster.cache.namespace(ns)?.metadata.labels,
+      // References in BGPAdvertisements are checked against the cached speaker configuration.
+      listBgpPeers: () => kubeCluster?.listBgpPeers() ?? [],
+      listBgpAdvertisements: () => kubeCluster?.listBgpAdvertisements() ?? [],
+      poolLabels: (name) => cluster.cache.listPools().find((p) => p.metadata.name === name)?.metadata.labels,
     },
     logger,
     metrics,

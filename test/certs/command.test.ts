@@ -32,6 +32,7 @@ describe('runCertsCommand', () => {
     assert.deepEqual(result.patchedWebhooks, [
       'MutatingWebhookConfiguration/admitlb/services.admitlb.io',
       'ValidatingWebhookConfiguration/admitlb/ippools.admitlb.io',
+      'ValidatingWebhookConfiguration/admitlb/speaker-config.admitlb.io',
     ]);
     assert.ok(logs.length >= 3);
     for (const f of ['ca.crt', 'ca.key', 'tls.crt', 'tls.key', 'jwks.json']) statSync(join(inst.certsDir, f));

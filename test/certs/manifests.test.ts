@@ -186,6 +186,22 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     assert.deepEqual(w.admissionReviewVersions, ['v1']);
   });
 
+  it('ValidatingWebhookConfiguration admitlb / speaker-config.admitlb.io', () => {
+    const webhooks = find(objects, 'ValidatingWebhookConfiguration', 'admitlb').webhooks as Webhook[];
+    assert.deepEqual(webhooks.map((w) => w.name), ['ippools.admitlb.io', 'speaker-config.admitlb.io']);
+    const w = webhooks.find((x) => x.name === 'speaker-config.admitlb.io');
+    assert.ok(w);
+    assert.deepEqual(w.clientConfig.service, { name: 'admitlb-webhook', namespace: 'admitlb-system', path: '/validate/speaker-config', port: 443 });
+    assert.ok(w.clientConfig.caBundle);
+    assert.deepEqual(w.rules, [
+      { operations: ['CREATE', 'UPDATE'], apiGroups: ['admitlb.io'], apiVersions: ['v1alpha1'], resources: ['l2advertisements', 'bgppeers', 'bgpadvertisements'], scope: 'Cluster' },
+    ]);
+    assert.equal(w.sideEffects, 'None');
+    assert.equal(w.timeoutSeconds, 5);
+    assert.equal(w.failurePolicy, 'Fail');
+    assert.deepEqual(w.admissionReviewVersions, ['v1']);
+  });
+
   describe('RBAC', () => {
     const roles = () => objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
     const rulesOf = (o: K8sObject) => (o.rules as Rule[]) ?? [];

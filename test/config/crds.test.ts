@@ -26,7 +26,7 @@ describe('CRDs generated from the zod schemas', () => {
 
   it('every schema is structural and carries the defaults', () => {
     const docs = parseAllDocuments(committed).map((d) => d.toJS());
-    assert.deepEqual(docs.map((d) => d.spec.names.kind), ['IPPool', 'IPClaim']);
+    assert.deepEqual(docs.map((d) => d.spec.names.kind), ['IPPool', 'IPClaim', 'L2Advertisement', 'BGPPeer', 'BGPAdvertisement']);
     for (const crd of docs) {
       const schema = crd.spec.versions[0].schema.openAPIV3Schema;
       assert.deepEqual(structuralProblems(schema), [], crd.metadata.name);
@@ -39,5 +39,50 @@ describe('CRDs generated from the zod schemas', () => {
     assert.equal(docs[0].spec.scope, 'Cluster');
     assert.deepEqual(docs[1].spec.names.shortNames, ['ipc']);
     assert.ok(docs[1].spec.versions[0].additionalPrinterColumns.some((c: any) => c.jsonPath === '.spec.heldBy'));
+  });
+
+  it('the speaker configuration kinds: cluster-scoped, no status, defaults, patterns and printer columns', () => {
+    const docs = parseAllDocuments(committed).map((d) => d.toJS());
+    const byKind = Object.fromEntries(docs.map((d) => [d.spec.names.kind, d]));
+    for (const [kind, plural] of [['L2Advertisement', 'l2advertisements'], ['BGPPeer', 'bgppeers'], ['BGPAdvertisement', 'bgpadvertisements']] as const) {
+      const crd = byKind[kind];
+      assert.equal(crd.metadata.name, `${plural}.admitlb.io`);
+      assert.equal(crd.spec.group, 'admitlb.io');
+      assert.equal(crd.spec.scope, 'Cluster');
+      const version = crd.spec.versions[0];
+      assert.equal(version.name, 'v1alpha1');
+      assert.equal(version.subresources, undefined, `${kind} has no status subresource`);
+      assert.equal(version.schema.openAPIV3Schema.properties.status, undefined);
+      assert.deepEqual(crd.spec.names.categories, ['admitlb']);
+      assert.ok(version.additionalPrinterColumns.some((c: any) => c.name === 'Age'));
+    }
+    const columns = (kind: string) => byKind[kind].spec.versions[0].additionalPrinterColumns.filter((c: any) => !c.priority).map((c: any) => `${c.name}=${c.jsonPath}`);
+    assert.deepEqual(columns('BGPPeer'), ['Peer=.spec.peerAddress', 'Peer ASN=.spec.peerASN', 'My ASN=.spec.myASN', 'Hold=.spec.holdTime', 'Age=.metadata.creationTimestamp']);
+    assert.deepEqual(columns('BGPAdvertisement'), ['Pools=.spec.ipPools', 'Peers=.spec.peers', 'Aggregation=.spec.aggregationLength', 'Age=.metadata.creationTimestamp']);
+    assert.deepEqual(columns('L2Advertisement'), ['Pools=.spec.ipPools', 'Interfaces=.spec.interfaces', 'Age=.metadata.creationTimestamp']);
+
+    const spec = (kind: string) => byKind[kind].spec.versions[0].schema.openAPIV3Schema.properties.spec;
+    const peer = spec('BGPPeer');
+    assert.deepEqual(peer.required, ['peerAddress', 'peerASN', 'myASN']);
+    assert.equal(peer.properties.peerPort.default, 179);
+    assert.equal(peer.properties.holdTime.default, 90);
+    assert.equal(peer.properties.keepaliveTime.default, undefined, 'holdTime/3 is applied by the schema, not the CRD');
+    assert.equal(peer.properties.keepaliveTime.maximum, 21845);
+    assert.equal(peer.properties.passive.default, false);
+    assert.equal(peer.properties.peerASN.maximum, 4294967295);
+    assert.equal(peer.properties.gracefulRestart.properties.restartTime.default, 120);
+    assert.equal(peer.properties.gracefulRestart.properties.restartTime.maximum, 4095);
+    assert.equal(peer.properties.password.type, 'string', 'declared so that it survives pruning and reaches the webhook, which rejects it');
+    const adv = spec('BGPAdvertisement');
+    assert.equal(adv.properties.aggregationLength.default, 32);
+    assert.equal(adv.properties.aggregationLengthV6.default, 128);
+    assert.equal(adv.properties.aggregationLengthV6.maximum, 128);
+    assert.match('65535:65282', new RegExp(adv.properties.communities.items.pattern));
+    assert.match('no-export', new RegExp(adv.properties.communities.items.pattern));
+    assert.doesNotMatch('65535', new RegExp(adv.properties.communities.items.pattern));
+    assert.match('1:2:3', new RegExp(adv.properties.largeCommunities.items.pattern));
+    const l2 = spec('L2Advertisement');
+    assert.deepEqual(Object.keys(l2.properties), ['ipPools', 'ipPoolSelectors', 'nodeSelectors', 'interfaces', 'excludeInterfaces']);
+    assert.equal(l2.properties.ipPoolSelectors.items.type, 'object');
   });
 });

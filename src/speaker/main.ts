@@ -1,0 +1,99 @@
+// `admitlb speaker`: one per node (DaemonSet, hostNetwork). Caches, the node Lease, the reconcile
+// loop (speaker.ts), and /healthz, /readyz (caches synced) and /metrics on plain HTTP.
+import closeWithGrace from 'close-with-grace';
+import Fastify from 'fastify';
+import pino from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { z } from 'zod';
+import { ConfigError, describeConfigError } from '../config/webhook-config.ts';
+import { loadKubeConfig } from '../kube/client.ts';
+import { NodeLease, SpeakerCache, SpeakerEvents } from '../kube/speaker-cache.ts';
+import { loadKeySet } from '../signing/assignment.ts';
+import { L2Announcer } from './announcer.ts';
+import { execRunner } from './ip.ts';
+import { Speaker, countingRunner, createSpeakerMetrics } from './speaker.ts';
+
+export const speakerConfigSchema = z.object({
+  nodeName: z.string().min(1, 'required (or the NODE_NAME environment variable)'),
+  signingKeysDir: z.string().min(1),
+  kubeconfig: z.string().optional(),
+  namespace: z.string().min(1).default('admitlb-system'),
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(7472),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  leaseDurationSeconds: z.number().int().min(1).default(2),
+  leaseRenewMs: z.number().int().min(50).default(500),
+  /** runs every ip/arping/na6 command through this prefix (tests: `ip netns exec NS`) */
+  commandPrefix: z.array(z.string()).default([]),
+  /** gratuitous ARP / NA refresh period and address lifetime */
+  refreshSeconds: z.number().min(1).default(20),
+  lifetimeSeconds: z.number().int().min(0).default(90),
+});
+export type SpeakerConfig = z.infer<typeof speakerConfigSchema>;
+
+export function parseSpeakerConfig(input: unknown): SpeakerConfig {
+  const parsed = speakerConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(`invalid configuration:\n${describeConfigError(parsed.error)}`);
+  const c = parsed.data;
+  if (c.leaseRenewMs >= c.leaseDurationSeconds * 1000) throw new ConfigError(`invalid configuration:\n  leaseRenewMs: must be shorter than the lease duration (${c.leaseDurationSeconds} s)`);
+  return c;
+}
+
+export interface RunningSpeaker {
+  url: string;
+  speaker: Speaker;
+  close(opts?: { withdraw?: boolean }): Promise<void>;
+}
+
+export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?: pino.Logger } = {}): Promise<RunningSpeaker> {
+  const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'speaker', node: config.nodeName } });
+  const keys = await loadKeySet(config.signingKeysDir);
+  const kc = loadKubeConfig(config.kubeconfig);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = createSpeakerMetrics(registry);
+  const runner = countingRunner(execRunner(config.commandPrefix), (family) => metrics.gratuitous.inc({ family }));
+  const announcer = new L2Announcer({ runner, refreshIntervalMs: config.refreshSeconds * 1000, lifetimeSeconds: config.lifetimeSeconds });
+  announcer.on('warning', (w: { message: string }) => logger.warn({}, w.message));
+  announcer.on('sendError', (e: { address: string; dev: string; error: Error }) => logger.warn({ address: e.address, dev: e.dev, err: e.error.message }, 'gratuitous ARP / unsolicited NA failed'));
+  const cache = new SpeakerCache(kc, logger, { namespace: config.namespace });
+  const lease = new NodeLease({ kc, namespace: config.namespace, nodeName: config.nodeName, leaseDurationSeconds: config.leaseDurationSeconds, renewIntervalMs: config.leaseRenewMs, log: logger });
+  const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, events: new SpeakerEvents(kc, config.nodeName), metrics, logger });
+
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const synced = cache.synced();
+    return reply.code(synced ? 200 : 503).send({ ok: synced, lease: lease.healthy(), reasons: synced ? [] : cache.unsynced().map((n) => `informer ${n} not synced`) });
+  });
+  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  const url = await app.listen({ host: config.host, port: config.port });
+
+  // The Lease first: other speakers count this node as live as soon as it renews, and this node
+  // only acts once every cache has listed (the loop waits for synced()).
+  lease.start();
+  await cache.start();
+  await speaker.start();
+  logger.info({ address: url, node: config.nodeName, namespace: config.namespace }, 'admitlb speaker running');
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    speaker,
+    close: (o = {}) =>
+      (closed ??= (async () => {
+        // Release the Lease first so that the next owner takes over at once, then withdraw.
+        await lease.stop({ release: o.withdraw !== false });
+        await speaker.stop(o);
+        await app.close();
+        await cache.stop();
+      })()),
+  };
+}
+
+export async function runSpeakerCommand(config: SpeakerConfig): Promise<void> {
+  const running = await startSpeakerProcess(config);
+  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
+    if (err) console.error(err);
+    await running.close();
+  });
+}

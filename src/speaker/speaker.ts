@@ -1,0 +1,530 @@
+// The speaker runtime: caches → plan (plan.ts, pure) → data plane (L2Announcer, one BgpSpeaker per
+// BGPPeer), with Events and metrics. Level-triggered like the controller: events only mark the
+// state dirty, a debounced pass recomputes the whole plan and applies the difference; a timer fires
+// at the moment the next node Lease lapses, so a dead node's addresses move as soon as its Lease
+// has expired (not at the next resync). Lease renewals that do not change the live set cost no pass.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { BgpSpeaker, type PeerStatus, type RouteAttributes } from '../bgp/index.ts';
+import { ANN_ALLOCATION } from '../config/annotations.ts';
+import type { IPClaim, IPPool } from '../config/schemas.ts';
+import type { LeaseObject, ServiceRef, SpeakerCacheEvent } from '../kube/speaker-cache.ts';
+import type { Service } from '../kube/types.ts';
+import { verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
+import type { L2Announcer } from './announcer.ts';
+import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement } from './config.ts';
+import { DEFAULT_EXCLUDES, chooseInterface } from './interfaces.ts';
+import { defaultRoutes, listLinks, type CommandRunner, type DefaultRoutes, type IpLink } from './ip.ts';
+import { LiveSet } from './liveness.ts';
+import { planSpeaker, type BgpPeerPlan, type EndpointSliceObject, type NodeObject, type ServiceInput, type SpeakerPlan } from './plan.ts';
+
+export interface SpeakerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface SpeakerCacheLike {
+  synced(): boolean;
+  onEvent(listener: (e: SpeakerCacheEvent) => void): () => void;
+  nodes(): NodeObject[];
+  endpointSlices(): EndpointSliceObject[];
+  leases(): LeaseObject[];
+  services(): Service[];
+  claims(): IPClaim[];
+  pools(): IPPool[];
+  l2Advertisements(): L2Advertisement[];
+  bgpPeers(): BGPPeer[];
+  bgpAdvertisements(): BGPAdvertisement[];
+}
+
+export interface EventRecorder {
+  record(target: ServiceRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+export interface LeaseHealth {
+  /** whether our own Lease was renewed within its duration */
+  healthy(): boolean;
+}
+
+/** The BGP side as the runtime needs it (BgpSpeaker; tests may inject a fake). */
+export interface BgpSession {
+  start(): Promise<void>;
+  announce(prefix: string, attributes?: RouteAttributes): void;
+  withdraw(prefix: string): boolean;
+  routes(): { prefix: string }[];
+  status(): PeerStatus[];
+  close(options?: { gracefulRestart?: boolean }): Promise<void>;
+}
+
+export type BgpFactory = (peer: BGPPeerSpec, ctx: { routerId: string; hooks: ConstructorParameters<typeof BgpSpeaker>[0]['hooks'] }) => BgpSession;
+
+export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks }) => {
+  // The webhook refuses passwords; never open an unauthenticated session for one that got through.
+  if ((spec as { password?: unknown }).password !== undefined) throw new Error('TCP MD5 passwords are not supported; the session is not opened');
+  const gr = spec.gracefulRestart?.enabled ? { restartTime: spec.gracefulRestart.restartTime ?? 120 } : false;
+  const speaker = new BgpSpeaker({
+    asn: spec.myASN,
+    routerId,
+    holdTime: spec.holdTime ?? 90,
+    // A passive session needs a listener; bound to the source address so several peers can coexist.
+    listen: spec.passive ? { port: 179, ...(spec.sourceAddress ? { address: spec.sourceAddress } : {}) } : false,
+    gracefulRestart: gr,
+    hooks,
+  });
+  speaker.addPeer({
+    address: spec.peerAddress,
+    asn: spec.peerASN,
+    port: spec.peerPort ?? 179,
+    ...(spec.sourceAddress ? { localAddress: spec.sourceAddress } : {}),
+    passive: spec.passive ?? false,
+    holdTime: spec.holdTime ?? 90,
+  });
+  return speaker;
+};
+
+export interface SpeakerMetrics {
+  announced: Gauge;
+  liveNodes: Gauge;
+  elections: Counter;
+  gratuitous: Counter;
+  announceFailures: Counter;
+  bgpSessionUp: Gauge;
+  bgpPrefixes: Gauge;
+  reconcileSeconds: Histogram;
+}
+
+export function createSpeakerMetrics(registry: Registry): SpeakerMetrics {
+  const registers = [registry];
+  return {
+    announced: new Gauge({ name: 'admitlb_speaker_announced_addresses', help: 'Addresses this node announces, by protocol (l2, bgp, local).', labelNames: ['protocol'], registers }),
+    liveNodes: new Gauge({ name: 'admitlb_speaker_live_nodes', help: 'Nodes whose speaker Lease is fresh, as this node sees them.', registers }),
+    elections: new Counter({ name: 'admitlb_speaker_elections_total', help: 'L2 owner changes this node computed, by result (won: this node became owner; lost: another node did).', labelNames: ['result'], registers }),
+    gratuitous: new Counter({ name: 'admitlb_speaker_gratuitous_messages_total', help: 'Gratuitous ARP / unsolicited NA helper runs, by family.', labelNames: ['family'], registers }),
+    announceFailures: new Counter({ name: 'admitlb_speaker_announce_failures_total', help: 'Announcements that failed (no interface, command error, BGP config).', labelNames: ['protocol'], registers }),
+    bgpSessionUp: new Gauge({ name: 'admitlb_speaker_bgp_session_up', help: '1 while the BGP session to the peer is Established.', labelNames: ['peer'], registers }),
+    bgpPrefixes: new Gauge({ name: 'admitlb_speaker_bgp_prefixes_advertised', help: 'Prefixes in the Adj-RIB-Out of the peer.', labelNames: ['peer'], registers }),
+    reconcileSeconds: new Histogram({ name: 'admitlb_speaker_reconcile_duration_seconds', help: 'Time of one speaker pass, from caches to the last data-plane change.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+  };
+}
+
+/** Wraps a runner to count gratuitous ARP / unsolicited NA helper runs. */
+export function countingRunner(base: CommandRunner, onSend: (family: 'ipv4' | 'ipv6') => void): CommandRunner {
+  return (cmd, args, opts) => {
+    const prog = cmd.split('/').pop() ?? cmd;
+    if (prog === 'arping') onSend('ipv4');
+    else if (prog === 'na6' || prog === 'ndsend') onSend('ipv6');
+    return base(cmd, args, opts);
+  };
+}
+
+export interface SpeakerOptions {
+  nodeName: string;
+  cache: SpeakerCacheLike;
+  keys: Pick<KeySet, 'verifyKey'>;
+  announcer: L2Announcer;
+  /** runs `ip` for interface discovery (the announcer's runner) */
+  runner: CommandRunner;
+  lease: LeaseHealth;
+  events?: EventRecorder;
+  metrics?: SpeakerMetrics;
+  logger: SpeakerLogger;
+  bgpFactory?: BgpFactory;
+  debounceMs?: number;
+  resyncMs?: number;
+  /** monotonic clock shared with the LiveSet (default performance.now) */
+  now?: () => number;
+}
+
+interface PeerRuntime {
+  key: string;
+  session: BgpSession;
+  spec: BGPPeerSpec;
+}
+
+/** The config's community spellings (no-export, no-peer, ...) as BgpSpeaker accepts them. */
+const NAMED_COMMUNITIES: Record<string, string> = { 'no-export': '65535:65281', 'no-advertise': '65535:65282', 'no-export-subconfed': '65535:65283', 'no-peer': '65535:65284' };
+export const communityForWire = (c: string) => NAMED_COMMUNITIES[c.toLowerCase()] ?? c;
+
+const svcKey = (s: { metadata: { namespace?: string; name?: string } }) => `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}`;
+
+export class Speaker {
+  readonly live: LiveSet;
+  private readonly verified = new Map<string, { token: string; assignment: Assignment | undefined }>();
+  private readonly peers = new Map<string, PeerRuntime>();
+  /** (protocol|service|address) for which nodeAssigned was reported */
+  private readonly reported = new Set<string>();
+  /** (protocol|address|reason) for which announceFailed was reported */
+  private readonly failedReported = new Set<string>();
+  private readonly lastOwner = new Map<string, string | undefined>();
+  private lastLive = '';
+  private frozenLive: Set<string> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private started = false;
+  private unsubscribe: (() => void) | undefined;
+  private readonly now: () => number;
+  private readonly debounceMs: number;
+  private readonly bgpFactory: BgpFactory;
+  private idleWaiters: (() => void)[] = [];
+  lastPlan: SpeakerPlan | undefined;
+  passes = 0;
+
+  constructor(private readonly opts: SpeakerOptions) {
+    this.now = opts.now ?? (() => performance.now());
+    this.live = new LiveSet(this.now);
+    this.debounceMs = opts.debounceMs ?? 20;
+    this.bgpFactory = opts.bgpFactory ?? defaultBgpFactory;
+  }
+
+  /** Removes leftovers of an earlier run, subscribes to the caches and schedules the first pass. */
+  async start(): Promise<void> {
+    const removed = await this.opts.announcer.cleanupLeftovers();
+    if (removed.length > 0) this.opts.logger.info({ removed }, 'removed addresses left by an earlier run');
+    for (const l of this.opts.cache.leases()) this.live.observe(l);
+    this.unsubscribe = this.opts.cache.onEvent((e) => this.onEvent(e));
+    this.resyncTimer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 30_000);
+    this.resyncTimer.unref();
+    this.started = true;
+    this.schedule();
+  }
+
+  /** Resolves once a pass has run with nothing left to do. */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private onEvent(e: SpeakerCacheEvent): void {
+    if (e.kind === 'lease') {
+      const lease = e.object as unknown as LeaseObject;
+      if (e.type === 'delete') this.live.forget(lease);
+      else this.live.observe(lease);
+      this.checkLive();
+      return;
+    }
+    if (e.kind === 'service' && e.type === 'delete') this.verified.delete(svcKey(e.object as Service));
+    this.schedule();
+  }
+
+  /** Schedules a pass when the live set changed; arms the timer for the next lapse. */
+  private checkLive(): void {
+    const live = [...this.live.live()].sort().join(',');
+    if (live !== this.lastLive) this.schedule();
+    clearTimeout(this.expiryTimer);
+    const next = this.live.nextExpiry();
+    if (next !== undefined && !this.stopped) {
+      this.expiryTimer = setTimeout(() => this.checkLive(), Math.max(0, next - this.now()) + 1);
+      this.expiryTimer.unref();
+    }
+  }
+
+  schedule(): void {
+    if (this.stopped || !this.started) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.loop().finally(() => (this.running = undefined));
+    }, this.debounceMs);
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.pass();
+      } catch (err) {
+        this.opts.logger.error({ err: (err as Error).message }, 'speaker pass failed');
+      }
+    } while (this.again && !this.stopped);
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async verify(service: Service): Promise<Assignment | undefined> {
+    const key = svcKey(service);
+    const token = service.metadata.annotations?.[ANN_ALLOCATION];
+    if (!token) {
+      this.verified.delete(key);
+      return undefined;
+    }
+    const cached = this.verified.get(key);
+    if (cached && cached.token === token) return cached.assignment;
+    let assignment: Assignment | undefined;
+    try {
+      assignment = await verifyAssignment(this.opts.keys, token, { namespace: service.metadata.namespace ?? '', name: service.metadata.name ?? '' });
+    } catch (err) {
+      this.opts.logger.warn({ service: key, err: (err as Error).message }, 'assignment does not verify: not announcing');
+    }
+    this.verified.set(key, { token, assignment });
+    return assignment;
+  }
+
+  /** The live set used for elections. While our own Lease cannot be renewed we cannot tell a dead node from a dead API, so the set is frozen. */
+  private liveNodes(): Set<string> {
+    const live = this.live.live();
+    if (this.opts.lease.healthy()) {
+      this.frozenLive = undefined;
+      return live;
+    }
+    if (!this.frozenLive) {
+      this.frozenLive = new Set(this.lastLive ? this.lastLive.split(',') : []);
+      this.opts.logger.warn({ live: [...this.frozenLive] }, 'own node lease is not being renewed: keeping the last live set');
+    }
+    return this.frozenLive;
+  }
+
+  private async pass(): Promise<void> {
+    const cache = this.opts.cache;
+    if (!cache.synced()) return;
+    const started = this.now();
+    this.passes++;
+    const services: ServiceInput[] = [];
+    const seen = new Set<string>();
+    for (const service of cache.services()) {
+      seen.add(svcKey(service));
+      services.push({ service, assignment: await this.verify(service) });
+    }
+    for (const k of this.verified.keys()) if (!seen.has(k)) this.verified.delete(k);
+    const liveNodes = this.liveNodes();
+    this.lastLive = [...this.live.live()].sort().join(',');
+    const plan = planSpeaker({
+      nodeName: this.opts.nodeName,
+      nodes: cache.nodes(),
+      liveNodes,
+      services,
+      claims: cache.claims(),
+      endpointSlices: cache.endpointSlices(),
+      pools: cache.pools(),
+      l2Advertisements: cache.l2Advertisements(),
+      bgpAdvertisements: cache.bgpAdvertisements(),
+      bgpPeers: cache.bgpPeers(),
+    });
+    this.lastPlan = plan;
+    const serviceRefs = new Map(cache.services().map((s) => [svcKey(s), s]));
+    this.countElections(plan);
+    await this.applyL2(plan, serviceRefs);
+    await this.applyBgp(plan, serviceRefs);
+    this.updateMetrics(plan, liveNodes);
+    this.opts.metrics?.reconcileSeconds.observe((this.now() - started) / 1000);
+  }
+
+  private countElections(plan: SpeakerPlan): void {
+    const self = this.opts.nodeName;
+    const current = new Set<string>();
+    for (const e of plan.elections) {
+      current.add(e.address);
+      const before = this.lastOwner.get(e.address);
+      if (this.lastOwner.has(e.address) && before === e.owner) continue;
+      this.lastOwner.set(e.address, e.owner);
+      if (e.owner === undefined) continue;
+      this.opts.metrics?.elections.inc({ result: e.owner === self ? 'won' : 'lost' });
+      this.opts.logger.info({ address: e.address, owner: e.owner, candidates: e.candidates, services: e.services }, e.owner === self ? 'elected L2 owner' : 'L2 owner is another node');
+    }
+    for (const a of [...this.lastOwner.keys()]) if (!current.has(a)) this.lastOwner.delete(a);
+  }
+
+  private async applyL2(plan: SpeakerPlan, refs: Map<string, Service>): Promise<void> {
+    const announcer = this.opts.announcer;
+    const self = this.opts.nodeName;
+    const desired = new Map(plan.l2.map((a) => [a.address, a]));
+    const local = new Map(plan.local.map((b) => [b.address, b]));
+    // Withdraw first: what another node now owns must stop answering here.
+    for (const h of announcer.held()) {
+      const keep = h.kind === 'announce' ? desired.has(h.address) : local.has(h.address);
+      if (keep) continue;
+      try {
+        await announcer.withdraw(h.address);
+        this.opts.logger.info({ address: h.address, dev: h.dev, kind: h.kind }, 'withdrawn');
+      } catch (err) {
+        this.opts.logger.error({ address: h.address, err: (err as Error).message }, 'withdrawing failed');
+      }
+      for (const k of [...this.reported]) if (k.startsWith(`L2|`) && k.endsWith(`|${h.address}`)) this.reported.delete(k);
+    }
+    const held = new Map(announcer.held().map((h) => [h.address, h]));
+    let links: IpLink[] | undefined;
+    let routes: DefaultRoutes | undefined;
+    for (const want of plan.l2) {
+      const cur = held.get(want.address);
+      if (cur && cur.kind === 'announce') {
+        this.reportAssigned('L2', want.address, want.services, refs, `announcing ${want.address} from node ${self} (L2, ${cur.dev})`);
+        continue;
+      }
+      try {
+        links ??= await listLinks(this.opts.runner);
+        routes ??= await defaultRoutes(this.opts.runner);
+        const choice = chooseInterface(want.address, links, routes, { interfaces: want.interfaces, exclude: [...DEFAULT_EXCLUDES, ...want.excludeInterfaces], ownerTag: announcer.ownerTag });
+        if (!choice.ifname) {
+          this.reportFailed('L2', want.address, want.services, refs, `node ${self} cannot announce ${want.address}: ${choice.reason}`);
+          continue;
+        }
+        await announcer.announce(want.address, choice.ifname);
+        this.opts.logger.info({ address: want.address, dev: choice.ifname, reason: choice.reason, services: want.services }, 'announcing (L2)');
+        this.failedReported.forEach((k) => k.startsWith(`L2|${want.address}|`) && this.failedReported.delete(k));
+        this.reportAssigned('L2', want.address, want.services, refs, `announcing ${want.address} from node ${self} (L2, ${choice.ifname})`);
+      } catch (err) {
+        this.reportFailed('L2', want.address, want.services, refs, `node ${self} failed to announce ${want.address}: ${(err as Error).message}`);
+      }
+    }
+    for (const b of plan.local) {
+      const cur = held.get(b.address);
+      if (cur && cur.kind === 'local') continue;
+      try {
+        const dev = await announcer.bindLocal(b.address);
+        this.opts.logger.info({ address: b.address, dev, services: b.services }, 'bound locally (externalIP)');
+      } catch (err) {
+        this.reportFailed('local', b.address, b.services, refs, `node ${self} failed to bind externalIP ${b.address}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private routerIdFor(spec: BGPPeerSpec): string | undefined {
+    if (spec.routerID) return spec.routerID;
+    if (spec.sourceAddress && !spec.sourceAddress.includes(':')) return spec.sourceAddress;
+    const node = this.opts.cache.nodes().find((n) => n.metadata.name === this.opts.nodeName);
+    const addrs = ((node?.status as { addresses?: { type: string; address: string }[] } | undefined)?.addresses ?? []).filter((a) => !a.address.includes(':'));
+    return (addrs.find((a) => a.type === 'InternalIP') ?? addrs[0])?.address;
+  }
+
+  private async applyBgp(plan: SpeakerPlan, refs: Map<string, Service>): Promise<void> {
+    const wanted = new Map(plan.bgp.map((p) => [p.name, p]));
+    for (const [name, rt] of [...this.peers]) {
+      const want = wanted.get(name);
+      if (want && JSON.stringify(want.spec) === rt.key) continue;
+      this.peers.delete(name);
+      await rt.session.close({ gracefulRestart: false }).catch(() => {});
+      this.opts.metrics?.bgpSessionUp.remove({ peer: name });
+      this.opts.metrics?.bgpPrefixes.remove({ peer: name });
+      this.opts.logger.info({ peer: name }, 'BGP peer removed');
+    }
+    for (const p of plan.bgp) {
+      let rt = this.peers.get(p.name);
+      if (!rt) {
+        const routerId = this.routerIdFor(p.spec);
+        if (!routerId) {
+          this.reportFailed('BGP', p.name, p.routes.flatMap((r) => r.services), refs, `node ${this.opts.nodeName} has no router ID for BGPPeer ${p.name} (set routerID or sourceAddress)`);
+          continue;
+        }
+        try {
+          const session = this.bgpFactory(p.spec, { routerId, hooks: this.hooksFor(p.name) });
+          await session.start();
+          rt = { key: JSON.stringify(p.spec), session, spec: p.spec };
+          this.peers.set(p.name, rt);
+          this.opts.logger.info({ peer: p.name, address: p.spec.peerAddress, asn: p.spec.peerASN }, 'BGP peer configured');
+        } catch (err) {
+          this.reportFailed('BGP', p.name, p.routes.flatMap((r) => r.services), refs, `BGPPeer ${p.name}: ${(err as Error).message}`);
+          continue;
+        }
+      }
+      this.syncRoutes(rt, p, refs);
+    }
+    const routed = new Set(plan.bgp.flatMap((p) => p.routes.flatMap((r) => r.addresses)));
+    for (const k of [...this.reported]) if (k.startsWith('BGP|') && !routed.has(k.slice(k.lastIndexOf('|') + 1))) this.reported.delete(k);
+  }
+
+  private syncRoutes(rt: PeerRuntime, p: BgpPeerPlan, refs: Map<string, Service>): void {
+    const want = new Map(p.routes.map((r) => [r.prefix, r]));
+    for (const r of rt.session.routes()) if (!want.has(r.prefix)) rt.session.withdraw(r.prefix);
+    for (const r of p.routes) {
+      const attributes: RouteAttributes = {
+        ...(r.communities.length ? { communities: r.communities.map(communityForWire) } : {}),
+        ...(r.largeCommunities.length ? { largeCommunities: r.largeCommunities } : {}),
+        ...(r.localPref !== undefined ? { localPref: r.localPref } : {}),
+      };
+      try {
+        rt.session.announce(r.prefix, attributes);
+        for (const a of r.addresses) this.reportAssigned('BGP', a, r.services, refs, `announcing ${a} from node ${this.opts.nodeName} (BGP, ${r.prefix} to ${p.name})`);
+      } catch (err) {
+        this.reportFailed('BGP', r.prefix, r.services, refs, `node ${this.opts.nodeName} cannot announce ${r.prefix} to ${p.name}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private hooksFor(peer: string) {
+    const m = this.opts.metrics;
+    return {
+      stateChange: (_addr: string, _from: string, to: string) => m?.bgpSessionUp.set({ peer }, to === 'Established' ? 1 : 0),
+      prefixesAdvertised: () => {
+        const rt = this.peers.get(peer);
+        const s = rt?.session.status()[0];
+        if (s) m?.bgpPrefixes.set({ peer }, s.prefixesSent.ipv4 + s.prefixesSent.ipv6);
+      },
+    };
+  }
+
+  private reportAssigned(protocol: string, address: string, services: string[], refs: Map<string, Service>, message: string): void {
+    for (const key of services) {
+      const id = `${protocol}|${key}|${address}`;
+      if (this.reported.has(id)) continue;
+      this.reported.add(id);
+      this.event(refs.get(key), 'Normal', 'nodeAssigned', message);
+    }
+  }
+
+  private reportFailed(protocol: string, address: string, services: string[], refs: Map<string, Service>, message: string): void {
+    this.opts.metrics?.announceFailures.inc({ protocol });
+    this.opts.logger.warn({ address, services, protocol }, message);
+    for (const key of services) {
+      const id = `${protocol}|${address}|${key}|${message}`;
+      if (this.failedReported.has(id)) continue;
+      this.failedReported.add(id);
+      this.event(refs.get(key), 'Warning', 'announceFailed', message);
+    }
+  }
+
+  private event(svc: Service | undefined, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    if (!svc || !this.opts.events) return;
+    const ref: ServiceRef = { namespace: svc.metadata.namespace ?? '', name: svc.metadata.name ?? '', uid: svc.metadata.uid, resourceVersion: svc.metadata.resourceVersion };
+    this.opts.events.record(ref, type, reason, message).catch((err: Error) => this.opts.logger.warn({ service: `${ref.namespace}/${ref.name}`, reason, err: err.message }, 'recording an Event failed'));
+  }
+
+  private updateMetrics(plan: SpeakerPlan, live: Set<string>): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    m.liveNodes.set(live.size);
+    m.announced.set({ protocol: 'l2' }, this.opts.announcer.held().filter((h) => h.kind === 'announce').length);
+    m.announced.set({ protocol: 'local' }, this.opts.announcer.held().filter((h) => h.kind === 'local').length);
+    m.announced.set({ protocol: 'bgp' }, new Set(plan.bgp.flatMap((p) => p.routes.flatMap((r) => r.addresses))).size);
+    for (const [name, rt] of this.peers) {
+      const s = rt.session.status()[0];
+      m.bgpSessionUp.set({ peer: name }, s?.state === 'Established' ? 1 : 0);
+      m.bgpPrefixes.set({ peer: name }, s ? s.prefixesSent.ipv4 + s.prefixesSent.ipv6 : 0);
+    }
+  }
+
+  /** BGP status per configured peer (for /readyz details and tests). */
+  bgpStatus(): { name: string; status: PeerStatus | undefined }[] {
+    return [...this.peers].map(([name, rt]) => ({ name, status: rt.session.status()[0] }));
+  }
+
+  /**
+   * Stops the loop, then (by default) withdraws everything: L2 addresses and local bindings are
+   * removed, BGP sessions closed with Cease, or silently when the peer has graceful restart
+   * enabled (the router keeps the routes for the restart time).
+   */
+  async stop(opts: { withdraw?: boolean } = {}): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.timer);
+    clearTimeout(this.expiryTimer);
+    clearInterval(this.resyncTimer);
+    await this.running;
+    const withdraw = opts.withdraw !== false;
+    for (const [name, rt] of this.peers) {
+      await rt.session.close({ gracefulRestart: !withdraw || !!rt.spec.gracefulRestart?.enabled }).catch((err: Error) => this.opts.logger.warn({ peer: name, err: err.message }, 'closing BGP session failed'));
+    }
+    this.peers.clear();
+    await this.opts.announcer.close({ withdraw }).catch((err: Error) => this.opts.logger.error({ err: err.message }, 'withdrawing addresses on shutdown failed'));
+  }
+}

@@ -1,10 +1,13 @@
 // runCertsCommand against a temp copy of webhook-manifests/, checked through `kubectl kustomize`.
 import { strict as assert } from 'node:assert';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseCertsArgs, runCertsCommand } from '../../src/certs/command.ts';
+import type { JWK } from 'jose';
+import { PUBLIC_KEYS_CONFIGMAP_NAME, parseCertsArgs, runCertsCommand } from '../../src/certs/command.ts';
+import { VerificationError, keySetFromJwks, loadKeySet, signAssignment, verifyAssignment, type Assignment } from '../../src/signing/assignment.ts';
 import { find, kustomize, tempInstall, type K8sObject } from './helpers.ts';
 
 type Webhook = { name: string; clientConfig: { caBundle?: string; service?: { name: string; namespace: string; path: string } } };
@@ -159,6 +162,110 @@ describe('runCertsCommand', () => {
     } finally {
       other.cleanup();
     }
+  });
+});
+
+describe("the speakers' public keys (ConfigMap admitlb-signing-public-keys)", () => {
+  const inst = tempInstall();
+  const dirs: string[] = [];
+  after(() => {
+    inst.cleanup();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const opts = { outDir: inst.certsDir, manifestsDir: inst.manifestsDir };
+  const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+  const assignment: Assignment = { namespace: 'shop', name: 'web', ips: ['203.0.113.10', '2001:db8:100::10'], pool: 'default', externalIPs: [] };
+
+  /** The ConfigMap the speaker DaemonSet mounts, followed through kustomize's name reference. */
+  const mounted = (objects: K8sObject[]) => {
+    const pod = (find(objects, 'DaemonSet', 'admitlb-speaker').spec as { template: { spec: { volumes: { name: string; configMap?: { name: string } }[] } } }).template.spec;
+    const name = pod.volumes.find((v) => v.name === 'signing-public-keys')?.configMap?.name;
+    assert.ok(name !== undefined && name.startsWith(`${PUBLIC_KEYS_CONFIGMAP_NAME}-`), `hash-suffixed name: ${name}`);
+    const cm = find(objects, 'ConfigMap', name);
+    assert.equal(cm.metadata.namespace, 'admitlb-system');
+    assert.equal(objects.filter((o) => o.kind === 'ConfigMap').length, 1);
+    return { name, data: cm.data as Record<string, string>, cm };
+  };
+  /** What kubelet does with a ConfigMap volume: one file per key. */
+  const materialize = (data: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'admitlb-public-keys-'));
+    dirs.push(dir);
+    for (const [k, v] of Object.entries(data)) writeFileSync(join(dir, k), v);
+    return dir;
+  };
+  const privateKeys = () => loadKeySet(join(inst.certsDir, 'signing'));
+
+  let firstName = '';
+  let firstToken = '';
+  it('holds every public key and `active`, and no private key material', async () => {
+    const result = await runCertsCommand(opts);
+    const kid = result.activeSigningKid;
+    const objects = kustomize(inst.manifestsDir);
+    const { name, data, cm } = mounted(objects);
+    firstName = name;
+    assert.deepEqual(Object.keys(data).sort(), [`${kid}.jwk.json`, 'active'].sort());
+    assert.equal(data.active?.trim(), kid);
+    const jwk = JSON.parse(data[`${kid}.jwk.json`]!) as Record<string, unknown>;
+    for (const m of PRIVATE_MEMBERS) assert.equal(jwk[m], undefined, `no "${m}"`);
+    assert.deepEqual(Object.keys(jwk).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x']);
+    // The private scalar appears nowhere in the ConfigMap (nor base64-encoded in binaryData).
+    const privateJwk = JSON.parse(readFileSync(join(inst.certsDir, 'signing', `${kid}.jwk.json`), 'utf8')) as { d: string; x: string };
+    assert.ok(privateJwk.d);
+    assert.equal(jwk.x, privateJwk.x, 'the public half of the signing key');
+    assert.ok(!JSON.stringify(cm).includes(privateJwk.d));
+    assert.equal(cm.binaryData, undefined);
+    // Nor in the files generated/ feeds it from.
+    for (const f of readdirSync(join(inst.manifestsDir, 'generated', 'public-keys'))) {
+      assert.ok(!readFileSync(join(inst.manifestsDir, 'generated', 'public-keys', f), 'utf8').includes(privateJwk.d), f);
+    }
+  });
+
+  it('verifies an assignment signed with the private key, and cannot sign one', async () => {
+    const { data } = mounted(kustomize(inst.manifestsDir));
+    const signer = await privateKeys();
+    firstToken = await signAssignment(signer, assignment);
+    // As the speaker loads them (mounted directory) and straight from the JWKs.
+    const fromDir = await loadKeySet(materialize(data));
+    const fromJwks = await keySetFromJwks(
+      Object.entries(data)
+        .filter(([k]) => k !== 'active')
+        .map(([, v]) => ({ jwk: JSON.parse(v) as JWK })),
+      data.active?.trim(),
+    );
+    for (const verifier of [fromDir, fromJwks]) {
+      const verified = await verifyAssignment(verifier, firstToken, { namespace: 'shop', name: 'web' });
+      assert.deepEqual(verified.ips, assignment.ips);
+      assert.equal(verified.kid, signer.signingKid);
+      assert.equal(verifier.signingKid, '', 'no signer among public keys');
+      await assert.rejects(verifier.sign(new Uint8Array([1])), /no private signing key/);
+      await assert.rejects(signAssignment(verifier, assignment), /no private signing key/);
+      // A forged payload under the same header does not verify.
+      const [h, , sig] = firstToken.split('.');
+      const forged = `${h}.${Buffer.from(JSON.stringify({ v: 1, ns: 'shop', n: 'web', ips: ['198.51.100.1'], pool: 'default', eips: [], iat: 1 })).toString('base64url')}.${sig}`;
+      await assert.rejects(verifyAssignment(verifier, forged, { namespace: 'shop', name: 'web' }), (e: unknown) => e instanceof VerificationError && e.reason === 'bad-signature');
+    }
+  });
+
+  it('an unchanged key set keeps the name (no speaker restart); a rotation renames it, so the DaemonSet rolls', async () => {
+    await runCertsCommand(opts);
+    assert.equal(mounted(kustomize(inst.manifestsDir)).name, firstName);
+    const old = (await privateKeys()).signingKid;
+    const rotated = await runCertsCommand({ ...opts, rotateSigningKey: true });
+    const { name, data } = mounted(kustomize(inst.manifestsDir));
+    assert.notEqual(name, firstName);
+    assert.deepEqual(Object.keys(data).sort(), [`${old}.jwk.json`, `${rotated.activeSigningKid}.jwk.json`, 'active'].sort());
+    assert.equal(data.active?.trim(), rotated.activeSigningKid);
+    const verifier = await loadKeySet(materialize(data));
+    assert.equal((await verifyAssignment(verifier, firstToken, { namespace: 'shop', name: 'web' })).kid, old, 'old signatures still verify');
+    const fresh = await signAssignment(await privateKeys(), assignment);
+    assert.equal((await verifyAssignment(verifier, fresh, { namespace: 'shop', name: 'web' })).kid, rotated.activeSigningKid);
+  });
+
+  it('is generated in cert-manager mode too', async () => {
+    const result = await runCertsCommand({ ...opts, certManager: true });
+    const { data } = mounted(kustomize(inst.manifestsDir));
+    assert.equal(data.active?.trim(), result.activeSigningKid);
+    for (const [k, v] of Object.entries(data)) if (k !== 'active') assert.equal((JSON.parse(v) as JWK).d, undefined, k);
   });
 });
 

@@ -1,5 +1,6 @@
 // Renders webhook-manifests/ (a temp copy, after `admitlb certs`) with the real `kubectl kustomize` and
-// checks the contract: Deployment hardening, probes, PDB, webhook configurations and least-privilege RBAC.
+// checks the contract: Deployment and DaemonSet hardening, probes, PDB, webhook configurations and
+// least-privilege RBAC per ServiceAccount.
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +9,8 @@ import { parse } from 'yaml';
 import { runCertsCommand } from '../../src/certs/command.ts';
 import { REPO_MANIFESTS, find, kustomize, tempInstall, type K8sObject } from './helpers.ts';
 
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(REPO_MANIFESTS, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
 interface Rule {
   apiGroups?: string[];
   resources?: string[];
@@ -15,7 +18,7 @@ interface Rule {
   resourceNames?: string[];
 }
 interface Probe {
-  httpGet: { scheme: string; path: string; port: string | number };
+  httpGet: { scheme?: string; path: string; port: string | number };
 }
 interface Container {
   name: string;
@@ -23,7 +26,7 @@ interface Container {
   command?: string[];
   args: string[];
   env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
-  ports: { name: string; containerPort: number }[];
+  ports: { name: string; containerPort: number; protocol?: string }[];
   livenessProbe: Probe;
   readinessProbe: Probe;
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -35,7 +38,14 @@ interface PodSpec {
   terminationGracePeriodSeconds?: number;
   securityContext: Record<string, unknown> & { seccompProfile?: { type: string } };
   containers: Container[];
-  volumes: { name: string; secret?: { secretName: string } }[];
+  volumes: { name: string; secret?: { secretName: string }; configMap?: { name: string }; emptyDir?: object }[];
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+  dnsPolicy?: string;
+  priorityClassName?: string;
+  tolerations?: { key?: string; operator?: string; value?: string; effect?: string }[];
+  nodeSelector?: Record<string, string>;
   topologySpreadConstraints?: { topologyKey: string; labelSelector: { matchLabels: Record<string, string> } }[];
   affinity?: { podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution?: { podAffinityTerm: { topologyKey: string } }[] } };
 }
@@ -72,7 +82,7 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
   it('references crds.yaml and every manifest from the kustomization', () => {
     const k = parse(readFileSync(join(REPO_MANIFESTS, 'kustomization.yaml'), 'utf8')) as { namespace: string; resources: string[]; components: string[] };
     assert.equal(k.namespace, 'admitlb-system');
-    for (const f of ['namespace.yaml', 'crds.yaml', 'rbac.yaml', 'webhook-deployment.yaml', 'pdb.yaml', 'webhook-service.yaml', 'webhook-configurations.yaml']) {
+    for (const f of ['namespace.yaml', 'crds.yaml', 'rbac.yaml', 'webhook-deployment.yaml', 'pdb.yaml', 'webhook-service.yaml', 'webhook-configurations.yaml', 'speaker-daemonset.yaml']) {
       assert.ok(k.resources.includes(f), f);
     }
     assert.deepEqual(k.components, ['generated']);
@@ -87,15 +97,22 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     }
     find(objects, 'Namespace', 'admitlb-system');
     find(objects, 'ServiceAccount', 'admitlb');
+    find(objects, 'ServiceAccount', 'admitlb-speaker');
+  });
+
+  it('Namespace: privileged Pod Security (the speaker needs it), restricted audited', () => {
+    const labels = find(objects, 'Namespace', 'admitlb-system').metadata.labels ?? {};
+    assert.equal(labels['pod-security.kubernetes.io/enforce'], 'privileged');
+    assert.equal(labels['pod-security.kubernetes.io/audit'], 'restricted');
   });
 
   it('Deployment: 2 replicas, the fixed command line, env, port and volumes', () => {
     const d = find(objects, 'Deployment', 'admitlb-webhook');
     assert.equal((d.spec as { replicas: number }).replicas, 2);
     const c = container();
-    assert.equal(c.image, 'ghcr.io/admitlb/admitlb:0.1.0');
-    assert.deepEqual([...(c.command ?? []), ...c.args], [
-      'admitlb',
+    assert.equal(c.image, `ghcr.io/admitlb/admitlb:${PACKAGE_VERSION}`);
+    assert.equal(c.command, undefined, "the image's ENTRYPOINT (node /app/bin/admitlb.js)");
+    assert.deepEqual(c.args, [
       'webhook',
       '--tls-cert-file=/var/run/admitlb/tls/tls.crt',
       '--tls-key-file=/var/run/admitlb/tls/tls.key',
@@ -202,79 +219,234 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     assert.deepEqual(w.admissionReviewVersions, ['v1']);
   });
 
+  describe('speaker DaemonSet', () => {
+    const ds = () => find(objects, 'DaemonSet', 'admitlb-speaker');
+    const spod = () => (ds().spec as { template: { spec: PodSpec } }).template.spec;
+    const speaker = () => {
+      const c = spod().containers.find((c) => c.name === 'speaker');
+      assert.ok(c);
+      assert.equal(spod().containers.length, 1);
+      return c;
+    };
+
+    it('one pod per Linux node on the host network, its own ServiceAccount, system-node-critical', () => {
+      const p = spod();
+      assert.equal(p.serviceAccountName, 'admitlb-speaker');
+      assert.equal(p.hostNetwork, true);
+      assert.equal(p.dnsPolicy, 'ClusterFirstWithHostNet', 'cluster DNS despite the host network');
+      assert.notEqual(p.hostPID, true);
+      assert.notEqual(p.hostIPC, true);
+      assert.equal(p.priorityClassName, 'system-node-critical');
+      assert.deepEqual(p.nodeSelector, { 'kubernetes.io/os': 'linux' });
+      assert.ok((p.terminationGracePeriodSeconds ?? 0) > 10, 'longer than the 10 s the process gives itself');
+      const spec = ds().spec as { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } }; updateStrategy: { type: string } };
+      for (const [k, v] of Object.entries(spec.selector.matchLabels)) assert.equal(spec.template.metadata.labels[k], v);
+      assert.equal(spec.selector.matchLabels['app.kubernetes.io/component'], 'speaker');
+      assert.equal(spec.updateStrategy.type, 'RollingUpdate');
+      // The webhook's Service and PDB must not select speaker pods.
+      const svc = find(objects, 'Service', 'admitlb-webhook').spec as { selector: Record<string, string> };
+      assert.ok(Object.entries(svc.selector).some(([k, v]) => spec.template.metadata.labels[k] !== v));
+    });
+
+    it('tolerates control-plane nodes, and not every taint', () => {
+      const t = spod().tolerations ?? [];
+      for (const key of ['node-role.kubernetes.io/control-plane', 'node-role.kubernetes.io/master']) {
+        assert.ok(t.some((x) => x.key === key && x.operator === 'Exists' && x.effect === 'NoSchedule'), key);
+      }
+      assert.ok(!t.some((x) => x.key === undefined && x.operator === 'Exists'), 'no blanket toleration');
+    });
+
+    it('command line, NODE_NAME and the namespace from the downward API, monitoring port', () => {
+      const c = speaker();
+      assert.equal(c.image, `ghcr.io/admitlb/admitlb:${PACKAGE_VERSION}`);
+      assert.equal(c.command, undefined, "the image's ENTRYPOINT");
+      assert.deepEqual(c.args, ['speaker', '--signing-keys-dir=/var/run/admitlb/signing', '--namespace=$(POD_NAMESPACE)', '--host=$(HOST_IP)', '--port=7472']);
+      const env = Object.fromEntries(c.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+      assert.deepEqual(env, { NODE_NAME: 'spec.nodeName', POD_NAMESPACE: 'metadata.namespace', HOST_IP: 'status.hostIP' });
+      assert.deepEqual(c.ports.map((p) => [p.name, p.containerPort]), [['monitoring', 7472]]);
+      assert.ok(c.resources.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory);
+      assert.equal(c.resources.limits?.cpu, undefined, 'no CPU throttling of ARP/NA and Lease renewals');
+    });
+
+    it('HTTP probes: /healthz for liveness, /readyz for readiness, on the monitoring port', () => {
+      const c = speaker();
+      assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'monitoring' });
+      assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'monitoring' });
+    });
+
+    it('root with only NET_ADMIN, NET_RAW and NET_BIND_SERVICE; no privilege escalation; read-only root', () => {
+      const sc = speaker().securityContext;
+      assert.equal(sc.runAsUser, 0, 'exec\'d ip/arping/na6 keep capabilities only as root (no ambient capabilities in Kubernetes)');
+      assert.notEqual(sc.privileged, true);
+      assert.equal(sc.allowPrivilegeEscalation, false);
+      assert.equal(sc.readOnlyRootFilesystem, true);
+      assert.deepEqual(sc.capabilities?.drop, ['ALL']);
+      assert.deepEqual([...(sc.capabilities?.add ?? [])].sort(), ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW']);
+      assert.equal((sc.seccompProfile as { type: string } | undefined)?.type ?? spod().securityContext.seccompProfile?.type, 'RuntimeDefault');
+    });
+
+    it('mounts the public-key ConfigMap, which holds no private key', () => {
+      const c = speaker();
+      const m = c.volumeMounts.find((v) => v.mountPath === '/var/run/admitlb/signing');
+      assert.ok(m?.readOnly);
+      const vol = spod().volumes.find((v) => v.name === m.name);
+      assert.equal(vol?.secret, undefined, 'no Secret on a node');
+      assert.ok(spod().volumes.every((v) => !v.secret), 'no Secret volume at all');
+      const cmName = vol?.configMap?.name;
+      assert.match(cmName ?? '', /^admitlb-signing-public-keys-[a-z0-9]+$/, 'kustomize put the content hash into the reference');
+      const cm = find(objects, 'ConfigMap', cmName!);
+      const data = cm.data as Record<string, string>;
+      assert.ok(data.active);
+      for (const [k, v] of Object.entries(data)) {
+        if (k === 'active') continue;
+        const jwk = JSON.parse(v) as Record<string, unknown>;
+        assert.equal(jwk.d, undefined, k);
+        assert.equal(jwk.kty, 'OKP');
+      }
+      assert.equal(cm.binaryData, undefined);
+      assert.ok(c.volumeMounts.every((v) => v.readOnly || v.mountPath === '/tmp'), 'only /tmp is writable');
+    });
+  });
+
   describe('RBAC', () => {
+    const WEBHOOK_SA = 'admitlb';
+    const SPEAKER_SA = 'admitlb-speaker';
+    const NS = 'admitlb-system';
     const roles = () => objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+    const bindings = () => objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
     const rulesOf = (o: K8sObject) => (o.rules as Rule[]) ?? [];
-    /** A tiny RBAC authorizer over the rendered rules. */
-    const allows = (kind: 'ClusterRole' | 'Role', group: string, resource: string, verb: string, name?: string) =>
-      roles()
-        .filter((r) => r.kind === kind)
-        .some((r) =>
-          rulesOf(r).some(
-            (rule) =>
-              (rule.apiGroups ?? []).includes(group) &&
-              (rule.resources ?? []).includes(resource) &&
-              rule.verbs.includes(verb) &&
-              (!rule.resourceNames || (name !== undefined && rule.resourceNames.includes(name))),
-          ),
-        );
+    type Subject = { kind: string; name: string; namespace?: string };
+
+    /**
+     * Everything a ServiceAccount may do, one string per grant: `<scope>|<group>|<resource>|<verb>|<name>`
+     * where scope is `cluster` or `ns:<namespace>` and name is `*` when the rule has no resourceNames.
+     */
+    const effective = (sa: string): string[] => {
+      const out = new Set<string>();
+      for (const b of bindings()) {
+        if (!(b.subjects as Subject[]).some((s) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === NS)) continue;
+        const ref = b.roleRef as { kind: string; name: string };
+        const role = objects.find((o) => o.kind === ref.kind && o.metadata.name === ref.name && (ref.kind === 'ClusterRole' || o.metadata.namespace === b.metadata.namespace));
+        assert.ok(role, `${b.kind}/${b.metadata.name} → ${ref.kind}/${ref.name} exists`);
+        const scope = b.kind === 'ClusterRoleBinding' ? 'cluster' : `ns:${b.metadata.namespace}`;
+        for (const rule of rulesOf(role)) {
+          for (const g of rule.apiGroups ?? []) for (const r of rule.resources ?? []) for (const v of rule.verbs) for (const n of rule.resourceNames ?? ['*']) out.add(`${scope}|${g}|${r}|${v}|${n}`);
+        }
+      }
+      return [...out].sort();
+    };
+    const grants = (scope: string, groups: string[], resources: string[], verbs: string[], names = ['*']) =>
+      groups.flatMap((g) => resources.flatMap((r) => verbs.flatMap((v) => names.map((n) => `${scope}|${g}|${r}|${v}|${n}`))));
+    /** A tiny RBAC authorizer over the effective grants of one account. */
+    const can = (sa: string, scope: string, group: string, resource: string, verb: string, name?: string) => {
+      const e = effective(sa);
+      const scopes = scope === 'cluster' ? ['cluster'] : ['cluster', scope];
+      return scopes.some((sc) => e.includes(`${sc}|${group}|${resource}|${verb}|*`) || (name !== undefined && e.includes(`${sc}|${group}|${resource}|${verb}|${name}`)));
+    };
+    const READ = ['get', 'list', 'watch'];
+    const SPEAKER_CONFIG = ['l2advertisements', 'bgppeers', 'bgpadvertisements'];
 
     it('has no wildcards anywhere', () => {
       for (const r of roles()) {
         for (const rule of rulesOf(r)) {
-          for (const v of [...rule.verbs, ...(rule.resources ?? []), ...(rule.apiGroups ?? [])]) assert.ok(!v.includes('*'), `${r.metadata.name}: ${v}`);
+          for (const v of [...rule.verbs, ...(rule.resources ?? []), ...(rule.apiGroups ?? []), ...(rule.resourceNames ?? [])]) assert.ok(!v.includes('*'), `${r.metadata.name}: ${v}`);
         }
+        assert.equal(r.aggregationRule, undefined, `${r.metadata.name} aggregates nothing`);
       }
     });
 
-    it('never grants Secrets cluster-wide, and in its namespace only get by name', () => {
+    it('binds each role to exactly one of the two ServiceAccounts of admitlb-system', () => {
+      const pairs = bindings().map((b) => {
+        const subjects = b.subjects as Subject[];
+        assert.equal(subjects.length, 1, `${b.kind}/${b.metadata.name}`);
+        assert.equal(subjects[0]!.kind, 'ServiceAccount');
+        assert.equal(subjects[0]!.namespace, NS);
+        const ref = b.roleRef as { kind: string; name: string };
+        if (b.kind === 'RoleBinding') {
+          assert.equal(b.metadata.namespace, NS);
+          assert.equal(ref.kind, 'Role', 'no ClusterRole reused through a RoleBinding');
+        }
+        return `${b.kind}/${b.metadata.name} → ${ref.kind}/${ref.name} → ${subjects[0]!.name}`;
+      });
+      assert.deepEqual(pairs.sort(), [
+        `ClusterRoleBinding/admitlb → ClusterRole/admitlb → ${WEBHOOK_SA}`,
+        `ClusterRoleBinding/admitlb-speaker → ClusterRole/admitlb-speaker → ${SPEAKER_SA}`,
+        `RoleBinding/admitlb-leader-election → Role/admitlb-leader-election → ${WEBHOOK_SA}`,
+        `RoleBinding/admitlb-signing-keys → Role/admitlb-signing-keys → ${WEBHOOK_SA}`,
+        `RoleBinding/admitlb-speaker-leases → Role/admitlb-speaker-leases → ${SPEAKER_SA}`,
+      ].sort());
+      for (const sa of [WEBHOOK_SA, SPEAKER_SA]) assert.equal(find(objects, 'ServiceAccount', sa).metadata.namespace, NS);
+    });
+
+    it('the webhook + controller account gets exactly what it needs', () => {
+      const ns = `ns:${NS}`;
+      assert.deepEqual(effective(WEBHOOK_SA), [
+        ...grants('cluster', [''], ['services'], ['get', 'list', 'watch', 'patch', 'update']),
+        // status.loadBalancer.ingress
+        ...grants('cluster', [''], ['services/status'], ['patch', 'update']),
+        ...grants('cluster', [''], ['namespaces', 'nodes'], READ),
+        ...grants('cluster', ['discovery.k8s.io'], ['endpointslices'], READ),
+        ...grants('cluster', ['', 'events.k8s.io'], ['events'], ['create', 'patch']),
+        ...grants('cluster', ['admitlb.io'], ['ipclaims'], ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']),
+        ...grants('cluster', ['admitlb.io'], ['ippools', ...SPEAKER_CONFIG], READ),
+        ...grants('cluster', ['admitlb.io'], ['ippools/status'], ['update', 'patch']),
+        // Leader election: create cannot be limited by name; get/update only the controller's Lease.
+        ...grants(ns, ['coordination.k8s.io'], ['leases'], ['create']),
+        ...grants(ns, ['coordination.k8s.io'], ['leases'], ['get', 'update'], ['admitlb-controller']),
+        ...grants(ns, [''], ['secrets'], ['get'], ['admitlb-signing-keys']),
+      ].sort());
+      // The same, read as an authorizer would.
+      assert.ok(can(WEBHOOK_SA, ns, '', 'secrets', 'get', 'admitlb-signing-keys'));
+      assert.ok(!can(WEBHOOK_SA, ns, '', 'secrets', 'get', 'admitlb-webhook-tls'));
+      assert.ok(!can(WEBHOOK_SA, ns, '', 'secrets', 'list'));
+      assert.ok(!can(WEBHOOK_SA, ns, 'coordination.k8s.io', 'leases', 'update', 'admitlb-speaker-node-a'), 'not the speakers\' Leases');
+      assert.ok(!can(WEBHOOK_SA, 'ns:kube-system', 'coordination.k8s.io', 'leases', 'create'));
+      assert.ok(!can(WEBHOOK_SA, 'cluster', 'admitlb.io', 'ippools', 'update'), 'pools are user intent');
+      assert.ok(!can(WEBHOOK_SA, 'cluster', '', 'services', 'create'));
+      assert.ok(!can(WEBHOOK_SA, 'cluster', '', 'pods', 'get'));
+    });
+
+    it('the speaker account gets exactly what it needs: reads, Events, the Leases of admitlb-system', () => {
+      const ns = `ns:${NS}`;
+      assert.deepEqual(effective(SPEAKER_SA), [
+        ...grants('cluster', [''], ['services', 'nodes'], READ),
+        ...grants('cluster', ['discovery.k8s.io'], ['endpointslices'], READ),
+        ...grants('cluster', ['admitlb.io'], ['ipclaims', 'ippools', ...SPEAKER_CONFIG], READ),
+        ...grants('cluster', [''], ['events'], ['create', 'patch']),
+        // Node Leases admitlb-speaker-<node>: RBAC has no name prefixes, and list/watch/create take no
+        // names, so every Lease of admitlb-system, and only there.
+        ...grants(ns, ['coordination.k8s.io'], ['leases'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
+      ].sort());
+      for (const e of effective(SPEAKER_SA)) {
+        const [, group, resource, verb] = e.split('|');
+        assert.notEqual(resource, 'secrets', e);
+        assert.ok(!resource!.includes('/'), `no subresources: ${e}`);
+        if (!(group === 'coordination.k8s.io' || resource === 'events')) assert.ok(READ.includes(verb!), `read-only: ${e}`);
+      }
+      assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'get', 'admitlb-signing-keys'), 'the speaker can never read the private keys');
+      assert.ok(!can(SPEAKER_SA, 'cluster', 'coordination.k8s.io', 'leases', 'get'), 'no Leases outside admitlb-system');
+      assert.ok(!can(SPEAKER_SA, 'ns:kube-system', 'coordination.k8s.io', 'leases', 'update', 'kube-controller-manager'));
+      assert.ok(!can(SPEAKER_SA, 'cluster', '', 'services', 'patch'));
+      assert.ok(!can(SPEAKER_SA, 'cluster', '', 'services/status', 'update'));
+      assert.ok(!can(SPEAKER_SA, 'cluster', 'admitlb.io', 'ipclaims', 'create'));
+      assert.ok(!can(SPEAKER_SA, 'cluster', '', 'nodes', 'patch'));
+      assert.ok(!can(SPEAKER_SA, 'cluster', '', 'configmaps', 'get'), 'the public keys come through the volume');
+    });
+
+    it('never grants Secrets cluster-wide, and in its namespace only get by name to the webhook account', () => {
       for (const r of roles()) {
         for (const rule of rulesOf(r)) {
           if (!(rule.resources ?? []).some((res) => res === 'secrets' || res.startsWith('secrets/'))) continue;
           assert.equal(r.kind, 'Role', `${r.metadata.name} grants secrets`);
-          assert.equal(r.metadata.namespace, 'admitlb-system');
+          assert.equal(r.metadata.namespace, NS);
           assert.deepEqual(rule.resourceNames, ['admitlb-signing-keys']);
           assert.deepEqual(rule.verbs, ['get']);
         }
       }
-      assert.ok(allows('Role', '', 'secrets', 'get', 'admitlb-signing-keys'));
-      assert.ok(!allows('Role', '', 'secrets', 'get', 'admitlb-webhook-tls'));
     });
 
-    it('grants what the webhook and controller need', () => {
-      for (const v of ['get', 'list', 'watch', 'patch', 'update']) assert.ok(allows('ClusterRole', '', 'services', v), `services ${v}`);
-      for (const v of ['patch', 'update']) assert.ok(allows('ClusterRole', '', 'services/status', v));
-      for (const res of ['namespaces', 'nodes']) for (const v of ['get', 'list', 'watch']) assert.ok(allows('ClusterRole', '', res, v), `${res} ${v}`);
-      for (const v of ['get', 'list', 'watch']) assert.ok(allows('ClusterRole', 'discovery.k8s.io', 'endpointslices', v));
-      for (const g of ['', 'events.k8s.io']) for (const v of ['create', 'patch']) assert.ok(allows('ClusterRole', g, 'events', v), `events ${g} ${v}`);
-      for (const v of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) assert.ok(allows('ClusterRole', 'admitlb.io', 'ipclaims', v));
-      for (const v of ['get', 'list', 'watch']) assert.ok(allows('ClusterRole', 'admitlb.io', 'ippools', v));
-      for (const v of ['update', 'patch']) assert.ok(allows('ClusterRole', 'admitlb.io', 'ippools/status', v));
-      for (const res of ['l2advertisements', 'bgppeers', 'bgpadvertisements']) for (const v of ['get', 'list', 'watch']) assert.ok(allows('ClusterRole', 'admitlb.io', res, v));
-      for (const v of ['get', 'update']) assert.ok(allows('Role', 'coordination.k8s.io', 'leases', v, 'admitlb-controller'));
-      assert.ok(allows('Role', 'coordination.k8s.io', 'leases', 'create'));
-    });
-
-    it('grants nothing beyond that', () => {
-      assert.ok(!allows('ClusterRole', '', 'services', 'create'));
-      assert.ok(!allows('ClusterRole', '', 'services', 'delete'));
-      assert.ok(!allows('ClusterRole', 'admitlb.io', 'ippools', 'update'), 'pools are user intent');
-      assert.ok(!allows('ClusterRole', 'admitlb.io', 'ippools', 'delete'));
-      assert.ok(!allows('ClusterRole', 'coordination.k8s.io', 'leases', 'get'), 'no cluster-wide leases');
-      assert.ok(!allows('Role', 'coordination.k8s.io', 'leases', 'update', 'someone-else'));
-      assert.ok(!allows('ClusterRole', '', 'pods', 'get'));
+    it('no escalation verbs', () => {
       for (const o of roles()) for (const rule of rulesOf(o)) for (const v of rule.verbs) assert.ok(!['escalate', 'bind', 'impersonate', 'deletecollection'].includes(v), v);
-    });
-
-    it('binds each role to the admitlb ServiceAccount only', () => {
-      const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
-      assert.equal(bindings.length, 3);
-      for (const b of bindings) {
-        assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'admitlb', namespace: 'admitlb-system' }]);
-        const ref = b.roleRef as { kind: string; name: string };
-        find(objects, ref.kind, ref.name);
-        if (b.kind === 'RoleBinding') assert.equal(b.metadata.namespace, 'admitlb-system');
-      }
     });
   });
 

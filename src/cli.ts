@@ -26,7 +26,7 @@ commands:
             and /metrics on plain HTTP
               --node-name N (or NODE_NAME) --signing-keys-dir D [--kubeconfig F]
               [--namespace admitlb-system] [--host 0.0.0.0] [--port 7472] [--log-level info]
-              [--lease-duration-seconds 2] [--lease-renew-ms 500]
+              [--lease-duration-seconds 1.5] [--lease-renew-ms 375]
   sandbox   a local cluster with nothing else installed (what \`npm start\` runs): the API server
             double with admitlb's CRDs, webhooks and a default pool; prints the kubeconfig to use
               [--data-dir .sandbox] [--listen 127.0.0.1:6443] [--webhook-port 0]

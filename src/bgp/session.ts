@@ -52,6 +52,7 @@ export interface SessionConfig {
   localAddress: string | undefined;
   passive: boolean;
   holdTime: number;
+  keepaliveTime: number | undefined;
   families: Family[];
   nextHopIpv4: string | undefined;
   nextHopIpv6: string | undefined;
@@ -548,7 +549,7 @@ export class PeerSession extends EventEmitter {
     if (c.keepaliveTimer) clearInterval(c.keepaliveTimer);
     c.keepaliveTimer = null;
     if (c.holdTimeS === 0) return;
-    const interval = Math.max(1, Math.floor(c.holdTimeS / 3)) * 1000;
+    const interval = keepaliveSeconds(this.config.keepaliveTime, c.holdTimeS) * 1000;
     c.keepaliveTimer = setInterval(() => {
       if (!c.closed) this.send(c, encodeKeepalive(), 'KEEPALIVE');
     }, interval).unref();
@@ -750,7 +751,7 @@ export class PeerSession extends EventEmitter {
         c && neg
           ? {
               holdTime: c.holdTimeS,
-              keepaliveTime: c.holdTimeS === 0 ? 0 : Math.max(1, Math.floor(c.holdTimeS / 3)),
+              keepaliveTime: c.holdTimeS === 0 ? 0 : keepaliveSeconds(this.config.keepaliveTime, c.holdTimeS),
               as4: neg.as4,
               routeRefresh: neg.routeRefresh,
               families: [...(neg.ipv4 ? (['ipv4'] as const) : []), ...(neg.ipv6 ? (['ipv6'] as const) : [])],
@@ -775,3 +776,9 @@ function shutdownText(m: { code: number; subcode: number; data: Buffer }): strin
 }
 
 export { CapabilityCode };
+
+/** The KEEPALIVE interval: the configured one when it is shorter than the negotiated hold, else hold/3. */
+export function keepaliveSeconds(configured: number | undefined, holdS: number): number {
+  if (configured !== undefined && configured > 0 && configured < holdS) return configured;
+  return Math.max(1, Math.floor(holdS / 3));
+}

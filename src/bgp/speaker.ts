@@ -165,6 +165,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       localAddress: options.localAddress,
       passive: options.passive ?? false,
       holdTime: checkHoldTime(options.holdTime ?? this.holdTime, 'peer holdTime'),
+      keepaliveTime: checkKeepalive(options.keepaliveTime),
       families: options.families ? checkFamilies(options.families, 'peer families').filter((f) => this.families.includes(f)) : this.families,
       nextHopIpv4: options.nextHopIpv4,
       nextHopIpv6: options.nextHopIpv6 !== undefined ? normalizeAddress(options.nextHopIpv6) : undefined,
@@ -263,4 +264,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     await serverClosed;
     for (const s of this.peers.values()) s.removeAllListeners();
   }
+}
+
+function checkKeepalive(v: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 0 || v > 21845) throw new BgpConfigError('peer keepaliveTime must be an integer 0..21845');
+  return v;
 }

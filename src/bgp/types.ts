@@ -74,6 +74,11 @@ export interface PeerOptions {
   passive?: boolean;
   /** Hold time offered to this peer (overrides the speaker's). */
   holdTime?: number;
+  /**
+   * Seconds between KEEPALIVEs (0–21845). Used when shorter than the negotiated hold time;
+   * otherwise, and by default, a third of the negotiated hold time (RFC 4271 §10).
+   */
+  keepaliveTime?: number;
   /** Families for this peer (default: the speaker's). */
   families?: Family[];
   /** IPv4 next hop for routes without their own (default: the session's local IPv4 address). */

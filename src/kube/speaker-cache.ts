@@ -137,6 +137,9 @@ const errText = (err: unknown) => {
   return err instanceof Error ? err.message : String(err);
 };
 
+/** The node Lease's exact duration in milliseconds (Lease.spec.leaseDurationSeconds is whole seconds). */
+export const LEASE_DURATION_MS_ANNOTATION = 'admitlb.io/lease-duration-ms';
+
 export interface NodeLeaseOptions {
   kc: KubeConfig;
   namespace: string;
@@ -198,10 +201,18 @@ export class NodeLease {
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: this.name, namespace: this.opts.namespace, labels: { [LEASE_NODE_LABEL]: this.opts.nodeName, 'app.kubernetes.io/name': 'admitlb-speaker' }, ...(resourceVersion ? { resourceVersion } : {}) },
+      metadata: {
+        name: this.name,
+        namespace: this.opts.namespace,
+        labels: { [LEASE_NODE_LABEL]: this.opts.nodeName, 'app.kubernetes.io/name': 'admitlb-speaker' },
+        // Lease durations are whole seconds; the exact one (1.5 s by default) travels with the Lease
+        // so that every speaker judges this node's liveness by what this node promised.
+        annotations: { [LEASE_DURATION_MS_ANNOTATION]: String(Math.round(this.opts.leaseDurationSeconds * 1000)) },
+        ...(resourceVersion ? { resourceVersion } : {}),
+      },
       spec: {
         holderIdentity: this.opts.nodeName,
-        leaseDurationSeconds: this.opts.leaseDurationSeconds,
+        leaseDurationSeconds: Math.ceil(this.opts.leaseDurationSeconds),
         acquireTime: microTime(this.acquiredAt),
         renewTime: microTime(),
       },

@@ -45,6 +45,8 @@ export interface ApiServerOptions {
   user?: UserInfo;
   /** observes each admission webhook call (duration, outcome) without changing it; for benchmarks */
   onWebhookCall?: WebhookCallObserver;
+  /** observes each request as it arrives (method, URL, the client's socket) without changing it; for benchmarks */
+  onRequest?: (req: IncomingMessage) => void;
 }
 
 export interface ApiServer {
@@ -480,6 +482,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   }
 
   const server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
+    options.onRequest?.(req);
     // ADMITLB_APISERVER_DEBUG=1 logs each request (method, URL, status, content types) to stderr.
     if (process.env.ADMITLB_APISERVER_DEBUG) {
       res.on('finish', () => console.error(`[apiserver] ${req.method} ${req.url} ${res.statusCode} ct=${req.headers['content-type'] ?? ''} accept=${req.headers.accept ?? ''}`));

@@ -21,8 +21,10 @@ export const speakerConfigSchema = z.object({
   host: z.string().default('0.0.0.0'),
   port: z.number().int().min(0).max(65535).default(7472),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
-  leaseDurationSeconds: z.number().int().min(1).default(2),
-  leaseRenewMs: z.number().int().min(50).default(500),
+  // 1.5 s, renewed every 375 ms: a dead node's addresses move in about 1.4 s (the goal is < 2 s),
+  // with four renewals per lease so that one slow write does not look like a dead node.
+  leaseDurationSeconds: z.number().min(0.5).max(3600).default(1.5),
+  leaseRenewMs: z.number().int().min(50).default(375),
   /** runs every ip/arping/na6 command through this prefix (tests: `ip netns exec NS`) */
   commandPrefix: z.array(z.string()).default([]),
   /** gratuitous ARP / NA refresh period and address lifetime */
@@ -35,7 +37,8 @@ export function parseSpeakerConfig(input: unknown): SpeakerConfig {
   const parsed = speakerConfigSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(`invalid configuration:\n${describeConfigError(parsed.error)}`);
   const c = parsed.data;
-  if (c.leaseRenewMs >= c.leaseDurationSeconds * 1000) throw new ConfigError(`invalid configuration:\n  leaseRenewMs: must be shorter than the lease duration (${c.leaseDurationSeconds} s)`);
+  // Under half: a speaker that no longer sees its own renewals freezes its view after half the duration (speaker.ts liveNodes).
+  if (c.leaseRenewMs * 2 >= c.leaseDurationSeconds * 1000) throw new ConfigError(`invalid configuration:\n  leaseRenewMs: must be shorter than half the lease duration (${c.leaseDurationSeconds} s)`);
   return c;
 }
 

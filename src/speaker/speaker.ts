@@ -57,9 +57,21 @@ export interface BgpSession {
   close(options?: { gracefulRestart?: boolean }): Promise<void>;
 }
 
-export type BgpFactory = (peer: BGPPeerSpec, ctx: { routerId: string; hooks: ConstructorParameters<typeof BgpSpeaker>[0]['hooks'] }) => BgpSession;
+export type BgpFactory = (
+  peer: BGPPeerSpec,
+  ctx: {
+    routerId: string;
+    hooks: ConstructorParameters<typeof BgpSpeaker>[0]['hooks'];
+    /**
+     * Next hop for the family the session's transport is not (the node's InternalIP of that family):
+     * the session itself only knows its local address, so without it a dual-stack speaker would
+     * silently send no IPv6 routes over an IPv4 session (and no IPv4 routes over an IPv6 one).
+     */
+    crossFamilyNextHop?: string;
+  },
+) => BgpSession;
 
-export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks }) => {
+export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks, crossFamilyNextHop }) => {
   // The webhook refuses passwords; never open an unauthenticated session for one that got through.
   if ((spec as { password?: unknown }).password !== undefined) throw new Error('TCP MD5 passwords are not supported; the session is not opened');
   const gr = spec.gracefulRestart?.enabled ? { restartTime: spec.gracefulRestart.restartTime ?? 120 } : false;
@@ -79,6 +91,8 @@ export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks }) => {
     ...(spec.sourceAddress ? { localAddress: spec.sourceAddress } : {}),
     passive: spec.passive ?? false,
     holdTime: spec.holdTime ?? 90,
+    ...(spec.keepaliveTime !== undefined ? { keepaliveTime: spec.keepaliveTime } : {}),
+    ...(crossFamilyNextHop ? (spec.peerAddress.includes(':') ? { nextHopIpv4: crossFamilyNextHop } : { nextHopIpv6: crossFamilyNextHop }) : {}),
   });
   return speaker;
 };
@@ -271,16 +285,25 @@ export class Speaker {
     return assignment;
   }
 
-  /** The live set used for elections. While our own Lease cannot be renewed we cannot tell a dead node from a dead API, so the set is frozen. */
+  /**
+   * The live set used for elections. While our own Lease cannot be renewed, or our watch no longer
+   * shows our own renewals, we cannot tell a dead node from a dead API, so the set is frozen.
+   * The second condition matters: cut off the API, this process stops seeing every Lease at once,
+   * and another node's Lease (renewed a little earlier than ours) "lapses" here while our own last
+   * renewal still counts as healthy; acting on that would make this node take every address the
+   * others own (reproduced in test/speaker/speaker-e2e-3nodes.test.ts). Our own Lease is observed
+   * at least every renew interval while the watch works, so "not observed for half the lease
+   * duration" freezes the set before any other Lease can appear to lapse (renew < duration / 2).
+   */
   private liveNodes(): Set<string> {
     const live = this.live.live();
-    if (this.opts.lease.healthy()) {
+    if (this.opts.lease.healthy() && this.live.observedRecently(this.opts.nodeName)) {
       this.frozenLive = undefined;
       return live;
     }
     if (!this.frozenLive) {
       this.frozenLive = new Set(this.lastLive ? this.lastLive.split(',') : []);
-      this.opts.logger.warn({ live: [...this.frozenLive] }, 'own node lease is not being renewed: keeping the last live set');
+      this.opts.logger.warn({ live: [...this.frozenLive] }, 'own node lease is not being renewed or not seen renewed: keeping the last live set');
     }
     return this.frozenLive;
   }
@@ -397,6 +420,14 @@ export class Speaker {
     return (addrs.find((a) => a.type === 'InternalIP') ?? addrs[0])?.address;
   }
 
+  /** The node's InternalIP (else first address) of the family the session's transport is not. */
+  private crossFamilyNextHop(spec: BGPPeerSpec): string | undefined {
+    const wantV6 = !spec.peerAddress.includes(':');
+    const node = this.opts.cache.nodes().find((n) => n.metadata.name === this.opts.nodeName);
+    const addrs = ((node?.status as { addresses?: { type: string; address: string }[] } | undefined)?.addresses ?? []).filter((a) => a.address.includes(':') === wantV6 && !/^fe80:/i.test(a.address));
+    return (addrs.find((a) => a.type === 'InternalIP') ?? addrs[0])?.address;
+  }
+
   private async applyBgp(plan: SpeakerPlan, refs: Map<string, Service>): Promise<void> {
     const wanted = new Map(plan.bgp.map((p) => [p.name, p]));
     for (const [name, rt] of [...this.peers]) {
@@ -417,7 +448,8 @@ export class Speaker {
           continue;
         }
         try {
-          const session = this.bgpFactory(p.spec, { routerId, hooks: this.hooksFor(p.name) });
+          const crossFamilyNextHop = this.crossFamilyNextHop(p.spec);
+          const session = this.bgpFactory(p.spec, { routerId, hooks: this.hooksFor(p.name), ...(crossFamilyNextHop ? { crossFamilyNextHop } : {}) });
           await session.start();
           rt = { key: JSON.stringify(p.spec), session, spec: p.spec };
           this.peers.set(p.name, rt);

@@ -273,6 +273,31 @@ describe('BGP session (loopback, scripted peer)', { concurrency: 1 }, () => {
     assert.fail('no Hold Timer Expired NOTIFICATION');
   });
 
+  it('a configured keepaliveTime shorter than the hold time sets the KEEPALIVE interval', async () => {
+    const { s, peer } = await connected({}, 65002, { keepaliveTime: 1 });
+    await establish(peer, s, 65002, '192.0.2.2', 9);
+    const st = s.peerStatus(PEER_IP)!;
+    assert.deepEqual([st.negotiated?.holdTime, st.negotiated?.keepaliveTime], [9, 1]);
+    // hold/3 would be 3 s: two KEEPALIVEs within 2.6 s show the configured 1 s.
+    const t0 = Date.now();
+    let keepalives = 0;
+    while (keepalives < 2) {
+      const m = await peer.next(3000);
+      if (m.type === 'keepalive') keepalives++;
+    }
+    assert.ok(Date.now() - t0 < 2600, `two KEEPALIVEs took ${Date.now() - t0} ms`);
+  });
+
+  it('keepaliveTime at or above the negotiated hold falls back to a third of it; out of range is refused', async () => {
+    const { keepaliveSeconds } = await import('../../src/bgp/session.ts');
+    assert.equal(keepaliveSeconds(30, 9), 3);
+    assert.equal(keepaliveSeconds(undefined, 90), 30);
+    assert.equal(keepaliveSeconds(0, 90), 30);
+    assert.equal(keepaliveSeconds(10, 90), 10);
+    const s = await speaker();
+    assert.throws(() => s.addPeer({ address: '127.0.0.9', asn: 65002, keepaliveTime: 21846 }), BgpConfigError);
+  });
+
   it('hold time 0 on either side disables the hold and keepalive timers', async () => {
     const { s, peer } = await connected({ holdTime: 0 });
     await establish(peer, s, 65002, '192.0.2.2', 90);

@@ -36,4 +36,19 @@ describe('speaker LiveSet', () => {
     assert.equal(live.observe({ metadata: { name: 'admitlb-speaker-y', resourceVersion: '1' }, spec: { holderIdentity: '' } }), false);
     assert.deepEqual([...live.live()], []);
   });
+
+  it('the exact duration a speaker promised (admitlb.io/lease-duration-ms) beats the whole-second field', () => {
+    let now = 0;
+    const live = new LiveSet(() => now);
+    const l = lease('a', '1', 2);
+    live.observe({ ...l, metadata: { ...l.metadata, annotations: { 'admitlb.io/lease-duration-ms': '1500' } } });
+    now = 1499;
+    assert.deepEqual([...live.live()], ['a']);
+    now = 1500;
+    assert.deepEqual([...live.live()], []);
+    const bad = lease('b', '1', 2);
+    live.observe({ ...bad, metadata: { ...bad.metadata, annotations: { 'admitlb.io/lease-duration-ms': 'soon' } } });
+    now = 3400;
+    assert.deepEqual([...live.live()], ['b'], 'an unreadable annotation falls back to leaseDurationSeconds');
+  });
 });

@@ -172,6 +172,8 @@ export class Speaker {
   private readonly failedReported = new Set<string>();
   private readonly lastOwner = new Map<string, string | undefined>();
   private lastLive = '';
+  /** Whether this speaker has seen its own Lease renewed since it started. */
+  private inSync = false;
   private frozenLive: Set<string> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -299,8 +301,12 @@ export class Speaker {
     const live = this.live.live();
     if (this.opts.lease.healthy() && this.live.observedRecently(this.opts.nodeName)) {
       this.frozenLive = undefined;
+      this.inSync = true;
       return live;
     }
+    // Freezing protects a view that was once right; a speaker that has not yet seen its own
+    // renewal since it started has none, and simply follows what it sees (itself not included).
+    if (!this.inSync) return live;
     if (!this.frozenLive) {
       this.frozenLive = new Set(this.lastLive ? this.lastLive.split(',') : []);
       this.opts.logger.warn({ live: [...this.frozenLive] }, 'own node lease is not being renewed or not seen renewed: keeping the last live set');

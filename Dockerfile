@@ -11,9 +11,10 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE}
 
 # The speaker shells out to these: ip (iproute2) for addresses, links and routes, arping
-# (iputils-arping) for gratuitous ARP, na6 (ipv6toolkit) for unsolicited neighbour advertisements.
+# (iputils-arping) for gratuitous ARP, na6 (ipv6toolkit) for unsolicited neighbour advertisements,
+# tcpdump to count the ARP/NS requests the kernel answers (optional: without it that metric stays 0).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 iputils-arping ipv6toolkit \
+ && apt-get install -y --no-install-recommends iproute2 iputils-arping ipv6toolkit tcpdump \
  && rm -rf /var/lib/apt/lists/*
 
 ENV NODE_ENV=production

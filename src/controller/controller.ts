@@ -205,19 +205,27 @@ export class Controller {
 
   /** Verifies every changed assignment (cached by token: a JWS is verified once). */
   private async verifyChanged(): Promise<void> {
+    const changed: { view: ServiceView; token: string }[] = [];
     for (const view of this.services.values()) {
       const token = view.service.metadata.annotations?.[ANN_ALLOCATION] ?? '';
-      if (this.verified.get(view.key)?.token === token) continue;
-      let assignment: ServiceView['assignment'];
-      if (token) {
-        try {
-          assignment = await verifyAssignment(this.opts.keys, token, view);
-        } catch {
-          assignment = undefined;
-        }
-      }
-      this.verified.set(view.key, { token, view: assignment });
-      view.assignment = assignment;
+      if (this.verified.get(view.key)?.token !== token) changed.push({ view, token });
+    }
+    // WebCrypto verifies on the thread pool: batches keep it busy after a restart (thousands at once).
+    for (let i = 0; i < changed.length; i += 64) {
+      await Promise.all(
+        changed.slice(i, i + 64).map(async ({ view, token }) => {
+          let assignment: ServiceView['assignment'];
+          if (token) {
+            try {
+              assignment = await verifyAssignment(this.opts.keys, token, view);
+            } catch {
+              assignment = undefined;
+            }
+          }
+          this.verified.set(view.key, { token, view: assignment });
+          view.assignment = assignment;
+        }),
+      );
     }
   }
 

@@ -19,3 +19,4 @@ export { planSpeaker, nodeProblem, selectsNode, selectsPool, aggregatePrefix, tr
 export { LiveSet } from './liveness.ts';
 export { Speaker, createSpeakerMetrics, countingRunner, defaultBgpFactory, type SpeakerOptions, type SpeakerCacheLike, type BgpFactory } from './speaker.ts';
 export type { L2Advertisement, BGPPeer, BGPAdvertisement, L2AdvertisementSpec, BGPPeerSpec, BGPAdvertisementSpec } from './config.ts';
+export { CAPTURE_FILTER, NeighborRequestCapture, parseTcpdumpLine, type NeighborCaptureOptions, type NeighborFamily, type NeighborRequest } from './neighbor-capture.ts';

@@ -11,6 +11,7 @@ import { NodeLease, SpeakerCache, SpeakerEvents } from '../kube/speaker-cache.ts
 import { loadKeySet } from '../signing/assignment.ts';
 import { L2Announcer } from './announcer.ts';
 import { execRunner } from './ip.ts';
+import { NeighborRequestCapture } from './neighbor-capture.ts';
 import { Speaker, countingRunner, createSpeakerMetrics } from './speaker.ts';
 
 export const speakerConfigSchema = z.object({
@@ -61,7 +62,9 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
   announcer.on('sendError', (e: { address: string; dev: string; error: Error }) => logger.warn({ address: e.address, dev: e.dev, err: e.error.message }, 'gratuitous ARP / unsolicited NA failed'));
   const cache = new SpeakerCache(kc, logger, { namespace: config.namespace });
   const lease = new NodeLease({ kc, namespace: config.namespace, nodeName: config.nodeName, leaseDurationSeconds: config.leaseDurationSeconds, renewIntervalMs: config.leaseRenewMs, log: logger });
-  const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, events: new SpeakerEvents(kc, config.nodeName), metrics, logger });
+  // The kernel answers ARP/NS for our addresses; tcpdump lets us count what it answered (optional).
+  const neighborCapture = new NeighborRequestCapture({ prefix: config.commandPrefix, logger, onAnswered: (family) => metrics.neighborRequests.inc({ family }) });
+  const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, events: new SpeakerEvents(kc, config.nodeName), metrics, logger, neighborCapture });
 
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ ok: true }));

@@ -106,11 +106,12 @@ export interface SpeakerMetrics {
   bgpSessionUp: Gauge;
   bgpPrefixes: Gauge;
   reconcileSeconds: Histogram;
+  neighborRequests: Counter;
 }
 
 export function createSpeakerMetrics(registry: Registry): SpeakerMetrics {
   const registers = [registry];
-  return {
+  const metrics: SpeakerMetrics = {
     announced: new Gauge({ name: 'admitlb_speaker_announced_addresses', help: 'Addresses this node announces, by protocol (l2, bgp, local).', labelNames: ['protocol'], registers }),
     liveNodes: new Gauge({ name: 'admitlb_speaker_live_nodes', help: 'Nodes whose speaker Lease is fresh, as this node sees them.', registers }),
     elections: new Counter({ name: 'admitlb_speaker_elections_total', help: 'L2 owner changes this node computed, by result (won: this node became owner; lost: another node did).', labelNames: ['result'], registers }),
@@ -118,8 +119,12 @@ export function createSpeakerMetrics(registry: Registry): SpeakerMetrics {
     announceFailures: new Counter({ name: 'admitlb_speaker_announce_failures_total', help: 'Announcements that failed (no interface, command error, BGP config).', labelNames: ['protocol'], registers }),
     bgpSessionUp: new Gauge({ name: 'admitlb_speaker_bgp_session_up', help: '1 while the BGP session to the peer is Established.', labelNames: ['peer'], registers }),
     bgpPrefixes: new Gauge({ name: 'admitlb_speaker_bgp_prefixes_advertised', help: 'Prefixes in the Adj-RIB-Out of the peer.', labelNames: ['peer'], registers }),
+    neighborRequests: new Counter({ name: 'admitlb_speaker_neighbor_requests_answered_total', help: 'ARP requests / IPv6 neighbour solicitations the kernel answered for an L2 address this node held on the receiving interface, by family (seen by a tcpdump capture; stays 0 without tcpdump).', labelNames: ['family'], registers }),
     reconcileSeconds: new Histogram({ name: 'admitlb_speaker_reconcile_duration_seconds', help: 'Time of one speaker pass, from caches to the last data-plane change.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
   };
+  // Both series exist from the start (0 when nothing was asked, or tcpdump is missing).
+  for (const family of ['ipv4', 'ipv6']) metrics.neighborRequests.inc({ family }, 0);
+  return metrics;
 }
 
 /** Wraps a runner to count gratuitous ARP / unsolicited NA helper runs. */
@@ -144,6 +149,8 @@ export interface SpeakerOptions {
   metrics?: SpeakerMetrics;
   logger: SpeakerLogger;
   bgpFactory?: BgpFactory;
+  /** Told which L2 addresses this node holds after every pass (the neighbor request capture). */
+  neighborCapture?: { update(held: { address: string; dev: string }[]): void; close(): Promise<void> };
   debounceMs?: number;
   resyncMs?: number;
   /** monotonic clock shared with the LiveSet (default performance.now) */
@@ -344,6 +351,7 @@ export class Speaker {
     const serviceRefs = new Map(cache.services().map((s) => [svcKey(s), s]));
     this.countElections(plan);
     await this.applyL2(plan, serviceRefs);
+    this.opts.neighborCapture?.update(this.opts.announcer.held().filter((h) => h.kind === 'announce'));
     await this.applyBgp(plan, serviceRefs);
     this.updateMetrics(plan, liveNodes);
     this.opts.metrics?.reconcileSeconds.observe((this.now() - started) / 1000);
@@ -563,6 +571,7 @@ export class Speaker {
       await rt.session.close({ gracefulRestart: !withdraw || !!rt.spec.gracefulRestart?.enabled }).catch((err: Error) => this.opts.logger.warn({ peer: name, err: err.message }, 'closing BGP session failed'));
     }
     this.peers.clear();
+    await this.opts.neighborCapture?.close().catch(() => {});
     await this.opts.announcer.close({ withdraw }).catch((err: Error) => this.opts.logger.error({ err: err.message }, 'withdrawing addresses on shutdown failed'));
   }
 }

@@ -13,7 +13,7 @@ import { missingRequirements } from '../bgp/lab/sys.ts';
 import { pool } from '../e2e/cluster-helpers.ts';
 import { MultiBird, MultiFrr, SpeakerLab, labNamespaces, run, sleep, waitFor, which, type LabNode } from './lab.ts';
 
-const missing = missingRequirements(['arping', 'ping', 'ndisc6', ...(which('ndsend') ? [] : ['na6']), 'kubectl', 'bird', 'birdc', 'bgpd', 'vtysh', 'ss']);
+const missing = missingRequirements(['arping', 'ping', 'ndisc6', 'tcpdump', ...(which('ndsend') ? [] : ['na6']), 'kubectl', 'bird', 'birdc', 'bgpd', 'vtysh', 'ss']);
 const inCI = process.env.CI === 'true';
 const skip = missing.length > 0 && !inCI ? `speaker e2e lab unavailable (needs ${missing.join(', ')}); set CI=true to make this a failure` : false;
 if (skip) console.log(`# skipping 3-node speaker e2e: ${skip}`);
@@ -207,6 +207,44 @@ describe('admitlb speaker: three nodes, BIRD and FRR, ECMP, Local policy, extern
     const fib = await bird.fib(prefix);
     await frrFrom(prefix, allNodes(), 'IPv6');
     t.diagnostic(`${vip6}: L2 owner ${owner} (ndisc6 + ping -6); /128 at BIRD from 3 nodes (FIB nexthops ${fib.join(', ')}) and FRR`);
+  });
+
+  it('ARP/NDP requests answered: the owner counts the client\'s arpings and neighbour solicitations (tcpdump capture), the other nodes do not', async (t) => {
+    const N = 5;
+    const vip = await svcIP('web');
+    const vip6 = await svcIP('web6');
+    const [o4] = await lab!.holders(vip);
+    const [o6] = await lab!.holders(vip6);
+    assert.ok(o4 && o6, `owners: ${o4} ${o6}`);
+    // Each owner's capture is up on its lab interface (it starts with the first L2 address there).
+    for (const o of new Set([o4, o6])) {
+      await waitFor(`capture on ${o}`, () => /capturing ARP\/NS requests/.test(lab!.speakers.get(o)!.out()), { timeoutMs: 10_000, intervalMs: 50 });
+    }
+    const counters = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          NODES.map(async (n) => {
+            const m = await lab!.metrics(n);
+            const v = (f: string) => Number(new RegExp(`admitlb_speaker_neighbor_requests_answered_total\\{family="${f}"\\} (\\d+)`).exec(m)?.[1] ?? NaN);
+            return [n, { ipv4: v('ipv4'), ipv6: v('ipv6') }] as const;
+          }),
+        ),
+      );
+    const before = await counters();
+    for (const n of NODES) assert.ok(Number.isFinite(before[n]!.ipv4) && Number.isFinite(before[n]!.ipv6), `${n} exposes both series: ${JSON.stringify(before[n])}`);
+    for (let i = 0; i < N; i++) {
+      assert.equal(await lab!.arp(client, vip), lab!.macs[o4], `arping ${i + 1} answered by ${o4}`);
+      assert.equal(await lab!.ndisc(client, vip6), lab!.macs[o6], `ndisc6 ${i + 1} answered by ${o6}`);
+    }
+    const after = await waitFor('the owners counted them', async () => {
+      const c = await counters();
+      return c[o4]!.ipv4 - before[o4]!.ipv4 >= N && c[o6]!.ipv6 - before[o6]!.ipv6 >= N ? c : null;
+    }, { timeoutMs: 5000, intervalMs: 50 });
+    for (const n of NODES) {
+      if (n !== o4) assert.equal(after[n]!.ipv4, before[n]!.ipv4, `${n} (not the owner of ${vip}) counted ARP requests`);
+      if (n !== o6) assert.equal(after[n]!.ipv6, before[n]!.ipv6, `${n} (not the owner of ${vip6}) counted neighbour solicitations`);
+    }
+    t.diagnostic(`${N} arpings of ${vip} → ${o4} ipv4 +${after[o4]!.ipv4 - before[o4]!.ipv4}; ${N} ndisc6 of ${vip6} → ${o6} ipv6 +${after[o6]!.ipv6 - before[o6]!.ipv6}; others unchanged (${JSON.stringify(after)})`);
   });
 
   it("the owner's link cut (veth down and its API forwarder gone): the client's neighbour entry moves, the routers drop its paths; it comes back after repair", async (t) => {

@@ -33,6 +33,8 @@ if (skip) console.log(`# skipping speaker e2e: ${skip}`);
  * move about 1.4 s after it dies. The bound is generous (a loaded CI machine); the figure is printed.
  */
 const FAILOVER_BOUND_MS = 4000;
+/** SIGTERM releases the Lease, so the takeover does not wait for it to lapse (≈ 0.1 s; generous for CI). */
+const SIGTERM_TAKEOVER_BOUND_MS = 1200;
 /** ADMITLB_E2E_LEASE_SECONDS=3 measures a longer lease (renewed every quarter of it, at most 1 s). */
 const LEASE_SECONDS = Number(process.env.ADMITLB_E2E_LEASE_SECONDS ?? 1.5);
 const RENEW_MS = Math.min(1000, Math.floor((LEASE_SECONDS * 1000) / 4));
@@ -328,6 +330,151 @@ describe('admitlb speaker: two nodes in network namespaces, L2 election and fail
     assert.equal(await arp(FORGED), null, `someone answers ARP for the forged ${FORGED}`);
     assert.equal((await holders(vip)).length, 1, 'the real address is still announced');
   });
+
+  /** (Re)starts every speaker that is not running and waits until both see each other and one owns `vip`. */
+  async function bothRunning(): Promise<string> {
+    for (const name of Object.keys(nodes)) {
+      const c = speakers.get(name);
+      if (!c || c.child.exitCode !== null || c.child.signalCode !== null) await startSpeaker(name);
+    }
+    await waitFor('both speakers see two live nodes', async () => {
+      for (const name of Object.keys(nodes)) if (!/admitlb_speaker_live_nodes 2\b/.test(await metrics(name))) return false;
+      return true;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    const [owner] = await waitFor(`one owner of ${vip}`, async () => {
+      const h = await holders(vip);
+      return h.length === 1 ? h : null;
+    }, { timeoutMs: 10_000, intervalMs: 50 });
+    return owner!;
+  }
+
+  /**
+   * BIRD's view during a graceful restart: whether it holds the route, and whether it is still in
+   * graceful restart with this peer. BIRD 2.0.12 keeps the routes of a GR-capable peer whose session
+   * dropped without a NOTIFICATION (stale, though `show route` marks only long-lived-stale routes with
+   * "s") and shows "Neighbor graceful restart active" until the new session has delivered End-of-RIB
+   * for every family; at that point any route not re-announced is flushed.
+   */
+  async function birdGr(prefix: string): Promise<{ route: string | undefined; grActive: boolean; restartTimer: string | undefined }> {
+    const routes = await bird!.birdc(`show route ${prefix} table bgp4`);
+    const proto = await bird!.birdc('show protocols all spk');
+    return {
+      route: routes.split('\n').find((l) => l.startsWith(prefix))?.trim(),
+      grActive: /Neighbor graceful restart active/.test(proto),
+      restartTimer: /Restart timer:\s*([\d.]+)/.exec(proto)?.[1],
+    };
+  }
+
+  const leaseStatus = async (node: string) => (await cluster!.request('GET', `/apis/coordination.k8s.io/v1/namespaces/admitlb-system/leases/admitlb-speaker-${node}`)).status;
+
+  async function sigterm(node: string): Promise<{ exited: Promise<number> }> {
+    const c = speakers.get(node)!;
+    const t0 = performance.now();
+    c.child.kill('SIGTERM');
+    return { exited: c.exited.then(() => performance.now() - t0) };
+  }
+
+  it('SIGTERM of the owning speaker: it deletes its Lease first, the other node takes over without waiting for the lease to lapse', async (t) => {
+    const owner = await bothRunning();
+    const survivor = owner === 'node-a' ? 'node-b' : 'node-a';
+    assert.equal(await leaseStatus(owner), 200);
+    const t0 = performance.now();
+    const { exited } = await sigterm(owner);
+    let tLease = 0;
+    let tTake = 0;
+    let tGone = 0;
+    for (const deadline = t0 + 15_000; !(tLease && tTake && tGone); ) {
+      if (!tLease && (await leaseStatus(owner)) === 404) tLease = performance.now() - t0;
+      const h = await holders(vip);
+      if (!tGone && !h.includes(owner)) tGone = performance.now() - t0;
+      if (!tTake && h.includes(survivor)) tTake = performance.now() - t0;
+      if (performance.now() > deadline) throw new Error(`no takeover after SIGTERM of ${owner} (lease ${tLease}, gone ${tGone}, take ${tTake})\n${speakers.get(survivor)!.out().slice(-3000)}`);
+      await sleep(5);
+    }
+    const tExit = await exited;
+    const c = speakers.get(owner)!;
+    assert.equal(c.child.exitCode, 0, `the SIGTERM'd speaker exits cleanly: ${c.out().slice(-2000)}`);
+    assert.equal(await arp(vip), macs[survivor]);
+    assert.ok(await ping(vip));
+    const line = `SIGTERM ${owner} → its Lease deleted: ${tLease.toFixed(0)} ms; its address removed: ${tGone.toFixed(0)} ms; ${survivor} holds ${vip}: ${tTake.toFixed(0)} ms; process exited: ${tExit.toFixed(0)} ms (lease ${LEASE_SECONDS} s)`;
+    t.diagnostic(line);
+    console.log(`# speaker graceful shutdown: ${line}`);
+    // The Lease is released, not left to lapse: the takeover is well under the lease duration.
+    assert.ok(tLease <= tTake + 5, 'the lease was deleted before the takeover');
+    assert.ok(tTake < SIGTERM_TAKEOVER_BOUND_MS, `takeover after SIGTERM took ${tTake.toFixed(0)} ms`);
+  });
+
+  it('SIGTERM of node-a without graceful restart on the BGPPeer: BIRD drops the route at once (Cease, not the hold timer)', async (t) => {
+    await bothRunning();
+    const prefix = `${vip}/32`;
+    await waitFor('route in BIRD', () => bird!.has(prefix), { timeoutMs: 15_000, intervalMs: 50 });
+    const { exited } = await sigterm('node-a');
+    const t0 = performance.now();
+    const tGone = await waitFor('route withdrawn at BIRD', async () => (!(await bird!.has(prefix)) ? performance.now() - t0 : null), { timeoutMs: 15_000, intervalMs: 10 });
+    await exited;
+    const why = (await bird!.birdc('show protocols all spk')).split('\n').find((l) => /Last error|Received|Cease|shutdown/i.test(l))?.trim() ?? '';
+    t.diagnostic(`SIGTERM node-a → ${prefix} gone at BIRD after ${tGone.toFixed(0)} ms (hold time 9 s); BIRD: ${why}`);
+    console.log(`# speaker SIGTERM without GR: route gone at BIRD after ${tGone.toFixed(0)} ms; ${why}`);
+    assert.ok(tGone < 3000, `BIRD kept the route ${tGone.toFixed(0)} ms: withdrawn by the hold timer, not at shutdown`);
+  });
+
+  it('SIGTERM of node-a with gracefulRestart on the BGPPeer: BIRD keeps the route (stale) through the restart; the restarted speaker re-announces and its End-of-RIB ends the graceful restart', async (t) => {
+    await bothRunning();
+    const prefix = `${vip}/32`;
+    const peer = (gr: boolean) => ({ apiVersion: 'admitlb.io/v1alpha1', kind: 'BGPPeer', metadata: { name: 'router' }, spec: { peerAddress: topo!.node('router').ipv4, peerASN: 64512, myASN: 64513, holdTime: 9, nodeSelectors: [{ matchLabels: { 'kubernetes.io/hostname': 'node-a' } }], ...(gr ? { gracefulRestart: { enabled: true, restartTime: 30 } } : {}) } });
+    await cluster!.apply(peer(true));
+    try {
+      await gracefulRestartScenario(t, prefix);
+    } finally {
+      // Whatever happened: node-a running again and the BGPPeer back to no graceful restart.
+      const a = speakers.get('node-a');
+      if (!a || a.child.exitCode !== null || a.child.signalCode !== null) await startSpeaker('node-a').catch(() => {});
+      await cluster!.apply(peer(false));
+    }
+    await waitFor('route in BIRD without GR', () => bird!.has(prefix), { timeoutMs: 20_000, intervalMs: 50 });
+  });
+
+  async function gracefulRestartScenario(t: { diagnostic(m: string): void }, prefix: string): Promise<void> {
+    // The changed spec re-creates the session, now advertising graceful restart.
+    await waitFor('BIRD sees graceful restart from node-a', async () => /Neighbor capabilities[\s\S]*Graceful restart/.test(await bird!.birdc('show protocols all spk')) && (await bird!.established()), { timeoutMs: 20_000, intervalMs: 100 });
+    await waitFor('route in BIRD', () => bird!.has(prefix), { timeoutMs: 15_000, intervalMs: 50 });
+    assert.equal((await birdGr(prefix)).grActive, false, 'no graceful restart in progress before the SIGTERM');
+
+    const t0 = performance.now();
+    const { exited } = await sigterm('node-a');
+    await exited;
+    await waitFor('BIRD notices the session is gone', async () => !(await bird!.established()), { timeoutMs: 15_000, intervalMs: 20 });
+    const tDown = performance.now() - t0;
+    const during = await waitFor('BIRD in graceful restart, route kept', async () => {
+      const g = await birdGr(prefix);
+      return g.grActive && g.route ? g : null;
+    }, { timeoutMs: 5000, intervalMs: 20 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await bird!.birdc(`show route all ${prefix} table bgp4`)}\n${await bird!.birdc('show protocols all spk')}\n${speakers.get('node-a')!.out().slice(-3000)}`);
+    });
+    await sleep(1000);
+    const later = await birdGr(prefix);
+    assert.ok(later.route && later.grActive, `BIRD keeps the route while the speaker restarts: ${JSON.stringify(later)}`);
+
+    // Restart: the route must never disappear; once the new session delivered End-of-RIB, BIRD leaves
+    // graceful restart, and the route is still there because the new process re-announced it.
+    let dropped = false;
+    let sawEstablishedInGr = false;
+    const r0 = performance.now();
+    const restarting = startSpeaker('node-a');
+    const tDone = await waitFor('graceful restart completed (End-of-RIB)', async () => {
+      const g = await birdGr(prefix);
+      if (!g.route) dropped = true;
+      const est = await bird!.established();
+      if (est && g.grActive) sawEstablishedInGr = true;
+      return est && !g.grActive ? performance.now() - r0 : null;
+    }, { timeoutMs: 30_000, intervalMs: 10 });
+    await restarting;
+    assert.ok((await birdGr(prefix)).route, 'the re-announced route is there after End-of-RIB');
+    const line = `GR: SIGTERM node-a → BIRD session down ${tDown.toFixed(0)} ms, ${prefix} kept (restart timer ${during.restartTimer}/30 s); restarted speaker → Established and End-of-RIB, graceful restart over after ${tDone.toFixed(0)} ms${sawEstablishedInGr ? ' (seen Established while still in GR)' : ''}`;
+    t.diagnostic(line);
+    console.log(`# speaker graceful restart: ${line}`);
+    assert.equal(dropped, false, 'the route disappeared during the graceful restart');
+  }
 
   it('the Service deleted: its address is withdrawn (no ARP reply)', async () => {
     await kubectlOk(['delete', 'svc', 'web']);

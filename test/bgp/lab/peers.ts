@@ -235,7 +235,12 @@ protocol bgp spk {
       med: med === undefined ? undefined : Number(med),
       localPref: lp === undefined ? undefined : Number(lp),
       origin: (attr('origin') ?? '').toLowerCase(),
-      stale: /\bstale\b/i.test(lines[head] ?? '') || lines.some((l) => /BGP\.community:.*\(65535,6\)/.test(l)),
+      // BIRD 2 marks stale routes only under long-lived GR; during an ordinary graceful restart the
+      // stale state is the protocol's ("Neighbor graceful restart active" until End-of-RIB).
+      stale:
+        /\bstale\b/i.test(lines[head] ?? '') ||
+        lines.some((l) => /BGP\.community:.*\(65535,6\)/.test(l)) ||
+        /Neighbor graceful restart active/i.test(await this.birdc('show protocols all spk')),
     };
   }
 

@@ -1,8 +1,8 @@
 // The controller's writes on @kubernetes/client-node 1.4: JSON patches of Services (through
 // admission, with a resourceVersion test), status.loadBalancer through /status, core v1 Events
 // (what `kubectl describe` lists), and IPPool status through its status subresource.
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
+import { createServiceEvent } from './events.ts';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { IPPool } from '../config/schemas.ts';
 import { API_GROUP, API_VERSION } from '../config/schemas.ts';
 import type { JsonPatchOp } from '../admission/review.ts';
@@ -62,21 +62,7 @@ export class KubeControllerApi implements ControllerApi {
   }
 
   async recordEvent(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const now = new Date();
-    const body: CoreV1Event = {
-      metadata: { name: `${target.name}.${randomBytes(8).toString('hex')}`, namespace: target.namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'Service', namespace: target.namespace, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion },
-      reason,
-      message: message.slice(0, 1024),
-      type,
-      source: { component: COMPONENT, ...(this.host ? { host: this.host } : {}) },
-      reportingComponent: COMPONENT,
-      reportingInstance: this.host || COMPONENT,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
-    await this.core.createNamespacedEvent({ namespace: target.namespace, body });
+    await createServiceEvent(this.core, { component: COMPONENT, host: this.host, instance: this.host || COMPONENT }, target, type, reason, message);
   }
 
   async writePoolStatus(name: string, status: NonNullable<IPPool['status']>): Promise<WriteResult> {

@@ -2,8 +2,8 @@
 // RestartingInformer as KubeCluster: backoff, watchdog, HasSynced semantics) for Nodes,
 // EndpointSlices, the speakers' node Leases, Services, IPClaims, IPPools and the three config kinds,
 // plus the speaker's writes: its own node Lease and Events on Services.
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type CoreV1Event, type KubeConfig, type KubernetesObject, type V1Lease } from '@kubernetes/client-node';
-import { randomBytes } from 'node:crypto';
+import { createServiceEvent } from './events.ts';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig, type KubernetesObject, type V1Lease } from '@kubernetes/client-node';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
 import { API_GROUP, API_VERSION } from '../config/schemas.ts';
 import type { BGPAdvertisement, BGPPeer, L2Advertisement } from '../speaker/config.ts';
@@ -283,20 +283,6 @@ export class SpeakerEvents {
   }
 
   async record(target: ServiceRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const now = new Date();
-    const body: CoreV1Event = {
-      metadata: { name: `${target.name}.${randomBytes(8).toString('hex')}`, namespace: target.namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'Service', namespace: target.namespace, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion },
-      reason,
-      message: message.slice(0, 1024),
-      type,
-      source: { component: COMPONENT, host: this.nodeName },
-      reportingComponent: COMPONENT,
-      reportingInstance: `${COMPONENT}-${this.nodeName}`,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
-    await this.core.createNamespacedEvent({ namespace: target.namespace, body });
+    await createServiceEvent(this.core, { component: COMPONENT, host: this.nodeName, instance: `${COMPONENT}-${this.nodeName}` }, target, type, reason, message);
   }
 }

@@ -2,7 +2,7 @@
 // pkg/registry/<group>/<resource>/strategy.go for the kinds the double serves.
 import { defaultWebhookConfiguration } from './admission.ts';
 import { applyDefaults, crdStatusFor, defaultCrd, prune, validateAgainstSchema, validateCrd } from './crd.ts';
-import { fieldErr, type FieldError } from './errors.ts';
+import { badRequest, fieldErr, type FieldError } from './errors.ts';
 import type { ResourceDef } from './resources.ts';
 import { defaultService, dropTypeDependentFields, validateService, validateServiceUpdate } from './services.ts';
 import type { KubeObject } from './store.ts';
@@ -16,6 +16,16 @@ const dns1123SubdomainMsg = "a lowercase RFC 1123 subdomain must consist of lowe
 export function defaultObject(def: ResourceDef, obj: KubeObject): string[] {
   const unknown: string[] = [];
   obj.metadata ??= {};
+  // Go's decoder refuses a non-string where map[string]string is declared (a YAML `yes` or `true`
+  // label value, say) before anything else runs: a 400, not a validation error.
+  requireStringMap(obj.metadata.labels, 'ObjectMeta.metadata.labels');
+  requireStringMap(obj.metadata.annotations, 'ObjectMeta.metadata.annotations');
+  if (def.storageGr.endsWith('webhookconfigurations')) {
+    for (const w of (Array.isArray(obj.webhooks) ? obj.webhooks : []) as KubeObject[]) {
+      requireStringMap(w?.objectSelector?.matchLabels, 'LabelSelector.webhooks.objectSelector.matchLabels');
+      requireStringMap(w?.namespaceSelector?.matchLabels, 'LabelSelector.webhooks.namespaceSelector.matchLabels');
+    }
+  }
   switch (def.storageGr) {
     case '/services':
       defaultService(obj);
@@ -187,4 +197,18 @@ export function validateObjectUpdate(def: ResourceDef, obj: KubeObject, old: Kub
     if (obj.spec?.scope !== old.spec?.scope) errs.push(fieldErr.invalid('spec.scope', obj.spec?.scope, 'field is immutable'));
   }
   return errs;
+}
+
+function requireStringMap(value: unknown, field: string): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest(`json: cannot unmarshal ${goType(value)} into Go struct field ${field} of type map[string]string`);
+  for (const v of Object.values(value as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw badRequest(`json: cannot unmarshal ${goType(v)} into Go struct field ${field} of type string`);
+  }
+}
+
+function goType(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v === 'boolean' ? 'bool' : typeof v === 'number' ? 'number' : typeof v;
 }

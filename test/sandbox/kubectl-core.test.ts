@@ -236,3 +236,28 @@ describe('namespaces and services through kubectl', () => {
     assert.match(intoMissing.stderr, /namespaces "doomed" not found/);
   });
 });
+
+describe('decoding like kube-apiserver', () => {
+  it('a label value that is not a string (YAML `yes`) is a 400 decode error, as Go decoding refuses it', async () => {
+    const ns = await sb.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'typed', labels: { team: true } } });
+    assert.equal(ns.status, 400);
+    assert.match(ns.json().message, /cannot unmarshal bool into Go struct field ObjectMeta\.metadata\.labels of type string/);
+    const hook = await sb.kubectl(
+      ['apply', '-f', '-'],
+      [
+        'apiVersion: admissionregistration.k8s.io/v1',
+        'kind: ValidatingWebhookConfiguration',
+        'metadata: {name: typed}',
+        'webhooks:',
+        '- name: typed.example.com',
+        '  admissionReviewVersions: [v1]',
+        '  sideEffects: None',
+        '  clientConfig: {url: "https://127.0.0.1:1/x"}',
+        '  objectSelector: {matchLabels: {reject: yes}}',
+        '  rules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [services]}]',
+      ].join('\n'),
+    );
+    assert.notEqual(hook.code, 0, hook.stdout);
+    assert.match(hook.stderr, /cannot unmarshal bool into Go struct field LabelSelector\.webhooks\.objectSelector\.matchLabels of type string/);
+  });
+});

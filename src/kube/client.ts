@@ -19,6 +19,52 @@ export function loadKubeConfig(path?: string): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
+  return withKeepAlive(kc);
+}
+
+/**
+ * A kept-alive socket the server closed at the moment it was reused fails before any response: such
+ * a call is sent once more on a fresh connection. Safe for claim writes: a create that did land
+ * comes back as AlreadyExists with our own claim, which the caller treats as a lost race and
+ * re-decides (finding the claim its own); a replace carries a resourceVersion.
+ */
+export async function retryOnStaleSocket<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!isStaleSocket(err)) throw err;
+    return call();
+  }
+}
+
+function isStaleSocket(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
+  const code = String(e?.code ?? e?.cause?.code ?? '');
+  return code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up|ECONNRESET|EPIPE/.test(String(e?.message ?? ''));
+}
+
+/**
+ * client-node 1.4 builds a new https.Agent for every API call, so every claim write, status patch
+ * and Event pays a TCP and TLS handshake. One keep-alive agent per TLS identity is shared instead
+ * (watches are unaffected: they build their own requests). Idle sockets close after 30 s, well
+ * before kube-apiserver's 90 s idle timeout; a Node server's Keep-Alive hint shortens it further.
+ */
+export function withKeepAlive(kc: KubeConfig): KubeConfig {
+  const original = kc.applySecurityAuthentication.bind(kc);
+  const agents = new Map<string, https.Agent>();
+  kc.applySecurityAuthentication = async (context) => {
+    await original(context);
+    const agent = context.getAgent();
+    if (!agent || agent.constructor !== https.Agent) return; // proxies and plain http: as built
+    const o = (agent as https.Agent).options;
+    const key = [o.ca, o.cert, o.key, o.pfx, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? '' : String(v))).join('\0');
+    let shared = agents.get(key);
+    if (!shared) {
+      shared = new https.Agent({ ...o, keepAlive: true, timeout: 30_000, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' });
+      agents.set(key, shared);
+    }
+    context.setAgent(shared);
+  };
   return kc;
 }
 
@@ -500,7 +546,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
 
   async create(claim: IPClaim): Promise<ClaimCreateResult> {
     try {
-      const created = (await this.custom.createClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'ipclaims', body: claim })) as IPClaim;
+      const created = (await retryOnStaleSocket(() => this.custom.createClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'ipclaims', body: claim }))) as IPClaim;
       return { ok: true, claim: created };
     } catch (err) {
       if (statusOf(err) === 409) return { ok: false, reason: 'AlreadyExists', current: await this.get(claim.metadata.name!) };
@@ -510,7 +556,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
 
   async update(claim: IPClaim): Promise<ClaimUpdateResult> {
     try {
-      const updated = (await this.custom.replaceClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'ipclaims', name: claim.metadata.name!, body: claim })) as IPClaim;
+      const updated = (await retryOnStaleSocket(() => this.custom.replaceClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'ipclaims', name: claim.metadata.name!, body: claim }))) as IPClaim;
       return { ok: true, claim: updated };
     } catch (err) {
       const status = statusOf(err);
@@ -539,7 +585,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
 
   async get(name: string): Promise<IPClaim | undefined> {
     try {
-      return (await this.custom.getClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'ipclaims', name })) as IPClaim;
+      return (await retryOnStaleSocket(() => this.custom.getClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'ipclaims', name }))) as IPClaim;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw new ApiUnavailableError(`reading IPClaim ${name}: ${String((err as Error).message ?? err)}`, err);

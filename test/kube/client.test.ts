@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { IPClaim, IPPool } from '../../src/config/schemas.ts';
 import { ApiUnavailableError, type CacheEvent } from '../../src/kube/cluster.ts';
-import { KubeCluster, RestartingInformer, defaultInformerOptions, loadKubeConfig, type InformerOptions } from '../../src/kube/client.ts';
+import { KubeCluster, RestartingInformer, defaultInformerOptions, loadKubeConfig, withKeepAlive, type InformerOptions } from '../../src/kube/client.ts';
 import { tempDir } from '../sandbox/helpers.ts';
 import { closedPort, kubeConfigWithServer, recordingLogger, removeDir, sleep, startAdmitlbSandbox, startProxy, waitFor, type Sandbox } from './helpers.ts';
 
@@ -88,6 +88,23 @@ describe('KubeCluster against the API server double', () => {
       assert.ok(cluster.informerStats().every((s) => s.synced && s.watching && s.restarts === 0 && s.lists === 1), JSON.stringify(cluster.informerStats()));
     } finally {
       await cluster.stop();
+    }
+  });
+
+  it('API calls reuse one kept-alive connection; one the server drops as it is reused is retried on a fresh one', async () => {
+    const proxy = await startProxy(Number(new URL(sb.api.url).port));
+    try {
+      const cluster = new KubeCluster(withKeepAlive(kubeConfigWithServer(sb.api.kubeconfigPath, proxy.url)), recordingLogger(), { informer: fast });
+      assert.equal(await cluster.get('192.0.2.14'), undefined);
+      assert.equal(await cluster.get('192.0.2.14'), undefined);
+      assert.equal(proxy.stats().accepted, 1, 'the second call reused the connection');
+      proxy.resetIdleOnNextRequest();
+      const r = await cluster.create(claimBody('192.0.2.14', 'retried'));
+      assert.equal(r.ok, true, 'the create went through on a fresh connection');
+      assert.deepEqual(proxy.stats(), { accepted: 2, reset: 1 });
+      assert.equal(await cluster.delete('192.0.2.14'), true);
+    } finally {
+      await proxy.close();
     }
   });
 

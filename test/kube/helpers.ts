@@ -57,6 +57,10 @@ export interface TcpProxy {
   url: string;
   /** pass: forward; down: reset every connection, new ones too; blackhole: accept but forward nothing */
   setMode(mode: ProxyMode): void;
+  /** The connections open now are reset (RST) when their client next sends: a kept-alive socket the server dropped. */
+  resetIdleOnNextRequest(): void;
+  /** connections accepted, and connections reset by resetIdleOnNextRequest */
+  stats(): { accepted: number; reset: number };
   close(): Promise<void>;
 }
 
@@ -64,7 +68,13 @@ export interface TcpProxy {
 export async function startProxy(target: number): Promise<TcpProxy> {
   let mode: ProxyMode = 'pass';
   const sockets = new Set<net.Socket>();
+  const clients = new Set<net.Socket>();
+  const doomed = new WeakSet<net.Socket>();
+  const counts = { accepted: 0, reset: 0 };
   const server = net.createServer((client) => {
+    counts.accepted++;
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
     if (mode === 'down') {
       client.destroy();
       return;
@@ -79,6 +89,12 @@ export async function startProxy(target: number): Promise<TcpProxy> {
       sockets.delete(upstream);
     };
     client.on('data', (d) => {
+      if (doomed.has(client)) {
+        counts.reset++;
+        client.resetAndDestroy();
+        upstream.destroy();
+        return;
+      }
       if (mode === 'pass') upstream.write(d);
     });
     upstream.on('data', (d) => {
@@ -94,6 +110,10 @@ export async function startProxy(target: number): Promise<TcpProxy> {
   return {
     port,
     url: `https://127.0.0.1:${port}`,
+    resetIdleOnNextRequest() {
+      for (const c of clients) doomed.add(c);
+    },
+    stats: () => ({ ...counts }),
     setMode(m) {
       mode = m;
       if (m === 'down') for (const s of sockets) s.destroy();

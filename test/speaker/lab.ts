@@ -28,7 +28,8 @@ import { startCluster, type E2eCluster } from '../e2e/cluster-helpers.ts';
 
 export { labNamespaces, run, runOk, sleep, sweepStale, waitFor, which, type LabNode };
 
-const FORWARDER = `
+/** Runs in a node namespace: 127.0.0.1:<port> there → the Unix socket that reaches the API. */
+export const FORWARDER = `
 import net from 'node:net';
 const [port, sock] = process.argv.slice(2);
 const srv = net.createServer((c) => {
@@ -40,7 +41,7 @@ const srv = net.createServer((c) => {
 srv.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
 `;
 
-const LAB_CRD_KINDS = [
+export const LAB_CRD_KINDS = [
   ['L2Advertisement', 'l2advertisements'],
   ['BGPPeer', 'bgppeers'],
   ['BGPAdvertisement', 'bgpadvertisements'],
@@ -247,16 +248,7 @@ export class SpeakerLab {
   }
 
   spawnIn(name: string, ns: string, argv: string[]): Child {
-    const child = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const collect = (d: Buffer) => (out = (out + d.toString()).slice(-400_000));
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const c: Child = { name, child, out: () => out, exited };
-    this.children.add(c);
-    void exited.then(() => this.children.delete(c));
-    return c;
+    return spawnInNamespace(this.children, name, ns, argv);
   }
 
   async kill(c: Child, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -575,4 +567,18 @@ ${per((a) => `  neighbor ${a} activate`)}
       selected: p.multipath === true || p.bestpath?.overall === true,
     }));
   }
+}
+
+/** A child process in network namespace `ns`, killed with its parent, tracked in `children` while it runs. */
+export function spawnInNamespace(children: Set<Child>, name: string, ns: string, argv: string[]): Child {
+  const child = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const collect = (d: Buffer) => (out = (out + d.toString()).slice(-400_000));
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const c: Child = { name, child, out: () => out, exited };
+  children.add(c);
+  void exited.then(() => children.delete(c));
+  return c;
 }

@@ -12,7 +12,6 @@
 // missing, except under CI=true where that fails the suite.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { missingRequirements, run, runOk, sleep, waitFor } from '../bgp/lab/sys.
 import { BirdPeer } from '../bgp/lab/peers.ts';
 import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
 import { pool, startCluster, type E2eCluster } from '../e2e/cluster-helpers.ts';
+import { FORWARDER, LAB_CRD_KINDS, spawnInNamespace, type Child } from './lab.ts';
 
 const missing = missingRequirements(['arping', 'ping', 'kubectl', 'bird', 'birdc', 'ss']);
 const inCI = process.env.CI === 'true';
@@ -41,31 +41,6 @@ const RENEW_MS = Math.min(1000, Math.floor((LEASE_SECONDS * 1000) / 4));
 const VIP_RANGE = '192.0.2.200-192.0.2.209';
 const FORGED = '192.0.2.230';
 
-const FORWARDER = `
-import net from 'node:net';
-const [port, sock] = process.argv.slice(2);
-const srv = net.createServer((c) => {
-  const u = net.connect(sock);
-  c.pipe(u); u.pipe(c);
-  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
-  c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
-});
-srv.listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
-`;
-
-const LAB_CRD_KINDS = [
-  ['L2Advertisement', 'l2advertisements'],
-  ['BGPPeer', 'bgppeers'],
-  ['BGPAdvertisement', 'bgpadvertisements'],
-] as const;
-
-interface Child {
-  name: string;
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<void>;
-}
-
 describe('admitlb speaker: two nodes in network namespaces, L2 election and failover, BGP to BIRD', { skip, concurrency: 1, timeout: 180_000 }, () => {
   let topo: Topo | undefined;
   let cluster: E2eCluster | undefined;
@@ -80,18 +55,7 @@ describe('admitlb speaker: two nodes in network namespaces, L2 election and fail
   let vip = '';
   let bird: BirdPeer | undefined;
 
-  function spawnIn(name: string, ns: string, argv: string[]): Child {
-    const child = spawn('ip', ['netns', 'exec', ns, 'setpriv', '--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const collect = (d: Buffer) => (out = (out + d.toString()).slice(-400_000));
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const c: Child = { name, child, out: () => out, exited };
-    children.add(c);
-    void exited.then(() => children.delete(c));
-    return c;
-  }
+  const spawnIn = (name: string, ns: string, argv: string[]): Child => spawnInNamespace(children, name, ns, argv);
 
   async function kill(c: Child): Promise<void> {
     if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');

@@ -4,8 +4,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import closeWithGrace from 'close-with-grace';
-import Fastify from 'fastify';
+import { closeOnSignal, startHealthServer } from '../webhook/health-server.ts';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ConfigError, controllerCommandConfigSchema, describeConfigError, type AdmissionConfig, type ControllerCommandConfig, type ControllerConfig } from '../config/webhook-config.ts';
@@ -106,14 +105,15 @@ export async function startControllerProcess(config: ControllerCommandConfig, op
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const running = startController({ kc, cluster, state, keys, admission: config.admission, controller: { ...config.controller, enabled: true }, logger, registry });
-  const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async (_req, reply) => {
-    const synced = cluster.synced();
-    return reply.code(synced ? 200 : 503).send({ ok: synced, leader: running.isLeader(), reasons: synced ? [] : ['caches not synced'] });
+  const { app, url } = await startHealthServer({
+    host: config.host,
+    port: config.port,
+    registry,
+    readiness: () => {
+      const synced = cluster.synced();
+      return { ok: synced, leader: running.isLeader(), reasons: synced ? [] : ['caches not synced'] };
+    },
   });
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-  const url = await app.listen({ host: config.host, port: config.port });
   logger.info({ address: url, identity: running.identity }, 'admitlb controller running');
   return {
     url,
@@ -128,9 +128,5 @@ export async function startControllerProcess(config: ControllerCommandConfig, op
 }
 
 export async function runControllerCommand(config: ControllerCommandConfig): Promise<void> {
-  const running = await startControllerProcess(config);
-  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
-    if (err) console.error(err);
-    await running.close();
-  });
+  closeOnSignal(await startControllerProcess(config));
 }

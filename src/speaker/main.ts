@@ -1,7 +1,6 @@
 // `admitlb speaker`: one per node (DaemonSet, hostNetwork). Caches, the node Lease, the reconcile
 // loop (speaker.ts), and /healthz, /readyz (caches synced) and /metrics on plain HTTP.
-import closeWithGrace from 'close-with-grace';
-import Fastify from 'fastify';
+import { closeOnSignal, startHealthServer } from '../webhook/health-server.ts';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
@@ -66,14 +65,15 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
   const neighborCapture = new NeighborRequestCapture({ prefix: config.commandPrefix, logger, onAnswered: (family) => metrics.neighborRequests.inc({ family }) });
   const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, events: new SpeakerEvents(kc, config.nodeName), metrics, logger, neighborCapture });
 
-  const app = Fastify({ logger: false });
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async (_req, reply) => {
-    const synced = cache.synced();
-    return reply.code(synced ? 200 : 503).send({ ok: synced, lease: lease.healthy(), reasons: synced ? [] : cache.unsynced().map((n) => `informer ${n} not synced`) });
+  const { app, url } = await startHealthServer({
+    host: config.host,
+    port: config.port,
+    registry,
+    readiness: () => {
+      const synced = cache.synced();
+      return { ok: synced, lease: lease.healthy(), reasons: synced ? [] : cache.unsynced().map((n) => `informer ${n} not synced`) };
+    },
   });
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-  const url = await app.listen({ host: config.host, port: config.port });
 
   // The Lease first: other speakers count this node as live as soon as it renews, and this node
   // only acts once every cache has listed (the loop waits for synced()).
@@ -97,9 +97,5 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
 }
 
 export async function runSpeakerCommand(config: SpeakerConfig): Promise<void> {
-  const running = await startSpeakerProcess(config);
-  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
-    if (err) console.error(err);
-    await running.close();
-  });
+  closeOnSignal(await startSpeakerProcess(config));
 }

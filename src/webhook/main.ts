@@ -1,6 +1,6 @@
 // `admitlb webhook`: wires configuration, the Kubernetes adapter, certificates and the app together,
 // then listens. Configuration is validated once here; a bad value exits non-zero with a clear error.
-import closeWithGrace from 'close-with-grace';
+import { closeOnSignal } from './health-server.ts';
 import pino from 'pino';
 import { ConfigError, serverConfigSchema, describeConfigError, type ServerConfig } from '../config/webhook-config.ts';
 import { KubeCluster, loadKubeConfig } from '../kube/client.ts';
@@ -84,9 +84,5 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
 }
 
 export async function runWebhookCommand(config: ServerConfig): Promise<void> {
-  const running = await startWebhook(config);
-  closeWithGrace({ delay: 10_000 }, async ({ err }) => {
-    if (err) console.error(err);
-    await running.close();
-  });
+  closeOnSignal(await startWebhook(config));
 }

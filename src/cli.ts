@@ -35,6 +35,15 @@ commands:
             and wire them into webhook-manifests/ (see certs/README.md)
   help      show this text`;
 
+/** Flags every long-running role takes. */
+const PROCESS_FLAGS = {
+  'signing-keys-dir': { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
 const ADMISSION_FLAGS = {
   'load-balancer-class': { type: 'string' },
   'default-family': { type: 'string' },
@@ -49,6 +58,16 @@ const CONTROLLER_FLAGS = {
 
 const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 const numberFlag = (v: string | boolean | undefined) => (typeof v === 'string' ? Number(v) : undefined);
+
+function processFlags(values: Record<string, string | boolean | undefined>) {
+  return defined({
+    signingKeysDir: values['signing-keys-dir'],
+    host: values.host,
+    port: numberFlag(values.port),
+    kubeconfig: values.kubeconfig,
+    logLevel: values['log-level'],
+  });
+}
 
 function admissionFlags(values: Record<string, string | boolean | undefined>) {
   return defined({ loadBalancerClass: values['load-balancer-class'], defaultFamily: values['default-family'], externalIPMode: values['external-ip-mode'] });
@@ -74,27 +93,17 @@ export async function main(argv: string[]): Promise<number> {
         options: {
           'tls-cert-file': { type: 'string' },
           'tls-key-file': { type: 'string' },
-          'signing-keys-dir': { type: 'string' },
-          host: { type: 'string' },
-          port: { type: 'string' },
-          kubeconfig: { type: 'string' },
-          'log-level': { type: 'string' },
+          ...PROCESS_FLAGS,
           ...ADMISSION_FLAGS,
           ...CONTROLLER_FLAGS,
         },
       });
-      const admission = admissionFlags(values);
-      const controller = controllerFlags(values);
       const config = parseServerConfig({
         tlsCertFile: values['tls-cert-file'],
         tlsKeyFile: values['tls-key-file'],
-        signingKeysDir: values['signing-keys-dir'],
-        host: values.host,
-        port: values.port === undefined ? undefined : Number(values.port),
-        kubeconfig: values.kubeconfig,
-        logLevel: values['log-level'],
-        admission,
-        controller,
+        ...processFlags(values),
+        admission: admissionFlags(values),
+        controller: controllerFlags(values),
       });
       await runWebhookCommand(config);
       return -1; // keeps running
@@ -103,22 +112,10 @@ export async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         strict: true,
-        options: {
-          'signing-keys-dir': { type: 'string' },
-          host: { type: 'string' },
-          port: { type: 'string' },
-          kubeconfig: { type: 'string' },
-          'log-level': { type: 'string' },
-          ...ADMISSION_FLAGS,
-          ...CONTROLLER_FLAGS,
-        },
+        options: { ...PROCESS_FLAGS, ...ADMISSION_FLAGS, ...CONTROLLER_FLAGS },
       });
       const config = parseControllerCommandConfig({
-        signingKeysDir: values['signing-keys-dir'],
-        host: values.host,
-        port: values.port === undefined ? undefined : Number(values.port),
-        kubeconfig: values.kubeconfig,
-        logLevel: values['log-level'],
+        ...processFlags(values),
         admission: admissionFlags(values),
         controller: controllerFlags(values),
       });
@@ -131,12 +128,8 @@ export async function main(argv: string[]): Promise<number> {
         strict: true,
         options: {
           'node-name': { type: 'string' },
-          'signing-keys-dir': { type: 'string' },
-          kubeconfig: { type: 'string' },
+          ...PROCESS_FLAGS,
           namespace: { type: 'string' },
-          host: { type: 'string' },
-          port: { type: 'string' },
-          'log-level': { type: 'string' },
           'lease-duration-seconds': { type: 'string' },
           'lease-renew-ms': { type: 'string' },
           'command-prefix': { type: 'string' },
@@ -145,12 +138,8 @@ export async function main(argv: string[]): Promise<number> {
       const config = parseSpeakerConfig(
         defined({
           nodeName: values['node-name'] ?? process.env.NODE_NAME,
-          signingKeysDir: values['signing-keys-dir'],
-          kubeconfig: values.kubeconfig,
+          ...processFlags(values),
           namespace: values.namespace,
-          host: values.host,
-          port: numberFlag(values.port),
-          logLevel: values['log-level'],
           leaseDurationSeconds: numberFlag(values['lease-duration-seconds']),
           leaseRenewMs: numberFlag(values['lease-renew-ms']),
           commandPrefix: values['command-prefix']?.split(' ').filter(Boolean),

@@ -30,6 +30,8 @@ commands:
   sandbox   a local cluster with nothing else installed (what \`npm start\` runs): the API server
             double with admitlb's CRDs, webhooks and a default pool; prints the kubeconfig to use
               [--data-dir .sandbox] [--listen 127.0.0.1:6443] [--webhook-port 0]
+              [--control-plane sandbox|real]  real: etcd + kube-apiserver + kube-controller-manager
+                                               (npm run cluster:build first; data in .sandbox-real)
   dev       run the webhook locally against the current kubeconfig, generating certs/ if needed
   certs     generate the webhook CA, serving certificate and signing key into certs/
             and wire them into webhook-manifests/ (see certs/README.md)

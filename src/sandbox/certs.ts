@@ -84,6 +84,30 @@ export async function issueServingCert(ca: CertificateAuthority, hosts: string[]
   return { certPem: cert.toString('pem'), keyPem };
 }
 
+/** Issues a client certificate (CN = user, O = groups, as kube-apiserver reads them), signed by `ca`. */
+export async function issueClientCert(ca: CertificateAuthority, commonName: string, organizations: string[] = []): Promise<ServingCert> {
+  const keys = (await webcrypto.subtle.generateKey(ecAlg, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [`CN=${commonName}`, ...organizations.map((o) => `O=${o}`)].join(', '),
+    issuer: ca.cert.subject,
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + 5 * 365 * 86400_000),
+    signingAlgorithm: ecAlg,
+    publicKey: keys.publicKey,
+    signingKey: ca.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+    ],
+  });
+  const keyPem = keyToPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  return { certPem: cert.toString('pem'), keyPem };
+}
+
 /** Loads the CA and serving certificate from dataDir, generating and persisting them on first use. */
 export async function loadOrCreateServerPki(dataDir: string, hosts: string[]): Promise<{ ca: CertificateAuthority; serving: ServingCert }> {
   const pkiDir = join(dataDir, 'pki');

@@ -9,12 +9,10 @@
 //   <dataDir>/admitlb.log                               the webhook's JSON log (audit lines)
 //   <dataDir>/sandbox.lock                              pid of the process using the folder
 import { X509Certificate } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import https from 'node:https';
 import net from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
@@ -29,12 +27,16 @@ import {
 import type { ControllerConfig } from '../config/webhook-config.ts';
 import { parseServerConfig, startWebhook, type RunningWebhook } from '../webhook/main.ts';
 import { startApiServer, type ApiServer, type ApiServerOptions } from './apiserver.ts';
+import { COMPONENT_ACCOUNTS, installWithKustomize, serviceAccountKubeconfig, type Component, type WebhookFiles } from './kustomize-install.ts';
+import { ControlPlaneError, startRealControlPlane, type RealControlPlane } from './real-control-plane.ts';
 import type { KubeObject } from './store.ts';
 
-/** The project root (two levels above this file). */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { MANIFESTS_DIR, PROJECT_ROOT } from './paths.ts';
+import { apiRequest, type ApiResponse } from './api-client.ts';
+
+export { MANIFESTS_DIR, PROJECT_ROOT };
 export const DEFAULT_DATA_DIR = join(PROJECT_ROOT, '.sandbox');
-export const MANIFESTS_DIR = join(PROJECT_ROOT, 'webhook-manifests');
+export const DEFAULT_REAL_DATA_DIR = join(PROJECT_ROOT, '.sandbox-real');
 export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 6443 };
 
 /** The pool `startSandbox` creates when none exists: documentation addresses (RFC 5737, RFC 3849). */
@@ -52,52 +54,7 @@ export class SandboxError extends Error {
   override name = 'SandboxError';
 }
 
-// ---- a minimal JSON client for the double ------------------------------------------------------
-
-export interface ApiResponse {
-  status: number;
-  body: any;
-}
-
-/** One JSON request to the API server with its CA and bearer token. */
-export function apiRequest(api: Pick<ApiServer, 'url' | 'caPem' | 'token'>, method: string, path: string, body?: unknown, agent?: https.Agent): Promise<ApiResponse> {
-  return new Promise((resolvePromise, reject) => {
-    const u = new URL(path, api.url);
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = https.request(
-      {
-        method,
-        hostname: u.hostname.replace(/^\[|\]$/g, ''),
-        port: u.port,
-        path: u.pathname + u.search,
-        ca: api.caPem,
-        ...(agent ? { agent } : {}),
-        headers: {
-          Accept: 'application/json',
-          Authorization: `Bearer ${api.token}`,
-          ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            // not JSON: keep the text
-          }
-          resolvePromise({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+export { apiRequest, type ApiResponse } from './api-client.ts';
 
 const KNOWN_PATHS: Record<string, { path: string; namespaced: boolean }> = {
   'apiextensions.k8s.io/v1/CustomResourceDefinition': { path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', namespaced: false },
@@ -192,14 +149,7 @@ export async function ensureDefaultPool(api: Pick<ApiServer, 'url' | 'caPem' | '
 
 // ---- certificates -------------------------------------------------------------------------------
 
-export interface WebhookFiles {
-  certsDir: string;
-  tlsCertFile: string;
-  tlsKeyFile: string;
-  signingKeysDir: string;
-  /** PEM of the CA that signed tls.crt (the caBundle). */
-  caPem: string;
-}
+export type { WebhookFiles };
 
 const RENEW_BEFORE_MS = 30 * 86_400_000;
 
@@ -272,6 +222,35 @@ function lockDataDir(dataDir: string): () => void {
   throw new SandboxError(`cannot lock the data folder ${dataDir}`);
 }
 
+const CONTROL_PLANE_FILE = 'control-plane';
+
+/**
+ * A data folder belongs to one kind of control plane (the double's journal and etcd's data are not
+ * interchangeable): the first start records it, a later start with the other kind is refused.
+ */
+function checkControlPlaneKind(dataDir: string, kind: ControlPlaneKind): void {
+  const path = join(dataDir, CONTROL_PLANE_FILE);
+  let recorded: string | undefined;
+  if (existsSync(path)) recorded = readFileSync(path, 'utf8').trim();
+  else if (existsSync(join(dataDir, 'journal.jsonl'))) recorded = 'sandbox';
+  else if (existsSync(join(dataDir, 'etcd'))) recorded = 'real';
+  if (recorded && recorded !== kind) {
+    throw new SandboxError(`the data folder ${dataDir} holds a cluster of the ${recorded === 'real' ? 'real control plane' : 'API double'}; pass --control-plane ${recorded} or another --data-dir`);
+  }
+  writeFileSync(path, `${kind}\n`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolvePromise(port));
+    });
+  });
+}
+
 /** Fails early, with a clear message, when host:port cannot be bound. */
 function probeListen(host: string, port: number): Promise<void> {
   if (port === 0) return Promise.resolve();
@@ -292,9 +271,17 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
 
 // ---- the sandbox --------------------------------------------------------------------------------
 
+export type ControlPlaneKind = 'sandbox' | 'real';
+
 export interface SandboxOptions {
   /** the data folder; a fresh folder is a fresh cluster */
   dataDir: string;
+  /**
+   * `sandbox` (default): the API double in this process. `real`: etcd, kube-apiserver and
+   * kube-controller-manager built by `npm run cluster:build`, admitlb installed with `kubectl apply -k`
+   * and its webhook running as the manifests' ServiceAccount.
+   */
+  controlPlane?: ControlPlaneKind;
   /** API listen address (default 127.0.0.1) */
   host?: string;
   /** API listen port (default 6443; 0 = any free port) */
@@ -313,7 +300,16 @@ export interface SandboxOptions {
 
 export interface RunningSandbox {
   api: ApiServer;
+  controlPlane: ControlPlaneKind;
+  /** the real control plane's handle (PIDs, versions, the webhook client CA) when controlPlane is real */
+  real: RealControlPlane | undefined;
+  /** the admin kubeconfig */
   kubeconfigPath: string;
+  /**
+   * The kubeconfig each admitlb component uses: on the real control plane one per ServiceAccount of
+   * the manifests (RBAC applies); on the double, which has no authorization, the admin's.
+   */
+  identity(component: Component): Promise<string>;
   webhook: RunningWebhook;
   dataDir: string;
   /** the webhook's serving pair, CA and signing keys (for extra webhook processes) */
@@ -338,15 +334,43 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   };
   try {
     await probeListen(host, port);
-    const files = await ensureWebhookFiles(dataDir);
+    const controlPlane = options.controlPlane ?? 'sandbox';
+    checkControlPlaneKind(dataDir, controlPlane);
     let api: ApiServer;
-    try {
-      api = await startApiServer({ ...options.apiServer, dataDir, host, port });
-    } catch (err) {
-      throw listenError(err as NodeJS.ErrnoException, host, port);
+    let real: RealControlPlane | undefined;
+    let files: WebhookFiles;
+    let webhookKubeconfig: string;
+    // The real API server calls the webhook at a URL fixed when admitlb is installed, so the port
+    // is chosen before the webhook starts.
+    const webhookPort = options.webhookPort || (controlPlane === 'real' ? await freePort() : 0);
+    if (controlPlane === 'real') {
+      try {
+        api = real = await startRealControlPlane({ dataDir, host, port });
+      } catch (err) {
+        if (err instanceof ControlPlaneError) throw new SandboxError(err.message);
+        throw err;
+      }
+      cleanups.push(() => api.close());
+      files = (await installWithKustomize(api, dataDir, `https://127.0.0.1:${webhookPort}`)).files;
+      webhookKubeconfig = await serviceAccountKubeconfig(api, dataDir, COMPONENT_ACCOUNTS.webhook);
+    } else {
+      files = await ensureWebhookFiles(dataDir);
+      try {
+        api = await startApiServer({ ...options.apiServer, dataDir, host, port });
+      } catch (err) {
+        throw listenError(err as NodeJS.ErrnoException, host, port);
+      }
+      cleanups.push(() => api.close());
+      await installAdmitlb(api);
+      webhookKubeconfig = api.kubeconfigPath;
     }
-    cleanups.push(() => api.close());
-    await installAdmitlb(api);
+    const identities = new Map<Component, Promise<string>>();
+    const identity = (component: Component) => {
+      if (!real) return Promise.resolve(api.kubeconfigPath);
+      let p = identities.get(component);
+      if (!p) identities.set(component, (p = serviceAccountKubeconfig(api, dataDir, COMPONENT_ACCOUNTS[component])));
+      return p;
+    };
 
     let logFile: string | undefined;
     let logger = options.logger;
@@ -357,11 +381,11 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     }
     const config = parseServerConfig({
       host: '127.0.0.1',
-      port: options.webhookPort ?? 0,
+      port: webhookPort,
       tlsCertFile: files.tlsCertFile,
       tlsKeyFile: files.tlsKeyFile,
       signingKeysDir: files.signingKeysDir,
-      kubeconfig: api.kubeconfigPath,
+      kubeconfig: webhookKubeconfig,
       ...(options.controller ? { controller: options.controller } : {}),
     });
     let webhook: RunningWebhook;
@@ -374,14 +398,19 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     }
     cleanups.push(() => webhook.close());
     // fastify reports the bound address; the configurations use 127.0.0.1 (a SAN of the certificate).
-    const webhookUrl = `https://127.0.0.1:${new URL(webhook.url).port}`;
-    for (const obj of await webhookConfigurations(webhookUrl, files.caPem)) await createOrReplace(api, obj);
+    if (!real) {
+      const webhookUrl = `https://127.0.0.1:${new URL(webhook.url).port}`;
+      for (const obj of await webhookConfigurations(webhookUrl, files.caPem)) await createOrReplace(api, obj);
+    }
     const createdDefaultPool = options.defaultPool === false ? false : await ensureDefaultPool(api);
 
     let closed: Promise<void> | undefined;
     return {
       api,
+      controlPlane,
+      real,
       kubeconfigPath: api.kubeconfigPath,
+      identity,
       webhook,
       dataDir,
       files,
@@ -398,6 +427,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
 // ---- the command --------------------------------------------------------------------------------
 
 export interface SandboxCommandOptions {
+  controlPlane: ControlPlaneKind;
   dataDir: string;
   host: string;
   port: number;
@@ -433,12 +463,17 @@ export function parseSandboxArgs(argv: string[]): SandboxCommandOptions {
       'data-dir': { type: 'string' },
       listen: { type: 'string' },
       'webhook-port': { type: 'string' },
+      'control-plane': { type: 'string' },
     },
   });
+  const controlPlane = values['control-plane'] ?? 'sandbox';
+  if (controlPlane !== 'sandbox' && controlPlane !== 'real') throw new SandboxError(`--control-plane must be sandbox (the API double) or real (etcd + kube-apiserver), got ${controlPlane}`);
   const listen = values.listen === undefined ? DEFAULT_LISTEN : parseListen(values.listen);
   const webhookPort = values['webhook-port'] === undefined ? 0 : Number(values['webhook-port']);
   if (!/^\d+$/.test(values['webhook-port'] ?? '0') || webhookPort > 65535) throw new SandboxError(`--webhook-port must be a number from 0 to 65535, got ${values['webhook-port']}`);
-  return { dataDir: resolve(values['data-dir'] ?? DEFAULT_DATA_DIR), host: listen.host, port: listen.port, webhookPort };
+  // Each kind has its own default folder: a data folder holds one kind of cluster.
+  const dataDir = resolve(values['data-dir'] ?? (controlPlane === 'real' ? DEFAULT_REAL_DATA_DIR : DEFAULT_DATA_DIR));
+  return { controlPlane, dataDir, host: listen.host, port: listen.port, webhookPort };
 }
 
 function shown(path: string): string {
@@ -452,7 +487,7 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
   let sandbox: RunningSandbox;
   try {
     opts = parseSandboxArgs(argv);
-    sandbox = await startSandbox({ dataDir: opts.dataDir, host: opts.host, port: opts.port, webhookPort: opts.webhookPort });
+    sandbox = await startSandbox({ controlPlane: opts.controlPlane, dataDir: opts.dataDir, host: opts.host, port: opts.port, webhookPort: opts.webhookPort });
   } catch (err) {
     if (err instanceof SandboxError) {
       console.error(`admitlb sandbox: ${err.message}`);
@@ -462,14 +497,16 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
   }
   closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
     if (err) console.error(err);
-    if (signal) console.log(`\n${signal}: stopping the webhook and the API server`);
+    if (signal) console.log(`\n${signal}: stopping the webhook and the ${sandbox.real ? 'control plane (kube-controller-manager, kube-apiserver, etcd)' : 'API server'}`);
     await sandbox.close();
     if (signal) console.log(`stopped; the cluster is kept in ${shown(sandbox.dataDir)} (run again to continue)`);
   });
   const kubeconfig = sandbox.kubeconfigPath;
   console.log(
     [
-      `admitlb sandbox: API server ${sandbox.api.url}, webhook ${sandbox.webhook.url}`,
+      sandbox.real
+        ? `admitlb sandbox: kube-apiserver ${sandbox.real.versions.kubernetes} (etcd ${sandbox.real.versions.etcd}) ${sandbox.api.url}, webhook ${sandbox.webhook.url} (as ServiceAccount admitlb-system/admitlb)`
+        : `admitlb sandbox: API server ${sandbox.api.url}, webhook ${sandbox.webhook.url}`,
       `data folder: ${sandbox.dataDir}${sandbox.createdDefaultPool ? ' (new cluster; IPPool "default": ' + DEFAULT_POOL.spec.addresses.join(', ') + ')' : ''}`,
       ...(sandbox.logFile ? [`webhook log: ${sandbox.logFile}`] : []),
       `kubeconfig: ${kubeconfig}`,

@@ -19,6 +19,7 @@ import {
   webhookConfigurations,
   PROJECT_ROOT,
   type ApiResponse,
+  type ControlPlaneKind,
   type RunningSandbox,
   type SandboxOptions,
   type WebhookFiles,
@@ -43,12 +44,19 @@ export interface E2eCluster {
   close(opts?: { keepData?: boolean }): Promise<void>;
 }
 
+/** The Kubernetes target of this run (scripts/run-tests.mjs sets E2E_TARGET per run): the API double or the real control plane. */
+export function e2eTarget(): ControlPlaneKind {
+  const t = process.env.E2E_TARGET ?? 'sandbox';
+  if (t !== 'sandbox' && t !== 'real') throw new Error(`E2E_TARGET must be sandbox or real inside a test run, got ${t}`);
+  return t;
+}
+
 export async function startCluster(prefix: string, opts: Partial<SandboxOptions> = {}): Promise<E2eCluster> {
   const dataDir = opts.dataDir ?? tempDir(`e2e-${prefix}`);
   const cacheDir = tempDir(`e2e-${prefix}-kubecache`);
   let sandbox: RunningSandbox;
   try {
-    sandbox = await startSandbox({ host: '127.0.0.1', port: 0, logger: process.env.ADMITLB_E2E_LOG ? undefined : pino({ level: 'silent' }), ...opts, dataDir });
+    sandbox = await startSandbox({ controlPlane: e2eTarget(), host: '127.0.0.1', port: 0, logger: process.env.ADMITLB_E2E_LOG ? undefined : pino({ level: 'silent' }), ...opts, dataDir });
   } catch (err) {
     rmSync(cacheDir, { recursive: true, force: true });
     if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -1,0 +1,50 @@
+// A minimal JSON client for the API server (the double or the real one): tests, the sandbox's own
+// installation steps and benchmarks use it where kubectl would be too slow.
+import https from 'node:https';
+import type { ApiServer } from './apiserver.ts';
+
+export interface ApiResponse {
+  status: number;
+  body: any;
+}
+
+/** One JSON request to the API server with its CA and bearer token. */
+export function apiRequest(api: Pick<ApiServer, 'url' | 'caPem' | 'token'>, method: string, path: string, body?: unknown, agent?: https.Agent): Promise<ApiResponse> {
+  return new Promise((resolvePromise, reject) => {
+    const u = new URL(path, api.url);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = https.request(
+      {
+        method,
+        hostname: u.hostname.replace(/^\[|\]$/g, ''),
+        port: u.port,
+        path: u.pathname + u.search,
+        ca: api.caPem,
+        ...(agent ? { agent } : {}),
+        headers: {
+          Accept: 'application/json',
+          Authorization: `Bearer ${api.token}`,
+          ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            // not JSON: keep the text
+          }
+          resolvePromise({ status: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+

@@ -4,9 +4,22 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { DEFAULT_DATA_DIR, PROJECT_ROOT, SandboxError, parseListen, parseSandboxArgs, startSandbox } from '../../src/sandbox/command.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { DEFAULT_DATA_DIR, DEFAULT_REAL_DATA_DIR, PROJECT_ROOT, SandboxError, parseListen, parseSandboxArgs, startSandbox } from '../../src/sandbox/command.ts';
 import { removeDir, runKubectl, tempDir } from '../sandbox/helpers.ts';
-import { pool, startCluster, type E2eCluster } from './cluster-helpers.ts';
+import { e2eTarget, pool, startCluster, type E2eCluster } from './cluster-helpers.ts';
+
+const target = e2eTarget();
+const controlPlaneArgs = target === 'real' ? ['--control-plane', 'real'] : [];
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -105,7 +118,7 @@ describe('admitlb sandbox, the command', () => {
       removeDir(dataDir);
       removeDir(cacheDir);
     });
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/admitlb.js'), 'sandbox', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/admitlb.js'), 'sandbox', '--data-dir', dataDir, '--listen', '127.0.0.1:0', ...controlPlaneArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -117,7 +130,7 @@ describe('admitlb sandbox, the command', () => {
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const kubeconfig = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no kubeconfig line within 30 s:\n${out}\n${err}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`no kubeconfig line within 60 s:\n${out}\n${err}`)), 60_000);
       child.stdout.on('data', (c: Buffer) => {
         out += c.toString();
         const m = out.match(/^kubeconfig: (.+)$/m);
@@ -131,7 +144,15 @@ describe('admitlb sandbox, the command', () => {
     assert.equal(kubeconfig, join(dataDir, 'kubeconfig'));
     assert.match(out, new RegExp(`^  export KUBECONFIG=${kubeconfig.replace(/[.\\/]/g, '\\$&')}$`, 'm'));
     assert.match(out, /^  kubectl create service loadbalancer web --tcp=80:80$/m);
-    assert.match(out, /^admitlb sandbox: API server https:\/\/127\.0\.0\.1:\d+, webhook https:\/\/127\.0\.0\.1:\d+$/m);
+    if (target === 'real') {
+      assert.match(out, /^admitlb sandbox: kube-apiserver v1\.\d+\.\d+ \(etcd v3\.\d+\.\d+\) https:\/\/127\.0\.0\.1:\d+, webhook https:\/\/127\.0\.0\.1:\d+ \(as ServiceAccount admitlb-system\/admitlb\)$/m);
+    } else {
+      assert.match(out, /^admitlb sandbox: API server https:\/\/127\.0\.0\.1:\d+, webhook https:\/\/127\.0\.0\.1:\d+$/m);
+    }
+    // The processes of the real control plane, to check that Ctrl-C leaves none behind.
+    const pids = target === 'real' ? readFileSync(join(dataDir, 'control-plane.pids'), 'utf8').trim().split('\n').map(Number) : [];
+    assert.equal(pids.length, target === 'real' ? 3 : 0);
+    assert.ok(pids.every(pidAlive));
 
     const created = await runKubectl(kubeconfig, cacheDir, ['create', 'service', 'loadbalancer', 'web', '--tcp=80:80']);
     assert.equal(created.code, 0, created.stderr);
@@ -144,12 +165,45 @@ describe('admitlb sandbox, the command', () => {
     assert.deepEqual({ code, signal }, { code: 0, signal: null }, `${out}\n${err}`);
     assert.match(out, /stopped; the cluster is kept in /);
     assert.doesNotMatch(err, /error/i);
+    assert.deepEqual(pids.filter(pidAlive), [], 'no etcd, kube-apiserver or kube-controller-manager left running');
+    assert.equal(existsSync(join(dataDir, 'control-plane.pids')), false);
+  });
+
+  it('--control-plane real without built binaries says how to build them and exits non-zero', async () => {
+    const dataDir = tempDir('e2e-cli-nobin');
+    cleanups.push(() => removeDir(dataDir));
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/admitlb.js'), 'sandbox', '--control-plane', 'real', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ADMITLB_CLUSTER_BIN_DIR: join(dataDir, 'no-binaries-here') },
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    assert.equal(code, 1, out);
+    assert.match(out, /^admitlb sandbox: the real control plane \(kubernetes v1\.\d+\.\d+, etcd v3\.\d+\.\d+\) is not built in .*no-binaries-here: build them with `npm run cluster:build` \(needs Go 1\.24 or newer/m);
+    assert.doesNotMatch(out, /kubeconfig:/);
+  });
+
+  it('a data folder holds one kind of cluster: the other kind is refused with a message', async () => {
+    const dataDir = tempDir('e2e-kind');
+    cleanups.push(() => removeDir(dataDir));
+    const c = await startCluster('kind', { dataDir, defaultPool: false });
+    await c.close({ keepData: true });
+    const other = target === 'real' ? 'sandbox' : 'real';
+    await assert.rejects(
+      startSandbox({ controlPlane: other, dataDir, host: '127.0.0.1', port: 0 }),
+      (err: Error) => err instanceof SandboxError && err.message.includes(`holds a cluster of the ${target === 'real' ? 'real control plane' : 'API double'}; pass --control-plane ${target} or another --data-dir`),
+    );
   });
 
   it('flags: --data-dir, --listen HOST:PORT, defaults for npm start', () => {
-    assert.deepEqual(parseSandboxArgs([]), { dataDir: DEFAULT_DATA_DIR, host: '127.0.0.1', port: 6443, webhookPort: 0 });
+    assert.deepEqual(parseSandboxArgs([]), { controlPlane: 'sandbox', dataDir: DEFAULT_DATA_DIR, host: '127.0.0.1', port: 6443, webhookPort: 0 });
     assert.equal(DEFAULT_DATA_DIR, join(PROJECT_ROOT, '.sandbox'));
-    assert.deepEqual(parseSandboxArgs(['--data-dir', '/tmp/x', '--listen', '10.0.0.1:7443', '--webhook-port', '9444']), { dataDir: '/tmp/x', host: '10.0.0.1', port: 7443, webhookPort: 9444 });
+    assert.deepEqual(parseSandboxArgs(['--data-dir', '/tmp/x', '--listen', '10.0.0.1:7443', '--webhook-port', '9444']), { controlPlane: 'sandbox', dataDir: '/tmp/x', host: '10.0.0.1', port: 7443, webhookPort: 9444 });
+    assert.deepEqual(parseSandboxArgs(['--control-plane', 'real']), { controlPlane: 'real', dataDir: DEFAULT_REAL_DATA_DIR, host: '127.0.0.1', port: 6443, webhookPort: 0 });
+    assert.equal(DEFAULT_REAL_DATA_DIR, join(PROJECT_ROOT, '.sandbox-real'));
+    assert.throws(() => parseSandboxArgs(['--control-plane', 'kind']), /--control-plane must be sandbox \(the API double\) or real \(etcd \+ kube-apiserver\), got kind/);
     assert.deepEqual(parseListen('[::1]:8443'), { host: '::1', port: 8443 });
     assert.deepEqual(parseListen('0.0.0.0'), { host: '0.0.0.0', port: 6443 });
     assert.deepEqual(parseListen(':0'), { host: '127.0.0.1', port: 0 });

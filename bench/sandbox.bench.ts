@@ -27,9 +27,9 @@ const NAMESPACES = ['bench-a', 'bench-b', 'bench-c', 'bench-d', 'bench-e'];
 const fmt = (v: number) => `${v.toFixed(1)} ms`.padStart(10);
 
 async function phase(c: MultiWebhookCluster, label: string, total: number, clients: number, prefix: string): Promise<void> {
-  c.calls.length = 0;
+  if (c.calls) c.calls.length = 0;
   const r = await createServicesInParallel(c.api, { total, clients, namespaces: NAMESPACES, prefix });
-  const admission = c.calls.filter((x) => x.webhook === 'services.admitlb.io' && x.ok).map((x) => x.durationMs);
+  const admission = (c.calls ?? []).filter((x) => x.webhook === 'services.admitlb.io' && x.ok).map((x) => x.durationMs);
   const perSecond = r.created.length / (r.elapsedMs / 1000);
   console.log(
     `${label.padEnd(34)} ${String(r.created.length).padStart(5)} ${perSecond.toFixed(1).padStart(8)}/s ` +

@@ -218,12 +218,18 @@ export class Controller {
           if (token) {
             try {
               assignment = await verifyAssignment(this.opts.keys, token, view);
-            } catch {
+            } catch (err) {
+              // The Service is then converged like one without an assignment; say why once per token.
+              this.opts.logger.warn({ namespace: view.namespace, name: view.name, reason: (err as Error).message }, 'assignment does not verify');
               assignment = undefined;
             }
           }
           this.verified.set(view.key, { token, view: assignment });
           view.assignment = assignment;
+          // An event during the await may have replaced the view (same token, assignment unset):
+          // the memo now matches its token, so it would never be verified again.
+          const current = this.services.get(view.key);
+          if (current && current !== view && (current.service.metadata.annotations?.[ANN_ALLOCATION] ?? '') === token) current.assignment = assignment;
         }),
       );
     }
@@ -239,9 +245,17 @@ export class Controller {
       this.passEpoch = this.epoch;
       for (const k of this.pending.keys()) this.dirty.add(k);
     }
-    const keys = this.allDirty ? [...this.services.keys()] : [...this.dirty].filter((k) => this.services.has(k));
+    const candidates = this.allDirty ? [...this.services.keys()] : [...this.dirty].filter((k) => this.services.has(k));
     this.allDirty = false;
     this.dirty.clear();
+    // A Service added or changed while signatures were being verified is not verified yet: it
+    // would look unsigned and be reassigned. It stays dirty for the next pass instead.
+    const keys: string[] = [];
+    for (const k of candidates) {
+      const view = this.services.get(k)!;
+      if (this.verified.get(k)?.token === (view.service.metadata.annotations?.[ANN_ALLOCATION] ?? '')) keys.push(k);
+      else this.dirty.add(k);
+    }
     this.opts.metrics?.queueDepth.set(keys.length);
     let writes = 0;
 

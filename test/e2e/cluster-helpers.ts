@@ -2,7 +2,7 @@
 // temp folder driven by the real kubectl, manifests, webhook child processes and a round-robin
 // TLS-passthrough proxy that spreads the API server's webhook calls over them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { openSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -24,6 +24,8 @@ import {
   type SandboxOptions,
   type WebhookFiles,
 } from '../../src/sandbox/command.ts';
+import { COMPONENT_ACCOUNTS, installWithKustomize, serviceAccountKubeconfig } from '../../src/sandbox/kustomize-install.ts';
+import { startRealControlPlane } from '../../src/sandbox/real-control-plane.ts';
 import { runKubectl, tempDir, type KubectlResult } from '../sandbox/helpers.ts';
 
 export type { KubectlResult };
@@ -159,7 +161,7 @@ function getStatus(url: string, caPem: string): Promise<number> {
 }
 
 /** `admitlb webhook` as a child process (the binary users run), ready when /readyz answers 200. */
-export async function spawnWebhookProcess(files: WebhookFiles, kubeconfig: string, opts: { logLevel?: string; timeoutMs?: number } = {}): Promise<WebhookProcess> {
+export async function spawnWebhookProcess(files: WebhookFiles, kubeconfig: string, opts: { logLevel?: string; timeoutMs?: number; logFile?: string } = {}): Promise<WebhookProcess> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -174,7 +176,7 @@ export async function spawnWebhookProcess(files: WebhookFiles, kubeconfig: strin
       '--kubeconfig', kubeconfig,
       '--log-level', opts.logLevel ?? 'warn',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } },
+    { stdio: ['ignore', opts.logFile ? openSync(opts.logFile, 'a') : 'ignore', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } },
   );
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
@@ -221,6 +223,10 @@ export async function startRoundRobinProxy(targets: { host: string; port: number
   const connections = targets.map(() => 0);
   let next = 0;
   const server = net.createServer((client) => {
+    if (targets.length === 0) {
+      client.destroy();
+      return;
+    }
     const i = next++ % targets.length;
     connections[i]!++;
     const upstream = net.connect(targets[i]!.port, targets[i]!.host);
@@ -325,8 +331,9 @@ export interface MultiWebhookCluster {
   files: WebhookFiles;
   webhooks: WebhookProcess[];
   proxy: RoundRobinProxy;
-  /** every webhook call the API server made, with its duration */
-  calls: WebhookCall[];
+  target: ControlPlaneKind;
+  /** every webhook call the API server made, with its duration (the double reports them; kube-apiserver does not) */
+  calls: WebhookCall[] | undefined;
   /** `admitlb_admission_decisions_total` summed per process (from /metrics) */
   decisionsPerProcess(): Promise<number[]>;
   close(): Promise<void>;
@@ -351,7 +358,8 @@ async function scrape(port: number, caPem: string): Promise<string> {
 export async function startMultiWebhookCluster(prefix: string, opts: { count: number; pools: object[] }): Promise<MultiWebhookCluster> {
   const dataDir = tempDir(`e2e-${prefix}`);
   const calls: WebhookCall[] = [];
-  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dataDir, { recursive: true, force: true })];
+  // ADMITLB_E2E_KEEP=1 keeps the folder (the control plane's logs, the webhooks' audit logs) for a post-mortem.
+  const cleanups: (() => Promise<void> | void)[] = [() => (process.env.ADMITLB_E2E_KEEP ? console.log(`# kept ${dataDir}`) : rmSync(dataDir, { recursive: true, force: true }))];
   const close = async () => {
     for (const c of cleanups.splice(0).reverse()) {
       try {
@@ -362,15 +370,31 @@ export async function startMultiWebhookCluster(prefix: string, opts: { count: nu
     }
   };
   try {
-    const files = await ensureWebhookFiles(dataDir);
-    const api = await startApiServer({ dataDir, host: '127.0.0.1', port: 0, onWebhookCall: (call) => calls.push(call) });
-    cleanups.push(() => api.close());
-    await installAdmitlb(api);
-    const webhooks = await Promise.all(Array.from({ length: opts.count }, () => spawnWebhookProcess(files, api.kubeconfigPath)));
-    for (const w of webhooks) cleanups.push(() => w.stop());
-    const proxy = await startRoundRobinProxy(webhooks.map((w) => ({ host: '127.0.0.1', port: w.port })));
+    // The proxy's URL goes into the webhook configurations, which the real control plane gets at
+    // install time: it listens first and learns its targets once the processes serve.
+    const targets: { host: string; port: number }[] = [];
+    const proxy = await startRoundRobinProxy(targets);
     cleanups.push(() => proxy.close());
-    for (const obj of await webhookConfigurations(proxy.url, files.caPem)) await createOrReplace(api, obj);
+    let api: ApiServer;
+    let files: WebhookFiles;
+    let kubeconfig: string;
+    if (e2eTarget() === 'real') {
+      api = await startRealControlPlane({ dataDir });
+      cleanups.push(() => api.close());
+      files = (await installWithKustomize(api, dataDir, proxy.url)).files;
+      kubeconfig = await serviceAccountKubeconfig(api, dataDir, COMPONENT_ACCOUNTS.webhook);
+    } else {
+      files = await ensureWebhookFiles(dataDir);
+      api = await startApiServer({ dataDir, host: '127.0.0.1', port: 0, onWebhookCall: (call) => calls.push(call) });
+      cleanups.push(() => api.close());
+      await installAdmitlb(api);
+      kubeconfig = api.kubeconfigPath;
+    }
+    const webhooks = await Promise.all(Array.from({ length: opts.count }, (_, i) => spawnWebhookProcess(files, kubeconfig, process.env.ADMITLB_E2E_KEEP ? { logFile: join(dataDir, `webhook-${i}.log`), logLevel: 'info' } : {})));
+    for (const w of webhooks) cleanups.push(() => w.stop());
+    targets.push(...webhooks.map((w) => ({ host: '127.0.0.1', port: w.port })));
+    proxy.connections.push(...webhooks.map(() => 0));
+    if (e2eTarget() === 'sandbox') for (const obj of await webhookConfigurations(proxy.url, files.caPem)) await createOrReplace(api, obj);
     for (const p of opts.pools) {
       const r = await apiRequest(api, 'POST', '/apis/admitlb.io/v1alpha1/ippools', p);
       if (r.status !== 201) throw new Error(`creating pool: ${r.status} ${JSON.stringify(r.body)}`);
@@ -389,11 +413,12 @@ export async function startMultiWebhookCluster(prefix: string, opts: { count: nu
     calls.length = 0;
     return {
       api,
+      target: e2eTarget(),
       dataDir,
       files,
       webhooks,
       proxy,
-      calls,
+      calls: e2eTarget() === 'sandbox' ? calls : undefined,
       async decisionsPerProcess() {
         const out: number[] = [];
         for (const w of webhooks) {

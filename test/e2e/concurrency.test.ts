@@ -53,14 +53,16 @@ it(`${TOTAL} Services from ${CLIENTS} parallel clients through two webhook proce
   assert.ok(cluster.proxy.connections.every((n) => n > 0), `connections per process: ${cluster.proxy.connections}`);
   const decisions = await cluster.decisionsPerProcess();
   assert.ok(decisions.every((n) => n > 0), `decisions per process: ${decisions}`);
-  const mutating = cluster.calls.filter((c) => c.webhook === 'services.admitlb.io' && c.ok);
-  assert.ok(mutating.length >= TOTAL);
+  assert.ok(decisions.reduce((a, b) => a + b, 0) >= TOTAL, 'every create was decided by a webhook process');
+  // The double reports each webhook call it makes; kube-apiserver does not (only clients' latency then).
+  const mutating = cluster.calls?.filter((c) => c.webhook === 'services.admitlb.io' && c.ok);
+  if (mutating) assert.ok(mutating.length >= TOTAL);
 
   const ms = (v: number) => `${v.toFixed(1)} ms`;
-  const lat = mutating.map((c) => c.durationMs);
+  const lat = mutating?.map((c) => c.durationMs);
   console.log(
-    `# ${TOTAL} Services, ${CLIENTS} clients, 2 webhook processes: ${(TOTAL / (result.elapsedMs / 1000)).toFixed(0)} Services/s; ` +
-      `admission p50 ${ms(percentile(lat, 50))} p99 ${ms(percentile(lat, 99))} (seen by the API server); ` +
+    `# ${cluster.target}: ${TOTAL} Services, ${CLIENTS} clients, 2 webhook processes: ${(TOTAL / (result.elapsedMs / 1000)).toFixed(0)} Services/s; ` +
+      (lat ? `admission p50 ${ms(percentile(lat, 50))} p99 ${ms(percentile(lat, 99))} (seen by the API server); ` : '') +
       `create p50 ${ms(percentile(result.latenciesMs, 50))} p99 ${ms(percentile(result.latenciesMs, 99))} (seen by clients); ` +
       `client retries ${result.retries}; decisions per process ${decisions.join('/')}`,
   );

@@ -264,7 +264,8 @@ export class SpeakerLab {
       'speaker',
       '--node-name', node,
       '--signing-keys-dir', this.cluster.sandbox.files.signingKeysDir,
-      '--kubeconfig', this.cluster.kubeconfig,
+      // The speaker's own ServiceAccount on the real control plane (RBAC applies); the admin's on the double.
+      '--kubeconfig', await this.cluster.sandbox.identity('speaker'),
       '--namespace', 'admitlb-system',
       '--host', '127.0.0.1',
       '--port', '7472',

@@ -69,7 +69,7 @@ describe('admitlb speaker: two nodes in network namespaces, L2 election and fail
       'speaker',
       '--node-name', node,
       '--signing-keys-dir', cluster!.sandbox.files.signingKeysDir,
-      '--kubeconfig', cluster!.kubeconfig,
+      '--kubeconfig', await cluster!.sandbox.identity('speaker'),
       '--namespace', 'admitlb-system',
       '--host', '127.0.0.1',
       '--port', '7472',

@@ -16,6 +16,7 @@
 //   etcd/                             etcd's data
 //   admission/                        AdmissionConfiguration and the kubeconfig it names
 //   logs/<binary>.log                 each process's output
+//   logs/audit.log                    the requests of admitlb's ServiceAccounts (readAuditLog)
 //   control-plane.pids                PIDs of the running processes (a crashed run's leftovers are stopped)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -178,6 +179,62 @@ function writeAdmissionConfiguration(dataDir: string, pki: Pki): string {
   return path;
 }
 
+/**
+ * Audit policy: every request of admitlb's ServiceAccounts at Metadata level (who, verb, resource,
+ * name, response code), nothing else. Tests read it to compare what each component does with what
+ * its RBAC grants (logs/audit.log, one JSON event per line).
+ */
+function writeAuditPolicy(dataDir: string): string {
+  const path = join(dataDir, 'admission', 'audit-policy.yaml');
+  writeFileSync(
+    path,
+    stringifyYaml({
+      apiVersion: 'audit.k8s.io/v1',
+      kind: 'Policy',
+      omitStages: ['RequestReceived'],
+      rules: [{ level: 'Metadata', userGroups: [`system:serviceaccounts:${ADMITLB_NAMESPACE}`] }, { level: 'None' }],
+    }),
+  );
+  return path;
+}
+
+export const ADMITLB_NAMESPACE = 'admitlb-system';
+
+export interface AuditEvent {
+  user: string;
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  code: number;
+  uri: string;
+}
+
+/** The audit log's events (see writeAuditPolicy), flattened. */
+export function readAuditLog(dataDir: string): AuditEvent[] {
+  const path = join(dataDir, 'logs', 'audit.log');
+  if (!existsSync(path)) return [];
+  const out: AuditEvent[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const e = JSON.parse(line) as { user?: { username?: string }; verb?: string; requestURI?: string; objectRef?: Record<string, string>; responseStatus?: { code?: number } };
+    out.push({
+      user: e.user?.username ?? '',
+      verb: e.verb ?? '',
+      apiGroup: e.objectRef?.apiGroup ?? '',
+      resource: e.objectRef?.resource ?? '',
+      subresource: e.objectRef?.subresource ?? '',
+      namespace: e.objectRef?.namespace ?? '',
+      name: e.objectRef?.name ?? '',
+      code: e.responseStatus?.code ?? 0,
+      uri: e.requestURI ?? '',
+    });
+  }
+  return out;
+}
+
 // ---- processes ----------------------------------------------------------------------------------
 
 const PIDS_FILE = 'control-plane.pids';
@@ -295,6 +352,7 @@ export async function startRealControlPlane(options: RealControlPlaneOptions): P
   const tokensCsv = join(dataDir, 'pki', 'tokens.csv');
   writeFileSync(tokensCsv, `${token},admin,admin,"system:masters"\n${kcmToken},system:kube-controller-manager,system:kube-controller-manager\n`, { mode: 0o600 });
   const admissionConfig = writeAdmissionConfiguration(dataDir, pki);
+  const auditPolicy = writeAuditPolicy(dataDir);
 
   const bindHost = host === 'localhost' ? '127.0.0.1' : host;
   const [etcdClient, etcdPeer] = [await freePort(bindHost), await freePort(bindHost)];
@@ -362,6 +420,11 @@ export async function startRealControlPlane(options: RealControlPlaneOptions): P
         `--service-cluster-ip-range=${(options.serviceCidrs ?? DEFAULT_SERVICE_CIDRS).join(',')}`,
         '--authorization-mode=Node,RBAC',
         `--admission-control-config-file=${admissionConfig}`,
+        `--audit-policy-file=${auditPolicy}`,
+        `--audit-log-path=${join(logDir, 'audit.log')}`,
+        '--audit-log-format=json',
+        // Written as requests finish, so a test reads what its component just did.
+        '--audit-log-mode=blocking',
         '--allow-privileged=true',
         '--profiling=false',
         '--v=0',

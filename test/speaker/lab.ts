@@ -25,6 +25,7 @@ import { Topo, labNamespaces, sweepStale, type LabNode } from '../bgp/lab/topo.t
 import { run, runOk, sleep, waitFor, which } from '../bgp/lab/sys.ts';
 import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
 import { startCluster, type E2eCluster } from '../e2e/cluster-helpers.ts';
+import type { SandboxOptions } from '../../src/sandbox/command.ts';
 
 export { labNamespaces, run, runOk, sleep, sweepStale, waitFor, which, type LabNode };
 
@@ -71,6 +72,8 @@ export interface SpeakerLabOptions {
   leaseSeconds?: number;
   renewMs?: number;
   logLevel?: string;
+  /** the in-process controller's settings (orphan grace...) */
+  controller?: SandboxOptions['controller'];
 }
 
 export class SpeakerLab {
@@ -131,6 +134,7 @@ export class SpeakerLab {
     }
     this.cluster = await startCluster('speaker-lab', {
       defaultPool: false,
+      ...(this.opts.controller ? { controller: this.opts.controller } : {}),
       apiServer: { onRequest: (req) => this.observe(req) },
     });
     this.apiPort = Number(new URL(this.cluster.sandbox.api.url).port);

@@ -8,6 +8,8 @@
 //               any restart pays. Restart and baseline alternate; medians and their ratio printed.
 //
 //   npm run bench:controller             BENCH_SERVICES=1000 npm run bench:controller
+//   E2E_TARGET=real: the same on etcd + kube-apiserver (part of `npm run bench:real`), the controller
+//   running as its ServiceAccount.
 import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -25,7 +27,9 @@ const silent = pino({ level: 'silent' });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'admitlb-bench-controller-'));
-const sandbox = await startSandbox({ dataDir, host: '127.0.0.1', port: 0, logger: silent, defaultPool: false, controller: { enabled: false } });
+const target = process.env.E2E_TARGET === 'real' ? 'real' : 'sandbox';
+const sandbox = await startSandbox({ controlPlane: target, dataDir, host: '127.0.0.1', port: 0, logger: silent, defaultPool: false, controller: { enabled: false } });
+console.log(`controller bench on the ${target === 'real' ? `real control plane (kube-apiserver ${sandbox.real!.versions.kubernetes}, etcd ${sandbox.real!.versions.etcd})` : 'API double'}, ${N} Services`);
 try {
   const api = sandbox.api;
   await apiRequest(api, 'POST', '/apis/admitlb.io/v1alpha1/ippools', { apiVersion: 'admitlb.io/v1alpha1', kind: 'IPPool', metadata: { name: 'bench' }, spec: { addresses: ['2001:db8:5000::/112'] } });
@@ -46,7 +50,8 @@ try {
   );
   console.log(`created ${N} Services (no webhook) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const config = controllerCommandConfigSchema.parse({ signingKeysDir: sandbox.files.signingKeysDir, kubeconfig: sandbox.kubeconfigPath, host: '127.0.0.1', port: 0 });
+  const controllerKubeconfig = await sandbox.identity('controller');
+  const config = controllerCommandConfigSchema.parse({ signingKeysDir: sandbox.files.signingKeysDir, kubeconfig: controllerKubeconfig, host: '127.0.0.1', port: 0 });
   const converge = async (): Promise<number> => {
     const started = performance.now();
     const proc = await startControllerProcess(config, { logger: silent });
@@ -77,7 +82,7 @@ try {
   const baselines: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const b0 = performance.now();
-    const informers = new KubeCluster(loadKubeConfig(sandbox.kubeconfigPath), silent, { watchServices: true });
+    const informers = new KubeCluster(loadKubeConfig(controllerKubeconfig), silent, { watchServices: true });
     await informers.start();
     while (!informers.synced()) await new Promise((r) => setTimeout(r, 5));
     baselines.push(performance.now() - b0);

@@ -276,7 +276,7 @@ export interface LoadResult {
  */
 export async function createServicesInParallel(
   api: ApiServer,
-  opts: { total: number; clients: number; namespaces: string[]; prefix?: string; maxRetries?: number },
+  opts: { total: number; clients: number; namespaces: string[]; prefix?: string; maxRetries?: number; type?: 'LoadBalancer' | 'ClusterIP'; spec?: Record<string, unknown> },
 ): Promise<LoadResult> {
   const result: LoadResult = { created: [], failed: [], latenciesMs: [], retries: 0, retried: [], elapsedMs: 0 };
   let nextIndex = 0;
@@ -291,7 +291,7 @@ export async function createServicesInParallel(
         const name = `${opts.prefix ?? 'load'}-${i}`;
         for (let attempt = 0; ; attempt++) {
           const t0 = performance.now();
-          const r = await apiRequest(api, 'POST', `/api/v1/namespaces/${ns}/services`, service(name, { namespace: ns }), agent);
+          const r = await apiRequest(api, 'POST', `/api/v1/namespaces/${ns}/services`, service(name, { namespace: ns, type: opts.type ?? 'LoadBalancer', ...(opts.spec ? { spec: opts.spec } : {}) }), agent);
           if (r.status === 201) {
             result.latenciesMs.push(performance.now() - t0);
             result.created.push({ namespace: ns, name, assigned: r.body.metadata?.annotations?.['admitlb.io/assigned-ips'] ?? '' });

@@ -12,6 +12,8 @@ const USAGE = `usage: admitlb <command> [flags]
 commands:
   webhook   run the admission webhook (HTTPS)
               --tls-cert-file F --tls-key-file F --signing-keys-dir D
+              [--client-ca-file F | --client-token-file F]  only the API server may call admission
+                                                             (its AdmissionConfiguration identity)
               [--host 0.0.0.0] [--port 9443] [--kubeconfig F] [--log-level info]
               [--load-balancer-class C] [--default-family IPv4|IPv6] [--external-ip-mode enforce|warn|off]
               [--controller on|off] [--lease-namespace admitlb-system] [--orphan-grace-seconds 60]
@@ -95,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
         options: {
           'tls-cert-file': { type: 'string' },
           'tls-key-file': { type: 'string' },
+          'client-ca-file': { type: 'string' },
+          'client-token-file': { type: 'string' },
           ...PROCESS_FLAGS,
           ...ADMISSION_FLAGS,
           ...CONTROLLER_FLAGS,
@@ -103,6 +107,8 @@ export async function main(argv: string[]): Promise<number> {
       const config = parseServerConfig({
         tlsCertFile: values['tls-cert-file'],
         tlsKeyFile: values['tls-key-file'],
+        clientCaFile: values['client-ca-file'],
+        clientTokenFile: values['client-token-file'],
         ...processFlags(values),
         admission: admissionFlags(values),
         controller: controllerFlags(values),

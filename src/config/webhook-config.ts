@@ -42,6 +42,10 @@ export const serverConfigSchema = z.object({
   port: z.number().int().min(0).max(65535).default(9443),
   tlsCertFile: z.string().min(1),
   tlsKeyFile: z.string().min(1),
+  /** CA that signs the API server's webhook client certificate (AdmissionConfiguration kubeConfigFile) */
+  clientCaFile: z.string().min(1).optional(),
+  /** file with the bearer token the API server presents instead */
+  clientTokenFile: z.string().min(1).optional(),
   signingKeysDir: z.string().min(1),
   /** Kubeconfig file; unset means in-cluster configuration, then $KUBECONFIG / ~/.kube/config. */
   kubeconfig: z.string().optional(),

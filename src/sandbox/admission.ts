@@ -47,6 +47,8 @@ export interface AdmissionEnv {
   redefault(def: ResourceDef, obj: KubeObject): KubeObject;
   /** observes every webhook call (benchmarks, tests); never changes the outcome */
   onWebhookCall?: WebhookCallObserver;
+  /** the client certificate presented to every webhook (kube-apiserver's AdmissionConfiguration kubeConfigFile) */
+  clientCert?: { cert: string; key: string };
 }
 
 /** One webhook call as the API server saw it: the HTTPS round trip, from connect to the parsed reply. */
@@ -220,7 +222,7 @@ function webhookUrl(w: Webhook, env: AdmissionEnv): string {
   return u.toString();
 }
 
-function post(url: string, body: string, caPem: string | undefined, timeoutMs: number): Promise<{ status: number; body: string }> {
+function post(url: string, body: string, caPem: string | undefined, timeoutMs: number, clientCert: { cert: string; key: string } | undefined): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const shownUrl = url;
@@ -232,6 +234,7 @@ function post(url: string, body: string, caPem: string | undefined, timeoutMs: n
         path: u.pathname + u.search,
         headers: { 'Content-Type': 'application/json', Accept: 'application/json, */*', 'Content-Length': Buffer.byteLength(body) },
         ...(caPem ? { ca: caPem } : {}),
+        ...(clientCert ?? {}),
         // SNI carries DNS names only (RFC 6066); IP hosts are verified against the certificate's IP SANs.
         ...(isIP(u.hostname.replace(/^\[|\]$/g, '')) ? {} : { servername: u.hostname }),
       },
@@ -273,7 +276,7 @@ async function callWebhook(w: Webhook, a: AdmissionAttributes, env: AdmissionEnv
   const started = performance.now();
   let res: { status: number; body: string };
   try {
-    res = await post(url, JSON.stringify(review), ca, w.timeoutSeconds * 1000);
+    res = await post(url, JSON.stringify(review), ca, w.timeoutSeconds * 1000, env.clientCert);
   } catch (err) {
     observe(env, w, a, mutating, started, false);
     throw err;

@@ -9,7 +9,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo, WebhookCallObserver } from './admission.ts';
-import { loadOrCreateServerPki } from './certs.ts';
+import { ensureWebhookClientPki, loadOrCreateServerPki } from './certs.ts';
 import { aggregatedDiscovery, aggregatedV2, aggregatedV2beta1, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, negotiateAggregated } from './discovery.ts';
 import { StatusError, badRequest, expired, internalError, methodNotSupported } from './errors.ts';
 import { Journal } from './journal.ts';
@@ -57,6 +57,8 @@ export interface ApiServer {
   token: string;
   /** PEM of the CA that signed the serving certificate */
   caPem: string;
+  /** CA of the client certificate this server presents to admission webhooks (their --client-ca-file) */
+  webhookClientCaFile: string;
   close(): Promise<void>;
 }
 
@@ -160,6 +162,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const network = options.serviceNetwork ?? defaultServiceNetwork;
   const registry = new Registry(store, resources, (list) => new ServiceAllocator(network, list), options.resolveService);
   if (options.onWebhookCall) registry.admission.onWebhookCall = options.onWebhookCall;
+  // Like kube-apiserver with an AdmissionConfiguration: every webhook call presents this certificate.
+  const webhookClient = await ensureWebhookClientPki(join(dataDir, 'pki'));
+  registry.admission.clientCert = { cert: readFileSync(webhookClient.certFile, 'utf8'), key: readFileSync(webhookClient.keyFile, 'utf8') };
   const openapi = new OpenApiV3(resources);
   const user: UserInfo = options.user ?? { username: 'admin', uid: 'admin', groups: ['system:masters', 'system:authenticated'] };
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
@@ -511,6 +516,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     kubeconfigPath,
     token,
     caPem: ca.certPem,
+    webhookClientCaFile: webhookClient.caFile,
     async close() {
       for (const f of [...openWatches]) f();
       await new Promise<void>((resolve) => {

@@ -128,3 +128,30 @@ export async function loadOrCreateServerPki(dataDir: string, hosts: string[]): P
   writeFileSync(join(pkiDir, 'apiserver.key'), serving.keyPem, { mode: 0o600 });
   return { ca, serving };
 }
+
+export interface WebhookClientPki {
+  /** the CA admitlb's webhook trusts for callers (--client-ca-file) */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * The identity an API server presents to admission webhooks: a client certificate from a CA of its
+ * own, so that a webhook's --client-ca-file trusts exactly the API server and not every holder of a
+ * certificate from the cluster CA. Created once in <pkiDir>, kept across restarts. Both the double and
+ * the real control plane use it.
+ */
+export async function ensureWebhookClientPki(pkiDir: string): Promise<WebhookClientPki> {
+  mkdirSync(pkiDir, { recursive: true });
+  const out = { caFile: join(pkiDir, 'webhook-client-ca.crt'), certFile: join(pkiDir, 'webhook-client.crt'), keyFile: join(pkiDir, 'webhook-client.key') };
+  if (!existsSync(out.caFile) || !existsSync(out.certFile) || !existsSync(out.keyFile)) {
+    const clientCa = await createCertificateAuthority('admitlb-sandbox-webhook-client-ca');
+    const client = await issueClientCert(clientCa, 'kube-apiserver-webhook-client');
+    writeFileSync(join(pkiDir, 'webhook-client-ca.key'), clientCa.keyPem, { mode: 0o600 });
+    writeFileSync(out.caFile, clientCa.certPem);
+    writeFileSync(out.keyFile, client.keyPem, { mode: 0o600 });
+    writeFileSync(out.certFile, client.certPem);
+  }
+  return out;
+}

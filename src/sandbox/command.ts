@@ -385,6 +385,8 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       tlsCertFile: files.tlsCertFile,
       tlsKeyFile: files.tlsKeyFile,
       signingKeysDir: files.signingKeysDir,
+      // Only the API server may call admission: it presents its webhook client certificate.
+      clientCaFile: api.webhookClientCaFile,
       kubeconfig: webhookKubeconfig,
       ...(options.controller ? { controller: options.controller } : {}),
     });

@@ -27,7 +27,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { BUILD_HINT, builtBinaries, clusterPins, type ControlPlaneBinary } from './cluster-binaries.ts';
-import { createCertificateAuthority, issueClientCert, loadOrCreateServerPki, type CertificateAuthority } from './certs.ts';
+import { ensureWebhookClientPki, loadOrCreateServerPki, type CertificateAuthority } from './certs.ts';
 import type { ApiServer } from './apiserver.ts';
 
 export class ControlPlaneError extends Error {
@@ -48,10 +48,6 @@ export interface RealControlPlaneOptions {
 
 export interface RealControlPlane extends ApiServer {
   kind: 'real';
-  /** the CA that signed the client certificate the API server presents to webhooks */
-  webhookClientCaPem: string;
-  /** path of that CA's certificate (admitlb webhook --client-ca-file) */
-  webhookClientCaFile: string;
   /** the versions that run */
   versions: { kubernetes: string; etcd: string };
   /** PIDs of etcd, kube-apiserver and kube-controller-manager */
@@ -112,28 +108,16 @@ async function ensurePki(dataDir: string, host: string): Promise<Pki> {
     writeFileSync(saKey, privateKey, { mode: 0o600 });
     writeFileSync(saPub, publicKey);
   }
-  // A CA of its own for the API server's webhook client identity: admitlb's --client-ca-file then
-  // trusts exactly the API server, not every holder of a certificate from the cluster CA.
-  const clientCaCrt = join(pki, 'webhook-client-ca.crt');
-  const clientCrt = join(pki, 'webhook-client.crt');
-  const clientKey = join(pki, 'webhook-client.key');
-  if (!existsSync(clientCaCrt) || !existsSync(clientCrt) || !existsSync(clientKey)) {
-    const clientCa = await createCertificateAuthority('admitlb-sandbox-webhook-client-ca');
-    const client = await issueClientCert(clientCa, 'kube-apiserver-webhook-client');
-    writeFileSync(join(pki, 'webhook-client-ca.key'), clientCa.keyPem, { mode: 0o600 });
-    writeFileSync(clientCaCrt, clientCa.certPem);
-    writeFileSync(clientKey, client.keyPem, { mode: 0o600 });
-    writeFileSync(clientCrt, client.certPem);
-  }
+  const client = await ensureWebhookClientPki(pki);
   return {
     ca,
     servingCert: join(pki, 'apiserver.crt'),
     servingKey: join(pki, 'apiserver.key'),
     saKey,
     saPub,
-    webhookClientCa: clientCaCrt,
-    webhookClientCert: clientCrt,
-    webhookClientKey: clientKey,
+    webhookClientCa: client.caFile,
+    webhookClientCert: client.certFile,
+    webhookClientKey: client.keyFile,
   };
 }
 
@@ -471,7 +455,6 @@ export async function startRealControlPlane(options: RealControlPlaneOptions): P
       kubeconfigPath,
       token,
       caPem,
-      webhookClientCaPem: readFileSync(pki.webhookClientCa, 'utf8'),
       webhookClientCaFile: pki.webhookClientCa,
       versions: { kubernetes: pins.kubernetes, etcd: pins.etcd },
       pids: () => ({ etcd: etcd.child.pid, 'kube-apiserver': apiserver.child.pid, 'kube-controller-manager': kcm.child.pid }),

@@ -8,6 +8,7 @@ import { admitService, MalformedReviewError, type AdmissionDeps, type AuditField
 import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
 import { validatePool } from '../admission/validate-pool.ts';
 import { SPEAKER_CONFIG_RESOURCES, validateSpeakerConfig, type StoredBgpAdvertisement, type StoredBgpPeer } from '../admission/validate-speaker-config.ts';
+import type { ClientAuthenticator } from './client-auth.ts';
 import type { WebhookMetrics } from './metrics.ts';
 
 /** kube-apiserver limits request bodies to 3 MiB; an AdmissionReview carries the object twice. */
@@ -37,6 +38,8 @@ export interface WebhookAppOptions {
   metrics: WebhookMetrics;
   readiness: ReadinessCheck;
   https?: FastifyServerOptions extends { https?: infer H } ? H : unknown;
+  /** who may call the admission endpoints (default: anyone; see client-auth.ts) */
+  clientAuth?: ClientAuthenticator;
 }
 
 export const ERRORS = {
@@ -44,6 +47,7 @@ export const ERRORS = {
   MALFORMED_REVIEW: { code: 'ADMITLB_MALFORMED_REVIEW', status: 400 },
   WRONG_RESOURCE: { code: 'ADMITLB_WRONG_RESOURCE', status: 400 },
   UNSUPPORTED_MEDIA: { code: 'ADMITLB_UNSUPPORTED_MEDIA_TYPE', status: 415 },
+  UNAUTHENTICATED: { code: 'ADMITLB_UNAUTHENTICATED', status: 401 },
   BODY_TOO_LARGE: { code: 'ADMITLB_BODY_TOO_LARGE', status: 413 },
 } as const;
 
@@ -61,6 +65,18 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     ...(opts.https ? { https: opts.https as never } : {}),
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
+
+  // Admission endpoints answer the API server only, before the body is even read.
+  const clientAuth = opts.clientAuth;
+  if (clientAuth?.required) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/mutate/') && !req.url.startsWith('/validate/')) return;
+      const r = clientAuth.check(req.raw.socket, req.headers.authorization);
+      if (r.ok) return;
+      logger.warn({ url: req.url.split('?')[0], remoteAddress: req.ip, reason: r.reason }, 'admission request refused: not the API server');
+      await reply.status(ERRORS.UNAUTHENTICATED.status).send({ error: ERRORS.UNAUTHENTICATED.code, message: `admission endpoints answer the API server only: ${r.reason}` });
+    });
+  }
 
   // Client mistakes get a 400-class answer with a stable code; only our own bugs are 500s.
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {

@@ -9,6 +9,7 @@ import type { Cluster } from '../kube/cluster.ts';
 import { loadKeySet } from '../signing/assignment.ts';
 import { buildWebhookApp } from './app.ts';
 import { createWebhookMetrics } from './metrics.ts';
+import { createClientAuthenticator } from './client-auth.ts';
 import { createTlsReloader } from './tls.ts';
 import { startController, type RunningController } from '../controller/main.ts';
 
@@ -30,7 +31,9 @@ export interface RunningWebhook {
 export async function startWebhook(config: ServerConfig, opts: { cluster?: Cluster; logger?: pino.Logger } = {}): Promise<RunningWebhook> {
   const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'webhook' } });
   const keys = await loadKeySet(config.signingKeysDir);
-  const tls = createTlsReloader({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, logger });
+  const clientAuth = createClientAuthenticator({ clientCaFile: config.clientCaFile, clientTokenFile: config.clientTokenFile });
+  if (!clientAuth.required) logger.warn({}, 'admission endpoints accept any caller: pass --client-ca-file or --client-token-file (see README, Security)');
+  const tls = createTlsReloader({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, ...(config.clientCaFile ? { caFile: config.clientCaFile } : {}), logger });
   // With an injected cluster (tests) the webhook runs alone; against a real API the controller runs
   // beside it, leader-elected, sharing the caches and the allocation state.
   const kc = opts.cluster ? undefined : loadKubeConfig(config.kubeconfig);
@@ -57,7 +60,9 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
     },
     logger,
     metrics,
-    https: tls.secureContextOptions,
+    // A client certificate is asked for, not demanded in the handshake: probes and scrapers have none.
+    https: config.clientCaFile ? { ...tls.secureContextOptions, requestCert: true, rejectUnauthorized: false } : tls.secureContextOptions,
+    clientAuth,
     readiness: {
       ready() {
         const reasons: string[] = [];

@@ -161,7 +161,7 @@ function getStatus(url: string, caPem: string): Promise<number> {
 }
 
 /** `admitlb webhook` as a child process (the binary users run), ready when /readyz answers 200. */
-export async function spawnWebhookProcess(files: WebhookFiles, kubeconfig: string, opts: { logLevel?: string; timeoutMs?: number; logFile?: string } = {}): Promise<WebhookProcess> {
+export async function spawnWebhookProcess(files: WebhookFiles, kubeconfig: string, opts: { logLevel?: string; timeoutMs?: number; logFile?: string; clientCaFile?: string } = {}): Promise<WebhookProcess> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
@@ -175,6 +175,7 @@ export async function spawnWebhookProcess(files: WebhookFiles, kubeconfig: strin
       '--port', String(port),
       '--kubeconfig', kubeconfig,
       '--log-level', opts.logLevel ?? 'warn',
+      ...(opts.clientCaFile ? ['--client-ca-file', opts.clientCaFile] : []),
     ],
     { stdio: ['ignore', opts.logFile ? openSync(opts.logFile, 'a') : 'ignore', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } },
   );
@@ -390,7 +391,7 @@ export async function startMultiWebhookCluster(prefix: string, opts: { count: nu
       await installAdmitlb(api);
       kubeconfig = api.kubeconfigPath;
     }
-    const webhooks = await Promise.all(Array.from({ length: opts.count }, (_, i) => spawnWebhookProcess(files, kubeconfig, process.env.ADMITLB_E2E_KEEP ? { logFile: join(dataDir, `webhook-${i}.log`), logLevel: 'info' } : {})));
+    const webhooks = await Promise.all(Array.from({ length: opts.count }, (_, i) => spawnWebhookProcess(files, kubeconfig, { clientCaFile: api.webhookClientCaFile, ...(process.env.ADMITLB_E2E_KEEP ? { logFile: join(dataDir, `webhook-${i}.log`), logLevel: 'info' } : {}) })));
     for (const w of webhooks) cleanups.push(() => w.stop());
     targets.push(...webhooks.map((w) => ({ host: '127.0.0.1', port: w.port })));
     proxy.connections.push(...webhooks.map(() => 0));

@@ -335,3 +335,34 @@ describe('pools are validated too', () => {
     assert.match(r.stderr, /admission webhook "ippools\.admitlb\.io" denied the request: .*overlap/i);
   });
 });
+
+describe('only the API server may call the webhook', () => {
+  it('a review posted straight to the webhook (as any pod could) is refused and claims nothing; the API server\'s own calls pass', async () => {
+    const { request } = await import('node:https');
+    const before = (await claims()).size;
+    const forged = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'forged', kind: { group: '', version: 'v1', kind: 'Service' }, resource: { group: '', version: 'v1', resource: 'services' },
+        namespace: 'no-such-namespace', name: 'grab', operation: 'CREATE', userInfo: { username: 'mallory' },
+        object: service('grab', { namespace: 'no-such-namespace' }), oldObject: null, dryRun: false,
+      },
+    };
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${c.sandbox.webhook.url.replace('0.0.0.0', '127.0.0.1')}/mutate/services`, { method: 'POST', ca: c.sandbox.files.caPem, headers: { 'content-type': 'application/json' }, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(forged));
+    });
+    assert.equal(reply.status, 401, reply.body);
+    assert.match(reply.body, /admission endpoints answer the API server only/);
+    assert.equal((await claims()).size, before);
+    const created = await c.kubectl(['create', 'service', 'loadbalancer', 'authentic', '--tcp=80:80']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match((await annotations('authentic'))['admitlb.io/assigned-ips'] ?? '', V4_DEFAULT);
+  });
+});

@@ -353,7 +353,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     if (!logger) {
       logFile = join(dataDir, 'admitlb.log');
       const dest = pino.destination({ dest: logFile, sync: true, mkdir: true });
-      logger = pino({ level: 'info', base: { component: 'webhook' } }, dest);
+      logger = pino({ level: 'info', base: null }, dest);
     }
     const config = parseServerConfig({
       host: '127.0.0.1',

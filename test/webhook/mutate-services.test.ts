@@ -115,6 +115,7 @@ describe('webhook: Service create, reinvocation, update, dry-run, delete', () =>
     const t = await setup([pool('full', { addresses: ['203.0.113.9-203.0.113.9'] })]);
     await t.cluster.create(claim('203.0.113.9', 'full', [{ namespace: 'default', name: 'other' }]));
     const update = fixture('update-loadbalancer-ports');
+    delete update.request.oldObject!.metadata.annotations; // the fixture's placeholder: no assignment before
     update.request.oldObject!.spec = structuredClone(update.request.object!.spec);
     update.request.object!.metadata.labels = { app: 'web', edited: 'yes' };
     const { body } = await post(t.app, update);
@@ -127,6 +128,7 @@ describe('webhook: Service create, reinvocation, update, dry-run, delete', () =>
     const t = await setup([pool('full', { addresses: ['203.0.113.9-203.0.113.9'] })]);
     await t.cluster.create(claim('203.0.113.9', 'full', [{ namespace: 'default', name: 'other' }]));
     const update = fixture('update-loadbalancer-ports');
+    delete update.request.oldObject!.metadata.annotations; // the fixture's placeholder: no assignment before
     update.request.oldObject!.spec = { ...structuredClone(update.request.object!.spec), type: 'ClusterIP' };
     const { body } = await post(t.app, update);
     assert.equal(body.response.allowed, false);

@@ -17,7 +17,7 @@ import {
   type Denial,
 } from '../allocation/allocator.ts';
 import { poolCapacity } from '../allocation/pools.ts';
-import { ApiUnavailableError, type ClaimStore } from '../kube/cluster.ts';
+import { ApiRejectedError, ApiUnavailableError, type ClaimStore } from '../kube/cluster.ts';
 import type { Service } from '../kube/types.ts';
 import { signAssignment, verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
 import { denial, pointerEscape, serviceShapeSchema, type AdmissionOutcome, type AdmissionRequest, type JsonPatchOp } from './review.ts';
@@ -148,6 +148,15 @@ export async function admitService(
       if (await claimAll(deps, decided, subject, intent)) granted = decided;
       else lastLostRace.set(deps.store, Date.now());
     } catch (err) {
+      if (err instanceof ApiRejectedError) {
+        // The claim itself was refused (validation, another admission step, RBAC): the same request
+        // would be refused again, so it is a denial with the API's words, not an outage.
+        const code = err.status >= 400 && err.status < 500 ? err.status : 400;
+        return {
+          ...denial(code, err.reason || 'BadRequest', `admitlb cannot record the address claim: the API server refused it: ${err.apiMessage}`),
+          audit: { decision: 'denied', reason: `claim refused by the API: ${err.apiMessage}`, ...who },
+        };
+      }
       if (err instanceof ApiUnavailableError) {
         return {
           ...denial(503, 'ServiceUnavailable', `admitlb cannot record the address claim: the Kubernetes API is unreachable (${err.message}); retry shortly`),

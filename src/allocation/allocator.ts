@@ -37,8 +37,8 @@ export interface AllocationRequest {
 export interface Denial {
   field: string;
   message: string;
-  code: 400 | 403 | 404 | 409;
-  reason: 'BadRequest' | 'Forbidden' | 'NotFound' | 'Conflict';
+  code: 400 | 403 | 404 | 409 | 422;
+  reason: 'BadRequest' | 'Forbidden' | 'NotFound' | 'Conflict' | 'Invalid';
 }
 
 export type AllocationResult =

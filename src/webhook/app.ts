@@ -148,6 +148,7 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
       const result = await admitService(deps, req);
       outcome = result;
       auditFields = result.audit;
+      for (const fill of result.nearlyFull ?? []) logger.warn(fill, `IPPool "${fill.pool}" is ${fill.percent}% used`);
     } catch (err) {
       if (err instanceof MalformedReviewError) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: err.message });
       logger.error({ err, uid: req.uid }, 'admission failed');

@@ -17,7 +17,7 @@ import {
   type Denial,
 } from '../allocation/allocator.ts';
 import { poolCapacity } from '../allocation/pools.ts';
-import { ApiUnavailableError, type ClaimStore } from '../kube/cluster.ts';
+import { ApiRejectedError, ApiUnavailableError, type ClaimStore } from '../kube/cluster.ts';
 import type { Service } from '../kube/types.ts';
 import { signAssignment, verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
 import { denial, pointerEscape, serviceShapeSchema, type AdmissionOutcome, type AdmissionRequest, type JsonPatchOp } from './review.ts';
@@ -45,8 +45,18 @@ export interface AuditFields {
   namespace?: string;
 }
 
+/** A pool fuller than `poolWarnPercent` after an allocation: for the operator's log only. */
+export interface PoolFill {
+  pool: string;
+  family: string;
+  used: string;
+  capacity: string;
+  percent: number;
+}
+
 export type ServiceAdmission = AdmissionOutcome & {
   audit: AuditFields;
+  nearlyFull?: PoolFill[];
   /** Set when an unchanged update was let through without an address: the reason it has none. */
   pending?: string;
 };
@@ -148,6 +158,15 @@ export async function admitService(
       if (await claimAll(deps, decided, subject, intent)) granted = decided;
       else lastLostRace.set(deps.store, Date.now());
     } catch (err) {
+      if (err instanceof ApiRejectedError) {
+        // The claim itself was refused (validation, another admission step, RBAC): the same request
+        // would be refused again, so it is a denial with the API's words, not an outage.
+        const code = err.status >= 400 && err.status < 500 ? err.status : 400;
+        return {
+          ...denial(code, err.reason || 'BadRequest', `admitlb cannot record the address claim: the API server refused it: ${err.apiMessage}`),
+          audit: { decision: 'denied', reason: `claim refused by the API: ${err.apiMessage}`, ...who },
+        };
+      }
       if (err instanceof ApiUnavailableError) {
         return {
           ...denial(503, 'ServiceUnavailable', `admitlb cannot record the address claim: the Kubernetes API is unreachable (${err.message}); retry shortly`),
@@ -184,12 +203,15 @@ export async function admitService(
   if (granted.assignedExternal) {
     patch.push({ op: service.spec?.externalIPs ? 'replace' : 'add', path: '/spec/externalIPs', value: assignment.externalIPs });
   }
-  warnings.push(...usageWarnings(deps, granted));
+  // Pool fill goes to the operator's log, never into the answer: it would tell any namespace how
+  // many addresses the others hold.
+  const nearlyFull = request.dryRun ? [] : poolsNearlyFull(deps, granted);
 
   return {
     allowed: true,
     patch,
     warnings,
+    ...(nearlyFull.length ? { nearlyFull } : {}),
     audit: {
       decision: 'allowed',
       addresses: [...assignment.ips, ...assignment.externalIPs],
@@ -407,9 +429,9 @@ function annotationPatch(annotations: Record<string, string> | undefined, desire
   return ops;
 }
 
-function usageWarnings(deps: AdmissionDeps, granted: Granted): string[] {
+function poolsNearlyFull(deps: AdmissionDeps, granted: Granted): PoolFill[] {
   const seen = new Set<string>();
-  const out: string[] = [];
+  const out: PoolFill[] = [];
   const entries: { pool: string; ip: IP }[] = [
     ...(granted.lb?.ips.map((ip) => ({ pool: granted.lb!.pool, ip })) ?? []),
     ...granted.external,
@@ -423,7 +445,7 @@ function usageWarnings(deps: AdmissionDeps, granted: Granted): string[] {
     const cap = poolCapacity(pool, ip.family);
     const used = BigInt(deps.state.claims.inUse(poolName, ip.family));
     if (cap > 0n && used * 100n > cap * BigInt(deps.config.poolWarnPercent)) {
-      out.push(`IPPool "${poolName}" is ${(used * 100n) / cap}% used (${used} of ${cap} ${familyName(ip.family)} addresses)`);
+      out.push({ pool: poolName, family: familyName(ip.family), used: String(used), capacity: String(cap), percent: Number((used * 100n) / cap) });
     }
   }
   return out;

@@ -106,6 +106,12 @@ export function readIntent(service: Service, config: AdmissionConfig): ServiceIn
   const policy: FamilyPolicy = spec.ipFamilyPolicy ?? (families.length > 1 ? 'RequireDualStack' : 'SingleStack');
 
   const ports: ServicePortRef[] = (spec.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.port }));
+  // The API server would reject these after admission; checked here, before anything is claimed,
+  // with kube-apiserver's own wording (a claim listing such a port is refused by the IPClaim schema).
+  const badPort = ports.findIndex((p) => !Number.isInteger(p.port) || p.port < 1 || p.port > 65535);
+  if (badPort >= 0) {
+    return { field: `spec.ports[${badPort}].port`, message: `Invalid value: ${ports[badPort]!.port}: must be between 1 and 65535, inclusive`, code: 422, reason: 'Invalid' };
+  }
   const externalIPs = (spec.externalIPs ?? []).map((text, i) => ({ text, field: `spec.externalIPs[${i}]` }));
   if (externalIPs.length > 0) {
     warnings.push('spec.externalIPs is deprecated upstream (KEP-5707); prefer a LoadBalancer Service');

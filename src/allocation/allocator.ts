@@ -4,7 +4,7 @@
 import type { PoolUsage, ServicePortRef } from '../config/schemas.ts';
 import { familyName, formatIP, isBuggyIP, type Family, type IP } from './addresses.ts';
 import { compareIP, type ClaimIndex, type ClaimRecord } from './claim-index.ts';
-import { comparePools, poolAdmits, poolCapacity, poolContains, type PoolModel } from './pools.ts';
+import { comparePools, poolAdmits, poolContains, type PoolModel } from './pools.ts';
 
 export type FamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
 
@@ -37,8 +37,8 @@ export interface AllocationRequest {
 export interface Denial {
   field: string;
   message: string;
-  code: 400 | 403 | 404 | 409;
-  reason: 'BadRequest' | 'Forbidden' | 'NotFound' | 'Conflict';
+  code: 400 | 403 | 404 | 409 | 422;
+  reason: 'BadRequest' | 'Forbidden' | 'NotFound' | 'Conflict' | 'Invalid';
 }
 
 export type AllocationResult =
@@ -146,6 +146,12 @@ function sortByFamilies(ips: IP[], families: Family[]): IP[] {
   return [...ips].sort((a, b) => rank(a.family) - rank(b.family));
 }
 
+/** Whether the holders of `record` (all of them, any namespace) may share it with `req`. */
+function shareableWith(record: ClaimRecord, others: ClaimRecord['holders'], pool: PoolModel, req: Pick<AllocationRequest, 'ports' | 'backend'>, use: PoolUsage): boolean {
+  if (record.pool !== pool.name || others.some((h) => h.use !== use || h.backend !== req.backend)) return false;
+  return !others.some((h) => req.ports.some((p) => h.ports.some((q) => q.protocol === p.protocol && q.port === p.port)));
+}
+
 /** Whether `ip` is free for this Service, already its own, shareable with it, or taken (and why). */
 export function availability(state: AllocatorState, req: Pick<AllocationRequest, 'namespace' | 'name' | 'sharingKey' | 'ports' | 'backend'>, pool: PoolModel, ip: IP, use: PoolUsage): Availability {
   const record = state.claims.get(ip);
@@ -156,12 +162,16 @@ export function availability(state: AllocatorState, req: Pick<AllocationRequest,
     ? `Service "${others.find((h) => h.namespace === req.namespace)!.name}"`
     : 'another Service';
   const addr = formatIP(ip);
-  if (!req.sharingKey || record.sharingKey !== req.sharingKey) return { kind: 'taken', why: `${addr} is already held by ${heldBy}` };
+  const held: Availability = { kind: 'taken', why: `${addr} is already held by ${heldBy}` };
+  if (!req.sharingKey || record.sharingKey !== req.sharingKey) return held;
+  // The key matched. Any reason given from here on would tell the requester that it guessed the
+  // sharing key right (a key oracle) and describe other Services: that is only told to a namespace
+  // about its own Services, which it can read anyway. With a holder in another namespace the answer
+  // is the same as for a wrong key, whatever keeps the address from being shared.
+  const foreign = others.some((h) => h.namespace !== req.namespace);
+  if (foreign && !(pool.crossNamespace && shareableWith(record, others, pool, req, use))) return held;
   if (record.pool !== pool.name) return { kind: 'taken', why: `${addr} is already held by ${heldBy} from another pool` };
   if (others.some((h) => h.use !== use)) return { kind: 'taken', why: `${addr} is already held by ${heldBy} as ${use === 'LoadBalancer' ? 'an externalIP' : 'a LoadBalancer IP'}` };
-  if (!pool.crossNamespace && others.some((h) => h.namespace !== req.namespace)) {
-    return { kind: 'taken', why: `${addr} is shared by a Service in another namespace and IPPool "${pool.name}" does not allow sharing across namespaces` };
-  }
   if (others.some((h) => h.backend !== req.backend)) {
     return { kind: 'taken', why: `${addr} is shared by ${heldBy} with a different backend (externalTrafficPolicy Local needs the same selector)` };
   }
@@ -266,8 +276,8 @@ function allocateFromPools(state: AllocatorState, req: AllocationRequest, pools:
       const fam = missing ?? req.families[0] ?? 4;
       if (!pool.families.has(fam)) reasons.push(`IPPool "${pool.name}" has no ${familyName(fam)} addresses`);
       else {
-        const cap = poolCapacity(pool, fam);
-        reasons.push(`IPPool "${pool.name}" has no free ${familyName(fam)} address (${state.claims.inUse(pool.name, fam)} of ${cap} in use)`);
+        // No counts: how full a pool is tells one namespace about the others' Services.
+        reasons.push(`IPPool "${pool.name}" has no free ${familyName(fam)} address`);
       }
     }
   }

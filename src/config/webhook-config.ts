@@ -8,7 +8,7 @@ export const admissionConfigSchema = z.object({
   defaultFamily: z.enum(['IPv4', 'IPv6']).default('IPv4'),
   /** How externalIPs outside the ExternalIP pools are treated: denied, warned about, or ignored. */
   externalIPMode: z.enum(['enforce', 'warn', 'off']).default('enforce'),
-  /** Warn when a pool is fuller than this percentage after an allocation. */
+  /** Log a warning (for the operator; never in the answer) when a pool is fuller than this percentage after an allocation. */
   poolWarnPercent: z.number().min(1).max(100).default(90),
   /** How often to refresh and retry when another replica claimed the same address first. */
   claimRetries: z.number().int().min(1).max(50).default(8),

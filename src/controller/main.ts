@@ -5,7 +5,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { closeOnSignal, startHealthServer } from '../webhook/health-server.ts';
-import pino from 'pino';
+import type pino from 'pino';
+import { componentLogger, rootLogger } from '../log.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ConfigError, controllerCommandConfigSchema, describeConfigError, type AdmissionConfig, type ControllerCommandConfig, type ControllerConfig } from '../config/webhook-config.ts';
 import { LiveAllocationState } from '../kube/allocation-state.ts';
@@ -31,14 +32,14 @@ export interface StartControllerOptions {
   keys: KeySet;
   admission: AdmissionConfig;
   controller: ControllerConfig;
-  logger: ControllerLogger & { child?(bindings: object): ControllerLogger };
+  logger: ControllerLogger & { child?(bindings: Record<string, unknown>): ControllerLogger; bindings?(): Record<string, unknown> };
   registry: Registry;
 }
 
 export function startController(opts: StartControllerOptions): RunningController {
   const cfg = opts.controller;
   const identity = cfg.identity ?? `${process.env.POD_NAME || process.env.HOSTNAME || hostname()}_${randomBytes(4).toString('hex')}`;
-  const logger = opts.logger.child?.({ component: 'controller' }) ?? opts.logger;
+  const logger = componentLogger(opts.logger, 'controller');
   const controller = new Controller({
     cache: opts.cluster,
     api: new KubeControllerApi(opts.kc, opts.cluster, identity),
@@ -96,7 +97,7 @@ export interface RunningControllerProcess {
 
 /** `admitlb controller`: caches, allocation state, the elected controller and a health endpoint. */
 export async function startControllerProcess(config: ControllerCommandConfig, opts: { logger?: pino.Logger } = {}): Promise<RunningControllerProcess> {
-  const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'controller' } });
+  const logger = componentLogger(opts.logger ?? rootLogger(config.logLevel), 'controller');
   const keys = await loadKeySet(config.signingKeysDir);
   const kc = loadKubeConfig(config.kubeconfig);
   const cluster = new KubeCluster(kc, logger, { watchServices: true });

@@ -6,7 +6,7 @@ import https from 'node:https';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, type KubernetesObject, type Watch } from '@kubernetes/client-node';
 import type { BGPAdvertisement, BGPPeer, IPClaim, IPPool } from '../config/schemas.ts';
 import { API_GROUP, API_VERSION } from '../config/schemas.ts';
-import { ApiUnavailableError, type CacheEvent, type ClaimCreateResult, type ClaimStore, type ClaimUpdateResult, type Cluster, type ClusterCache } from './cluster.ts';
+import { ApiRejectedError, ApiUnavailableError, type CacheEvent, type ClaimCreateResult, type ClaimStore, type ClaimUpdateResult, type Cluster, type ClusterCache } from './cluster.ts';
 import type { Namespace, Service } from './types.ts';
 
 export interface KubeLogger {
@@ -74,6 +74,38 @@ const statusOf = (err: unknown): number | undefined => {
   if (typeof e?.statusCode === 'number') return e.statusCode;
   return e?.response?.statusCode;
 };
+
+/** The Status (reason, message) of a failed API call, parsed from client-node's ApiException body. */
+function apiStatusOf(err: unknown): { reason: string; message: string } | undefined {
+  let body = (err as { body?: unknown })?.body;
+  if (typeof body === 'string') {
+    const text = body.trim();
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return text ? { reason: '', message: text.slice(0, 500) } : undefined;
+    }
+  }
+  if (typeof body !== 'object' || body === null) return undefined;
+  const b = body as { reason?: unknown; message?: unknown };
+  return { reason: typeof b.reason === 'string' ? b.reason : '', message: typeof b.message === 'string' ? b.message : '' };
+}
+
+/**
+ * The error for a failed IPClaim call, worded for people: the API's Status message, never
+ * client-node's dump of HTTP code, body and headers. A 4xx (except 408 and 429, which pass with time)
+ * is the write's own fault (ApiRejectedError); anything else means the API cannot be used now.
+ */
+export function claimCallError(action: string, err: unknown): ApiRejectedError | ApiUnavailableError {
+  const status = statusOf(err);
+  if (status === undefined) return new ApiUnavailableError(`${action}: ${errorText(err)}`, err);
+  const s = apiStatusOf(err);
+  const detail = s?.message || s?.reason || 'no message';
+  if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    return new ApiRejectedError(`${action}: the API server refused it (HTTP ${status}${s?.reason ? ` ${s.reason}` : ''}): ${detail}`, status, s?.reason ?? '', detail, err);
+  }
+  return new ApiUnavailableError(`${action}: HTTP ${status}: ${detail}`, err);
+}
 
 interface WatchedKind<T extends KubernetesObject> {
   name: string;
@@ -550,7 +582,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
       return { ok: true, claim: created };
     } catch (err) {
       if (statusOf(err) === 409) return { ok: false, reason: 'AlreadyExists', current: await this.get(claim.metadata.name!) };
-      throw new ApiUnavailableError(`creating IPClaim ${claim.metadata.name}: ${String((err as Error).message ?? err)}`, err);
+      throw claimCallError(`creating IPClaim ${claim.metadata.name}`, err);
     }
   }
 
@@ -562,7 +594,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
       const status = statusOf(err);
       if (status === 409) return { ok: false, reason: 'Conflict' };
       if (status === 404) return { ok: false, reason: 'NotFound' };
-      throw new ApiUnavailableError(`updating IPClaim ${claim.metadata.name}: ${String((err as Error).message ?? err)}`, err);
+      throw claimCallError(`updating IPClaim ${claim.metadata.name}`, err);
     }
   }
 
@@ -579,7 +611,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
     } catch (err) {
       const status = statusOf(err);
       if (status === 404 || status === 409) return false;
-      throw new ApiUnavailableError(`deleting IPClaim ${name}: ${String((err as Error).message ?? err)}`, err);
+      throw claimCallError(`deleting IPClaim ${name}`, err);
     }
   }
 
@@ -588,7 +620,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
       return (await retryOnStaleSocket(() => this.custom.getClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: 'ipclaims', name }))) as IPClaim;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
-      throw new ApiUnavailableError(`reading IPClaim ${name}: ${String((err as Error).message ?? err)}`, err);
+      throw claimCallError(`reading IPClaim ${name}`, err);
     }
   }
 }

@@ -15,6 +15,26 @@ export class ApiUnavailableError extends Error {
   }
 }
 
+/**
+ * Raised when the API server refuses a write for what it contains (a 4xx other than the conflicts
+ * the caller handles: validation, admission, authorization). Retrying the same write cannot help,
+ * so callers answer with the API's own message rather than call the API unreachable.
+ */
+export class ApiRejectedError extends Error {
+  constructor(
+    message: string,
+    /** HTTP status of the API's answer. */
+    readonly status: number,
+    /** The Status reason (`Invalid`, `Forbidden`...), '' when the API gave none. */
+    readonly reason: string,
+    /** The Status message, as the API worded it. */
+    readonly apiMessage: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+  }
+}
+
 export interface ClaimStore {
   create(claim: IPClaim): Promise<ClaimCreateResult>;
   /** Compare-and-swap on metadata.resourceVersion. */

@@ -3,7 +3,7 @@
 // Used by unit tests and benchmarks; the sandbox double covers the real HTTP path.
 import type { IPClaim, IPPool } from '../config/schemas.ts';
 import type { CacheEvent, ClaimCreateResult, ClaimStore, ClaimUpdateResult, Cluster, ClusterCache } from './cluster.ts';
-import { ApiUnavailableError } from './cluster.ts';
+import { ApiUnavailableError, type ApiRejectedError } from './cluster.ts';
 import type { Namespace, Service } from './types.ts';
 import type { ControllerApi, EventTarget, LoadBalancerIngress, WriteResult } from '../controller/api.ts';
 import type { JsonPatchOp } from '../admission/review.ts';
@@ -84,13 +84,18 @@ export class MemoryCluster implements Cluster, ClusterCache, ClaimStore, Control
     this.emit({ kind: 'namespace', type: 'upsert', namespace: ns });
   }
 
-  private check() {
+  /** Tests: the API's verdict on a claim write (an error to throw, as a validating step would). */
+  refuseClaim: ((claim: IPClaim) => ApiRejectedError | undefined) | undefined;
+
+  private check(claim?: IPClaim) {
     if (this.unavailable) throw new ApiUnavailableError('connect ECONNREFUSED (memory cluster marked unavailable)');
+    const refused = claim && this.refuseClaim?.(claim);
+    if (refused) throw refused;
   }
 
   async create(claim: IPClaim): Promise<ClaimCreateResult> {
     this.calls.create++;
-    this.check();
+    this.check(claim);
     const name = claim.metadata.name!;
     const existing = this.claimMap.get(name);
     if (existing) return { ok: false, reason: 'AlreadyExists', current: clone(existing) };
@@ -105,7 +110,7 @@ export class MemoryCluster implements Cluster, ClusterCache, ClaimStore, Control
 
   async update(claim: IPClaim): Promise<ClaimUpdateResult> {
     this.calls.update++;
-    this.check();
+    this.check(claim);
     const name = claim.metadata.name!;
     const existing = this.claimMap.get(name);
     if (!existing) return { ok: false, reason: 'NotFound' };

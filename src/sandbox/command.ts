@@ -377,7 +377,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     if (!logger) {
       logFile = join(dataDir, 'admitlb.log');
       const dest = pino.destination({ dest: logFile, sync: true, mkdir: true });
-      logger = pino({ level: 'info', base: { component: 'webhook' } }, dest);
+      logger = pino({ level: 'info', base: null }, dest);
     }
     const config = parseServerConfig({
       host: '127.0.0.1',
@@ -478,6 +478,32 @@ export function parseSandboxArgs(argv: string[]): SandboxCommandOptions {
   return { controlPlane, dataDir, host: listen.host, port: listen.port, webhookPort };
 }
 
+/** Whether `host` (an IP address) reaches only this machine: 127.0.0.0/8, ::1 and their mapped forms. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  const mapped = h.match(/^(?:0*:)*:?ffff:(\d+\.\d+\.\d+\.\d+)$/);
+  if (mapped) return mapped[1]!.startsWith('127.');
+  if (!net.isIPv6(h)) return false;
+  const sl = new net.SocketAddress({ address: h, family: 'ipv6' });
+  return sl.address === '::1';
+}
+
+/**
+ * The warning for an API server reachable from other machines (a wildcard or a routable address):
+ * its token, stored in the data folder and the kubeconfig, is cluster-admin (the double has no
+ * authorization), so anyone who obtains it owns the sandbox.
+ */
+export function exposureWarning(host: string, port: number, dataDir: string): string | undefined {
+  if (isLoopback(host)) return undefined;
+  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return [
+    `admitlb sandbox: WARNING: the API server listens on ${where}, which other machines can reach.`,
+    `  Its bearer token (${join(dataDir, 'token')}, also in the kubeconfig) is cluster-admin: the sandbox has no authorization.`,
+    '  Anyone who gets the token can read and change everything here. Listen on 127.0.0.1 unless the network is yours alone.',
+  ].join('\n');
+}
+
 function shown(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel && !rel.startsWith('..') ? rel : path;
@@ -489,6 +515,8 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
   let sandbox: RunningSandbox;
   try {
     opts = parseSandboxArgs(argv);
+    const warning = exposureWarning(opts.host, opts.port, opts.dataDir);
+    if (warning) console.error(warning);
     sandbox = await startSandbox({ controlPlane: opts.controlPlane, dataDir: opts.dataDir, host: opts.host, port: opts.port, webhookPort: opts.webhookPort });
   } catch (err) {
     if (err instanceof SandboxError) {

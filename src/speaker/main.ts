@@ -1,7 +1,8 @@
 // `admitlb speaker`: one per node (DaemonSet, hostNetwork). Caches, the node Lease, the reconcile
 // loop (speaker.ts), and /healthz, /readyz (caches synced) and /metrics on plain HTTP.
 import { closeOnSignal, startHealthServer } from '../webhook/health-server.ts';
-import pino from 'pino';
+import type pino from 'pino';
+import { rootLogger } from '../log.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
 import { ConfigError, describeConfigError } from '../config/webhook-config.ts';
@@ -49,7 +50,7 @@ export interface RunningSpeaker {
 }
 
 export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?: pino.Logger } = {}): Promise<RunningSpeaker> {
-  const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'speaker', node: config.nodeName } });
+  const logger = opts.logger ?? rootLogger(config.logLevel).child({ component: 'speaker', node: config.nodeName });
   const keys = await loadKeySet(config.signingKeysDir);
   const kc = loadKubeConfig(config.kubeconfig);
   const registry = new Registry();
@@ -80,7 +81,7 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
   lease.start();
   await cache.start();
   await speaker.start();
-  logger.info({ address: url, node: config.nodeName, namespace: config.namespace }, 'admitlb speaker running');
+  logger.info({ address: url, namespace: config.namespace }, 'admitlb speaker running');
   let closed: Promise<void> | undefined;
   return {
     url,

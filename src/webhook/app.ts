@@ -3,7 +3,7 @@
 // Every admission decision is written as one audit log line with stable keys.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
-import type { ZodError } from 'zod';
+import { z, type ZodError } from 'zod';
 import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
 import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
 import { validatePool } from '../admission/validate-pool.ts';
@@ -53,6 +53,12 @@ export const ERRORS = {
 
 const SPEAKER_RESOURCES = Object.keys(SPEAKER_CONFIG_RESOURCES);
 
+/** The object metadata every endpoint reads (names, labels, annotations), typed as the API sends it. */
+const stringMap = z.record(z.string(), z.string()).nullable().optional();
+const objectMetaSchema = z
+  .object({ name: z.string().optional(), generateName: z.string().optional(), namespace: z.string().optional(), labels: stringMap, annotations: stringMap })
+  .loose();
+
 const zodSummary = (e: ZodError) => e.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 
 export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
@@ -101,6 +107,26 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     return req;
   }
 
+  /**
+   * What every endpoint needs of the objects, as the API server always sends them: on CREATE and
+   * UPDATE an object with object metadata, on UPDATE and DELETE an old object that is one (or none).
+   * A review that breaks this did not come from an API server: 400, never a guess or a crash.
+   */
+  function objectProblem(req: AdmissionRequest): string | undefined {
+    const check = (field: 'object' | 'oldObject', required: boolean): string | undefined => {
+      const o = req[field];
+      if (o === undefined || o === null) return required ? `request.${field}: required for ${req.operation}, got ${o === null ? 'null' : 'nothing'}` : undefined;
+      const meta = objectMetaSchema.safeParse(o.metadata);
+      if (!meta.success) {
+        const issue = meta.error.issues[0]!;
+        return `request.${field}.${['metadata', ...issue.path].join('.')}: ${issue.message}`;
+      }
+      return undefined;
+    };
+    const writes = req.operation === 'CREATE' || req.operation === 'UPDATE';
+    return check('object', writes) ?? (req.operation === 'CREATE' ? undefined : check('oldObject', false));
+  }
+
   function audit(webhook: string, req: AdmissionRequest, a: AuditFields, started: bigint) {
     const latencyMs = Number(process.hrtime.bigint() - started) / 1e6;
     metrics.admissionSeconds.observe({ webhook, operation: req.operation }, latencyMs / 1000);
@@ -130,12 +156,15 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     const started = process.hrtime.bigint();
     const req = parseReview(request.body, 'services');
     if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    const problem = objectProblem(req);
+    if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
     let outcome: AdmissionOutcome;
     let auditFields: AuditFields;
     try {
       const result = await admitService(deps, req);
       outcome = result;
       auditFields = result.audit;
+      for (const fill of result.nearlyFull ?? []) logger.warn(fill, `IPPool "${fill.pool}" is ${fill.percent}% used`);
     } catch (err) {
       if (err instanceof MalformedReviewError) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: err.message });
       logger.error({ err, uid: req.uid }, 'admission failed');
@@ -150,6 +179,8 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     const started = process.hrtime.bigint();
     const req = parseReview(request.body, 'ippools');
     if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    const problem = objectProblem(req);
+    if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
     const outcome = validatePool({ pools: deps.state.pools, claims: deps.state.claims }, req);
     audit('ippools.admitlb.io', req, { decision: outcome.allowed ? 'allowed' : 'denied', reason: outcome.status?.message, name: req.name }, started);
     return reviewResponse(req.uid, outcome);
@@ -159,6 +190,8 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     const started = process.hrtime.bigint();
     const req = parseReview(request.body, SPEAKER_RESOURCES);
     if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    const problem = objectProblem(req);
+    if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
     const kind = SPEAKER_CONFIG_RESOURCES[req.resource.resource]!;
     const name = req.name || String((req.object?.metadata as { name?: unknown } | undefined)?.name ?? '');
     let outcome: AdmissionOutcome;

@@ -1,7 +1,8 @@
 // `admitlb webhook`: wires configuration, the Kubernetes adapter, certificates and the app together,
 // then listens. Configuration is validated once here; a bad value exits non-zero with a clear error.
 import { closeOnSignal } from './health-server.ts';
-import pino from 'pino';
+import type pino from 'pino';
+import { componentLogger, rootLogger } from '../log.ts';
 import { ConfigError, serverConfigSchema, describeConfigError, type ServerConfig } from '../config/webhook-config.ts';
 import { KubeCluster, loadKubeConfig } from '../kube/client.ts';
 import { LiveAllocationState } from '../kube/allocation-state.ts';
@@ -29,7 +30,9 @@ export interface RunningWebhook {
 
 /** Starts the webhook; `cluster` defaults to the API server named by the kubeconfig. */
 export async function startWebhook(config: ServerConfig, opts: { cluster?: Cluster; logger?: pino.Logger } = {}): Promise<RunningWebhook> {
-  const logger = opts.logger ?? pino({ level: config.logLevel, base: { component: 'webhook' } });
+  // The controller started beside the webhook binds its own component on the same root.
+  const root = opts.logger ?? rootLogger(config.logLevel);
+  const logger = componentLogger(root, 'webhook');
   const keys = await loadKeySet(config.signingKeysDir);
   const clientAuth = createClientAuthenticator({ clientCaFile: config.clientCaFile, clientTokenFile: config.clientTokenFile });
   if (!clientAuth.required) logger.warn({}, 'admission endpoints accept any caller: pass --client-ca-file or --client-token-file (see README, Security)');
@@ -44,7 +47,7 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
   const state = new LiveAllocationState(cluster.cache, logger);
   const metrics = createWebhookMetrics(state, { defaultMetrics: true });
   const controller = withController
-    ? startController({ kc: kc!, cluster: kubeCluster!, state, keys, admission: config.admission, controller: config.controller, logger, registry: metrics.registry })
+    ? startController({ kc: kc!, cluster: kubeCluster!, state, keys, admission: config.admission, controller: config.controller, logger: root, registry: metrics.registry })
     : undefined;
   const app = buildWebhookApp({
     deps: {

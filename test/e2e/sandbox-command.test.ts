@@ -76,7 +76,7 @@ describe('the newcomer walkthrough, then a restart on the same data folder', () 
     assert.equal(
       full.stderr.trim(),
       'error: failed to create LoadBalancer service: admission webhook "services.admitlb.io" denied the request: ' +
-        'spec.type: cannot allocate an IPv4 address: IPPool "default" has no free IPv4 address (3 of 3 in use)',
+        'spec.type: cannot allocate an IPv4 address: IPPool "default" has no free IPv4 address',
     );
 
     // One process per data folder, and a busy port is named.

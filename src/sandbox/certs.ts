@@ -58,14 +58,13 @@ async function importCertificateAuthority(certPem: string, keyPem: string): Prom
   return { certPem, keyPem, cert, keys: { privateKey, publicKey } as CryptoKeyPair };
 }
 
-/** Issues a serving certificate for the given DNS names and IP addresses, signed by `ca`. */
-export async function issueServingCert(ca: CertificateAuthority, hosts: string[]): Promise<ServingCert> {
+/** A leaf certificate signed by `ca`: the parts serving and client certificates share. */
+async function issueLeaf(ca: CertificateAuthority, subject: string, usage: x509.ExtendedKeyUsage, extra: x509.Extension[]): Promise<ServingCert> {
   const keys = (await webcrypto.subtle.generateKey(ecAlg, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
-  const san = hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=${hosts[0] ?? 'localhost'}`,
+    subject,
     issuer: ca.cert.subject,
     notBefore: new Date(now - 3600_000),
     notAfter: new Date(now + 5 * 365 * 86400_000),
@@ -75,8 +74,8 @@ export async function issueServingCert(ca: CertificateAuthority, hosts: string[]
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.SubjectAlternativeNameExtension(san, false),
+      new x509.ExtendedKeyUsageExtension([usage], false),
+      ...extra,
       await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
     ],
   });
@@ -84,28 +83,15 @@ export async function issueServingCert(ca: CertificateAuthority, hosts: string[]
   return { certPem: cert.toString('pem'), keyPem };
 }
 
+/** Issues a serving certificate for the given DNS names and IP addresses, signed by `ca`. */
+export async function issueServingCert(ca: CertificateAuthority, hosts: string[]): Promise<ServingCert> {
+  const san = hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
+  return issueLeaf(ca, `CN=${hosts[0] ?? 'localhost'}`, x509.ExtendedKeyUsage.serverAuth, [new x509.SubjectAlternativeNameExtension(san, false)]);
+}
+
 /** Issues a client certificate (CN = user, O = groups, as kube-apiserver reads them), signed by `ca`. */
 export async function issueClientCert(ca: CertificateAuthority, commonName: string, organizations: string[] = []): Promise<ServingCert> {
-  const keys = (await webcrypto.subtle.generateKey(ecAlg, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: [`CN=${commonName}`, ...organizations.map((o) => `O=${o}`)].join(', '),
-    issuer: ca.cert.subject,
-    notBefore: new Date(now - 3600_000),
-    notAfter: new Date(now + 5 * 365 * 86400_000),
-    signingAlgorithm: ecAlg,
-    publicKey: keys.publicKey,
-    signingKey: ca.keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
-    ],
-  });
-  const keyPem = keyToPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { certPem: cert.toString('pem'), keyPem };
+  return issueLeaf(ca, [`CN=${commonName}`, ...organizations.map((o) => `O=${o}`)].join(', '), x509.ExtendedKeyUsage.clientAuth, []);
 }
 
 /** Loads the CA and serving certificate from dataDir, generating and persisting them on first use. */

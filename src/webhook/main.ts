@@ -11,6 +11,7 @@ import { loadKeySet } from '../signing/assignment.ts';
 import { buildWebhookApp } from './app.ts';
 import { createWebhookMetrics } from './metrics.ts';
 import { createTlsReloader } from './tls.ts';
+import type { ListenerLimits } from './limits.ts';
 import { startController, type RunningController } from '../controller/main.ts';
 
 export { ConfigError };
@@ -28,7 +29,7 @@ export interface RunningWebhook {
 }
 
 /** Starts the webhook; `cluster` defaults to the API server named by the kubeconfig. */
-export async function startWebhook(config: ServerConfig, opts: { cluster?: Cluster; logger?: pino.Logger } = {}): Promise<RunningWebhook> {
+export async function startWebhook(config: ServerConfig, opts: { cluster?: Cluster; logger?: pino.Logger; limits?: Partial<ListenerLimits> } = {}): Promise<RunningWebhook> {
   // The controller started beside the webhook binds its own component on the same root.
   const root = opts.logger ?? rootLogger(config.logLevel);
   const logger = componentLogger(root, 'webhook');
@@ -61,6 +62,7 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
     logger,
     metrics,
     https: tls.secureContextOptions,
+    ...(opts.limits ? { limits: opts.limits } : {}),
     readiness: {
       ready() {
         const reasons: string[] = [];

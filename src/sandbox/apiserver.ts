@@ -21,6 +21,7 @@ import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, valid
 import { ServiceAllocator, defaultServiceNetwork, type ServiceNetwork } from './services.ts';
 import { Store, type KubeObject, type StoreEvent } from './store.ts';
 import { toTable } from './table.ts';
+import { applyLimits, type ListenerLimits } from '../webhook/limits.ts';
 
 export interface ApiServerOptions {
   /** directory for the CA, the token, the journal and the kubeconfig; created if missing */
@@ -47,7 +48,27 @@ export interface ApiServerOptions {
   onWebhookCall?: WebhookCallObserver;
   /** observes each request as it arrives (method, URL, the client's socket) without changing it; for benchmarks */
   onRequest?: (req: IncomingMessage) => void;
+  /** timeouts, connection and body limits (default SANDBOX_LIMITS; tests shorten them) */
+  limits?: Partial<ListenerLimits>;
 }
+
+/**
+ * kube-apiserver refuses request bodies over 3 MiB (its MaxRequestBodyBytes) with 413
+ * RequestEntityTooLarge; so does the double. Headers must arrive within 10 s and a whole request
+ * within 60 s (kube-apiserver's default --request-timeout); a watch is a long response, not a long
+ * request, so it is not cut. Sockets have no idle timeout: a watch may see no event for minutes.
+ * 1024 connections: kubectl, informers, the webhook's and speakers' clients, with room for the
+ * 50-client end-to-end load.
+ */
+export const SANDBOX_LIMITS: ListenerLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 0,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 1024,
+  bodyLimit: 3 * 1024 * 1024,
+};
 
 export interface ApiServer {
   /** https://host:port */
@@ -102,10 +123,32 @@ function wantsTable(accept: string | undefined): boolean {
   return (accept ?? '').split(',').some((p) => p.replace(/\s+/g, '').includes('as=Table') && p.includes('g=meta.k8s.io'));
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+const tooLarge = (limit: number) => new StatusError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`);
+
+/** The body, up to `limit` bytes (kube-apiserver's limitedReadBody); over it, a 413 and the rest is discarded. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    req.resume();
+    throw tooLarge(limit);
+  }
+  // Events, not for await: leaving a for-await loop early destroys the request, and with it the
+  // chance to answer.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) return void chunks.push(c);
+      chunks.length = 0;
+      req.off('data', onData);
+      req.resume(); // the rest is read and dropped while the 413 is sent
+      reject(tooLarge(limit));
+    };
+    req.on('data', onData);
+    req.once('end', () => size <= limit && resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+    req.once('close', () => !req.complete && reject(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+  });
 }
 
 function mediaType(req: IncomingMessage): string {
@@ -139,6 +182,7 @@ interface ListSnapshot {
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const dataDir = options.dataDir;
+  const limits: ListenerLimits = { ...SANDBOX_LIMITS, ...options.limits };
   mkdirSync(dataDir, { recursive: true });
   const host = options.host ?? '127.0.0.1';
   const tokenPath = join(dataDir, 'token');
@@ -382,7 +426,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         return handleList(req, res, p, q);
       }
       if (method === 'POST') {
-        const raw = await readBody(req);
+        const raw = await readBody(req, limits.bodyLimit);
         const body = decodeBody(raw, mediaType(req)) as KubeObject;
         const ctx = requestContext(q, req);
         try {
@@ -416,18 +460,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           return send(res, 200, obj);
         }
         case 'PUT': {
-          const body = decodeBody(await readBody(req), mediaType(req)) as KubeObject;
+          const body = decodeBody(await readBody(req, limits.bodyLimit), mediaType(req)) as KubeObject;
           const r = await registry.put(def, p.namespace, name, p.subresource, body, ctx);
           return send(res, r.status, r.object, 'application/json', ctx.warnings);
         }
         case 'PATCH': {
           const type = mediaType(req);
-          const doc = decodeBody(await readBody(req), type === 'application/apply-patch+yaml' ? 'application/yaml' : 'application/json');
+          const doc = decodeBody(await readBody(req, limits.bodyLimit), type === 'application/apply-patch+yaml' ? 'application/yaml' : 'application/json');
           const r = await registry.patch(def, p.namespace, name, p.subresource, type, doc, ctx, q.get('force') === 'true');
           return send(res, r.status, r.object, 'application/json', ctx.warnings);
         }
         case 'DELETE': {
-          const raw = await readBody(req);
+          const raw = await readBody(req, limits.bodyLimit);
           const opts = (raw.length ? decodeBody(raw, mediaType(req) || 'application/json') : {}) as KubeObject;
           const dctx = requestContext(q, req, opts?.dryRun);
           dctx.warnings = ctx.warnings;
@@ -486,13 +530,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     throw new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
   }
 
-  const server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
+  const server = https.createServer({ cert: serving.certPem, key: serving.keyPem, handshakeTimeout: limits.handshakeTimeoutMs }, (req, res) => {
     options.onRequest?.(req);
     // ADMITLB_APISERVER_DEBUG=1 logs each request (method, URL, status, content types) to stderr.
     if (process.env.ADMITLB_APISERVER_DEBUG) {
       res.on('finish', () => console.error(`[apiserver] ${req.method} ${req.url} ${res.statusCode} ct=${req.headers['content-type'] ?? ''} accept=${req.headers.accept ?? ''}`));
     }
     handle(req, res).catch((err) => {
+      // The client went away (or was cut off) while its body was read: nobody to answer.
+      if ((err as { code?: string }).code === 'ECONNRESET' && !req.complete) return;
       if (res.headersSent) {
         res.end();
         return;
@@ -500,7 +546,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       sendError(res, err);
     });
   });
-  server.keepAliveTimeout = 5000;
+  applyLimits(server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => resolve());

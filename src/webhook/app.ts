@@ -9,10 +9,11 @@ import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, ty
 import { validatePool } from '../admission/validate-pool.ts';
 import { SPEAKER_CONFIG_RESOURCES, validateSpeakerConfig, type StoredBgpAdvertisement, type StoredBgpPeer } from '../admission/validate-speaker-config.ts';
 import type { ClientAuthenticator } from './client-auth.ts';
+import { applyLimits, fastifyLimitOptions, WEBHOOK_BODY_BUDGET_BYTES, WEBHOOK_LIMITS, type ListenerLimits } from './limits.ts';
 import type { WebhookMetrics } from './metrics.ts';
 
 /** kube-apiserver limits request bodies to 3 MiB; an AdmissionReview carries the object twice. */
-export const BODY_LIMIT = 3 * 1024 * 1024 * 2 + 64 * 1024;
+export const BODY_LIMIT = WEBHOOK_LIMITS.bodyLimit;
 
 export interface ReadinessCheck {
   ready(): { ok: boolean; reasons: string[] };
@@ -40,6 +41,10 @@ export interface WebhookAppOptions {
   https?: FastifyServerOptions extends { https?: infer H } ? H : unknown;
   /** who may call the admission endpoints (default: anyone; see client-auth.ts) */
   clientAuth?: ClientAuthenticator;
+  /** Timeouts and connection limits (default WEBHOOK_LIMITS; tests shorten them). */
+  limits?: Partial<ListenerLimits>;
+  /** Request-body bytes buffered at once over all connections (default WEBHOOK_BODY_BUDGET_BYTES). */
+  bodyBudgetBytes?: number;
 }
 
 export const ERRORS = {
@@ -63,14 +68,17 @@ const zodSummary = (e: ZodError) => e.issues.slice(0, 5).map((i) => `${i.path.jo
 
 export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
   const { deps, logger, metrics, readiness } = opts;
+  const limits: ListenerLimits = { ...WEBHOOK_LIMITS, ...opts.limits };
   const app = Fastify({
     loggerInstance: logger,
     // Per-request access logs would double the log volume; each decision has its own audit line.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
-    ...(opts.https ? { https: opts.https as never } : {}),
+    ...fastifyLimitOptions(limits),
+    ...(opts.https ? { https: { ...(opts.https as object), handshakeTimeout: limits.handshakeTimeoutMs } as never } : {}),
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
+  applyLimits(app.server, limits);
+  budgetJsonBodies(app, opts.bodyBudgetBytes ?? WEBHOOK_BODY_BUDGET_BYTES, limits.bodyLimit);
 
   // Admission endpoints answer the API server only, before the body is even read.
   const clientAuth = opts.clientAuth;
@@ -86,7 +94,8 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
 
   // Client mistakes get a 400-class answer with a stable code; only our own bugs are 500s.
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    // 503: the body budget is spent (a retry may pass); other 4xx are the client's; the rest is ours.
+    const status = err.statusCode && ((err.statusCode >= 400 && err.statusCode < 500) || err.statusCode === 503) ? err.statusCode : 500;
     let code: string = err.code ?? 'ADMITLB_INTERNAL';
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') code = ERRORS.UNSUPPORTED_MEDIA.code;
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') code = ERRORS.BODY_TOO_LARGE.code;
@@ -230,4 +239,66 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   return app;
+}
+
+/**
+ * The JSON body parser, with a budget for the bytes buffered at once over all connections: a body
+ * that would take more than what is left is refused (503) before it is read, and what a body holds
+ * is given back when it is parsed or its connection ends. Parsing itself is fastify's (same errors,
+ * same protection against __proto__ keys).
+ */
+function budgetJsonBodies(app: FastifyInstance, budgetBytes: number, bodyLimit: number): void {
+  let inUse = 0;
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', (request, payload, done) => {
+    const declared = Number(request.headers['content-length'] ?? NaN);
+    if (declared > bodyLimit) return done(Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' }), undefined);
+    let held = 0;
+    let finished = false;
+    const chunks: Buffer[] = [];
+    const release = () => {
+      inUse -= held;
+      held = 0;
+    };
+    const fail = (err: Error & { statusCode?: number; code?: string }) => {
+      if (finished) return;
+      finished = true;
+      release();
+      chunks.length = 0;
+      payload.removeAllListeners('data');
+      payload.resume();
+      done(err, undefined);
+    };
+    // A declared length is reserved whole, up front: a slow body cannot sneak under the budget.
+    const reserve = (n: number) => {
+      if (inUse + n > budgetBytes) return false;
+      inUse += n;
+      held += n;
+      return true;
+    };
+    if (Number.isFinite(declared) && declared > 0 && !reserve(declared)) {
+      return fail(Object.assign(new Error('too many request bodies in flight; retry'), { statusCode: 503, code: 'ADMITLB_BUSY' }));
+    }
+    let received = 0;
+    payload.on('data', (chunk: Buffer) => {
+      if (finished) return;
+      received += chunk.length;
+      if (received > bodyLimit) return fail(Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' }));
+      if (received > held && !reserve(received - held)) return fail(Object.assign(new Error('too many request bodies in flight; retry'), { statusCode: 503, code: 'ADMITLB_BUSY' }));
+      chunks.push(chunk);
+    });
+    payload.on('error', (err: Error) => fail(Object.assign(err, { statusCode: 400 })));
+    payload.on('close', () => {
+      if (!finished) fail(Object.assign(new Error('the request body was not finished'), { statusCode: 400, code: 'ADMITLB_ABORTED' }));
+    });
+    payload.on('end', () => {
+      if (finished) return;
+      finished = true;
+      const body = Buffer.concat(chunks, received);
+      chunks.length = 0;
+      release();
+      parse(request, body.toString('utf8'), done);
+    });
+  });
 }

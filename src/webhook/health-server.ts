@@ -3,6 +3,7 @@
 import closeWithGrace from 'close-with-grace';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { applyLimits, fastifyLimitOptions, HEALTH_LIMITS, type ListenerLimits } from './limits.ts';
 
 export interface Readiness {
   ok: boolean;
@@ -10,8 +11,10 @@ export interface Readiness {
   [detail: string]: unknown;
 }
 
-export async function startHealthServer(opts: { host: string; port: number; registry: Registry; readiness: () => Readiness }): Promise<{ app: FastifyInstance; url: string }> {
-  const app = Fastify({ logger: false });
+export async function startHealthServer(opts: { host: string; port: number; registry: Registry; readiness: () => Readiness; limits?: Partial<ListenerLimits> }): Promise<{ app: FastifyInstance; url: string }> {
+  const limits: ListenerLimits = { ...HEALTH_LIMITS, ...opts.limits };
+  const app = Fastify({ logger: false, ...fastifyLimitOptions(limits) });
+  applyLimits(app.server, limits);
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
     const r = opts.readiness();

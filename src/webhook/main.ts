@@ -12,6 +12,7 @@ import { buildWebhookApp } from './app.ts';
 import { createWebhookMetrics } from './metrics.ts';
 import { createClientAuthenticator } from './client-auth.ts';
 import { createTlsReloader } from './tls.ts';
+import type { ListenerLimits } from './limits.ts';
 import { startController, type RunningController } from '../controller/main.ts';
 
 export { ConfigError };
@@ -29,7 +30,7 @@ export interface RunningWebhook {
 }
 
 /** Starts the webhook; `cluster` defaults to the API server named by the kubeconfig. */
-export async function startWebhook(config: ServerConfig, opts: { cluster?: Cluster; logger?: pino.Logger } = {}): Promise<RunningWebhook> {
+export async function startWebhook(config: ServerConfig, opts: { cluster?: Cluster; logger?: pino.Logger; limits?: Partial<ListenerLimits> } = {}): Promise<RunningWebhook> {
   // The controller started beside the webhook binds its own component on the same root.
   const root = opts.logger ?? rootLogger(config.logLevel);
   const logger = componentLogger(root, 'webhook');
@@ -66,6 +67,7 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
     // A client certificate is asked for, not demanded in the handshake: probes and scrapers have none.
     https: config.clientCaFile ? { ...tls.secureContextOptions, requestCert: true, rejectUnauthorized: false } : tls.secureContextOptions,
     clientAuth,
+    ...(opts.limits ? { limits: opts.limits } : {}),
     readiness: {
       ready() {
         const reasons: string[] = [];

@@ -186,7 +186,7 @@ class Migration {
       const list = Array.isArray(docs) ? docs : [];
       list.forEach((doc, i) => {
         const where = `${source.name}, document ${i + 1}`;
-        if (doc.errors.length > 0) this.fail(where, '', `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+        if (doc.errors.length > 0) this.fail(where, '', `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]!.replace(/:$/, '')}`);
         const value: unknown = doc.toJS();
         if (value === null || value === undefined) return;
         found += this.classify({ file: source.name, where, value: value as Obj }, legacy, crds);
@@ -746,8 +746,8 @@ class Migration {
       if (dynamic === 'internal' && peerASN === undefined) {
         peerASN = myASN; // iBGP: the peer's AS is ours
       } else if (peerASN === undefined) {
+        // The whole peer is skipped: one note says so, not one per field.
         this.note(doc.file, subject, `dynamicASN "${String(dynamic)}" has no admitlb equivalent (the peer ASN must be written out); peer skipped`);
-        this.reportUnread(doc.file, subject, f);
         return;
       }
     }
@@ -756,7 +756,6 @@ class Migration {
       const iface = f.get('interface');
       if (iface) {
         this.note(doc.file, subject, `interface "${String(iface)}" (unnumbered BGP) has no admitlb equivalent: admitlb peers by address; peer skipped`);
-        this.reportUnread(doc.file, subject, f);
         return;
       }
       this.fail(where, subject, 'spec.peerAddress is missing');

@@ -112,25 +112,26 @@ describe('kubectl-admitlb migrate (child process)', () => {
         /^error: .*protocol\.yaml, document 1: address pool "p": protocol: unknown protocol "ospf"/,
       ],
     ];
-    for (const [name, text, message] of cases) {
-      const file = join(dir, name);
-      writeFileSync(file, text);
-      // A good file first: nothing of it may reach stdout when a later one fails.
-      const r = await run(PLUGIN, ['migrate', '-f', join(FIXTURES, 'metallb-0.2.yaml'), '-f', file]);
+    for (const [name, text] of cases) writeFileSync(join(dir, name), text);
+    // A good file first: nothing of it may reach stdout when a later one fails.
+    const runs = await Promise.all(cases.map(([name]) => run(PLUGIN, ['migrate', '-f', join(FIXTURES, 'metallb-0.2.yaml'), '-f', join(dir, name)])));
+    cases.forEach(([name, , message], i) => {
+      const r = runs[i]!;
       assert.equal(r.code, 1, `${name}: ${r.stderr}`);
       assert.equal(r.stdout, '', name);
       assert.equal(lines(r.stderr).length, 1, r.stderr);
       assert.match(r.stderr, message);
-    }
+    });
     const missing = await run(PLUGIN, ['migrate', '-f', join(dir, 'nope.yaml')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^error: .*nope\.yaml: cannot read it: no such file or directory/);
   });
 
   it('usage errors exit 2 with the usage: unknown or unregistered subcommand, no -f, bad -o', async () => {
-    for (const args of [['frobnicate'], ['status'], []]) {
-      const r = await run(PLUGIN, args);
-      assert.equal(r.code, 2, args.join(' '));
+    const argvs = [['frobnicate'], ['status'], []];
+    const runs = await Promise.all(argvs.map((args) => run(PLUGIN, args)));
+    for (const [i, r] of runs.entries()) {
+      assert.equal(r.code, 2, argvs[i]!.join(' '));
       assert.equal(r.stdout, '');
       assert.match(r.stderr, /usage: kubectl admitlb <command>/);
       assert.match(r.stderr, /\n {2}migrate {2}/);

@@ -9,7 +9,8 @@
 //    `bgp-advertisements`, aliases under `bgp-communities`, peers with node selectors, timers,
 //    passwords and (0.12, FRR mode) BFD profiles;
 //  - the metallb.io CRDs of MetalLB 0.13+ (IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer,
-//    Community, BFDProfile), alone, in multi-document files or in a `kind: List`.
+//    Community, BFDProfile, and the older AddressPool), alone, in multi-document files or in a
+//    `kind: List`.
 // The bare content of the ConfigMap's `config` key is accepted too (what
 // `kubectl get cm config -o jsonpath='{.data.config}'` prints).
 //
@@ -132,6 +133,35 @@ export function toObjectName(raw: string): string {
     .replace(/[^a-z0-9]+$/, '');
   return s || 'unnamed';
 }
+
+/** Where one generation keeps the fields of an address pool. */
+interface PoolDialect {
+  subject(name: string): string;
+  /** Prefix of field names in messages. */
+  prefix: string;
+  /** Whether pools name their protocol (0.2 pools were all BGP). */
+  protocol: boolean;
+  keys: {
+    /** Candidates, the first present is read (0.3 still wrote `cidr`). */
+    addresses: string[];
+    autoAssign: string;
+    avoidBuggyIPs: string;
+    ads: string;
+    aggregationLength: string;
+    aggregationLengthV6: string;
+    localPref: string;
+  };
+}
+
+const CONFIGMAP_KEYS = { autoAssign: 'auto-assign', avoidBuggyIPs: 'avoid-buggy-ips', aggregationLength: 'aggregation-length', aggregationLengthV6: 'aggregation-length-v6', localPref: 'localpref' };
+const CONFIGMAP_02: PoolDialect = { subject: (n) => `address pool "${n}"`, prefix: '', protocol: false, keys: { ...CONFIGMAP_KEYS, addresses: ['cidr'], ads: 'advertisements' } };
+const CONFIGMAP_03: PoolDialect = { subject: (n) => `address pool "${n}"`, prefix: '', protocol: true, keys: { ...CONFIGMAP_KEYS, addresses: ['addresses', 'cidr'], ads: 'bgp-advertisements' } };
+const ADDRESS_POOL_CRD: PoolDialect = {
+  subject: (n) => `AddressPool "${n}"`,
+  prefix: 'spec.',
+  protocol: true,
+  keys: { addresses: ['addresses'], autoAssign: 'autoAssign', avoidBuggyIPs: 'avoidBuggyIPs', ads: 'bgpAdvertisements', aggregationLength: 'aggregationLength', aggregationLengthV6: 'aggregationLengthV6', localPref: 'localPref' },
+};
 
 class Migration {
   readonly notes: string[] = [];
@@ -428,7 +458,8 @@ class Migration {
     this.reportUnread(doc.file, 'configuration', f);
 
     this.list(config.peers, doc.where, '', 'peers').forEach((peer, i) => this.legacyPeer(doc, peer, i));
-    pools.forEach((pool, i) => this.legacyPool(doc, pool, i, modern, communities));
+    const resolve = (text: string, subject: string, field: string) => ({ large: false, value: communities.get(text) ?? this.community(text, doc.where, subject, field, true).value });
+    pools.forEach((pool, i) => this.legacyPool(doc, pool, i, modern ? CONFIGMAP_03 : CONFIGMAP_02, resolve));
   }
 
   legacyPeer(doc: Doc, raw: unknown, index: number) {
@@ -479,39 +510,46 @@ class Migration {
     this.note(doc.file, subject, `password moved to Secret ${PASSWORD_SECRET_NAMESPACE}/${secretName} (spec.passwordSecretRef); the output holds it in clear text`);
   }
 
-  legacyPool(doc: Doc, raw: unknown, index: number, modern: boolean, communities: Map<string, string>) {
+  /**
+   * One address pool of the ConfigMap (or of the AddressPool CRD, which carried the same fields in
+   * camelCase): an IPPool, and the L2Advertisement or BGPAdvertisements that MetalLB implied.
+   */
+  legacyPool(doc: Doc, raw: unknown, index: number, dialect: PoolDialect, resolve: (text: string, subject: string, field: string) => { large: boolean; value: string }, labels?: Record<string, string>) {
     const where = doc.where;
+    const k = dialect.keys;
+    const p = dialect.prefix;
     if (!isObj(raw)) this.fail(where, `address-pools[${index}]`, 'expected a mapping');
-    const f = new Fields(raw, '');
+    const f = new Fields(raw, p);
     const rawName = this.str(f.get('name'), where, `address-pools[${index}]`, 'name');
-    const subject = `address pool "${rawName}"`;
+    const subject = dialect.subject(rawName);
     let protocol = 'bgp';
-    if (modern) {
-      const p = f.get('protocol');
-      if (p === undefined || p === null || p === '') this.fail(where, subject, 'protocol is missing (layer2 or bgp)');
-      protocol = String(p);
+    if (dialect.protocol) {
+      const value = f.get('protocol');
+      if (value === undefined || value === null || value === '') this.fail(where, subject, `${p}protocol is missing (layer2 or bgp)`);
+      protocol = String(value);
       if (protocol === 'arp') protocol = 'layer2'; // MetalLB 0.3's name for it
-      if (protocol !== 'layer2' && protocol !== 'bgp') this.fail(where, subject, `protocol: unknown protocol "${String(p)}" (MetalLB knows layer2 and bgp)`);
+      if (protocol !== 'layer2' && protocol !== 'bgp') this.fail(where, subject, `${p}protocol: unknown protocol "${String(value)}" (MetalLB knows layer2 and bgp)`);
     }
-    const addressKey = f.has('addresses') || modern ? (f.has('cidr') ? 'cidr' : 'addresses') : 'cidr';
-    const entries = this.list(f.get(addressKey), where, subject, addressKey);
-    if (entries.length === 0) this.fail(where, subject, `${addressKey}: the pool has no addresses`);
+    const addressKey = k.addresses.find((key) => f.has(key)) ?? k.addresses[0]!;
+    const entries = this.list(f.get(addressKey), where, subject, `${p}${addressKey}`);
+    if (entries.length === 0) this.fail(where, subject, `${p}${addressKey}: the pool has no addresses`);
     const name = toObjectName(rawName);
     if (name !== rawName) {
       this.note(doc.file, subject, `renamed IPPool "${name}" (admitlb names must be lowercase DNS names); Services that ask for "${rawName}" by annotation must ask for "${name}"`);
     }
     this.reserve('IPPool', name, where, subject, false);
-    const spec: Obj = { addresses: entries.map((e, i) => this.address(doc.file, e, where, subject, `${addressKey}[${i}]`)) };
-    if (f.has('auto-assign')) spec.autoAssign = this.bool(f.get('auto-assign'), where, subject, 'auto-assign');
-    if (f.has('avoid-buggy-ips')) spec.avoidBuggyIPs = this.bool(f.get('avoid-buggy-ips'), where, subject, 'avoid-buggy-ips');
+    const spec: Obj = { addresses: entries.map((e, i) => this.address(doc.file, e, where, subject, `${p}${addressKey}[${i}]`)) };
+    if (f.has(k.autoAssign)) spec.autoAssign = this.bool(f.get(k.autoAssign), where, subject, `${p}${k.autoAssign}`);
+    if (f.has(k.avoidBuggyIPs)) spec.avoidBuggyIPs = this.bool(f.get(k.avoidBuggyIPs), where, subject, `${p}${k.avoidBuggyIPs}`);
     if (f.has('arp-network')) this.note(doc.file, subject, `arp-network "${String(f.get('arp-network'))}" has no admitlb equivalent (avoidBuggyIPs skips .0 and .255 addresses); dropped`);
-    this.emit('IPPool', object('IPPool', name, spec), where, subject);
+    const pool = object('IPPool', name, spec);
+    if (labels) pool.metadata.labels = labels;
+    this.emit('IPPool', pool, where, subject);
 
-    const adsKey = modern ? 'bgp-advertisements' : 'advertisements';
-    const ads = this.list(f.get(adsKey), where, subject, adsKey);
+    const ads = this.list(f.get(k.ads), where, subject, `${p}${k.ads}`);
     this.reportUnread(doc.file, subject, f);
     if (protocol === 'layer2') {
-      if (ads.length) this.fail(where, subject, `${adsKey}: a layer2 pool cannot have BGP advertisements`);
+      if (ads.length) this.fail(where, subject, `${p}${k.ads}: a layer2 pool cannot have BGP advertisements`);
       const adName = this.reserve('L2Advertisement', name, where, subject, true);
       this.emit('L2Advertisement', object('L2Advertisement', adName, { ipPools: [name] }), where, subject);
       return;
@@ -519,24 +557,32 @@ class Migration {
     // A BGP pool without advertisements is announced once per address (MetalLB's default).
     const list = ads.length ? ads : [{}];
     list.forEach((ad, i) => {
-      const adSubject = ads.length ? `${subject} ${adsKey}[${i}]` : subject;
+      const adSubject = ads.length ? `${subject} ${p}${k.ads}[${i}]` : subject;
       if (!isObj(ad)) this.fail(where, adSubject, 'expected a mapping');
       const af = new Fields(ad, '');
       const adSpec: Obj = { ipPools: [name] };
-      if (af.has('aggregation-length')) adSpec.aggregationLength = this.int(af.get('aggregation-length'), where, adSubject, 'aggregation-length', 0, 32);
-      if (af.has('aggregation-length-v6')) adSpec.aggregationLengthV6 = this.int(af.get('aggregation-length-v6'), where, adSubject, 'aggregation-length-v6', 0, 128);
-      if (af.has('localpref')) adSpec.localPref = this.int(af.get('localpref'), where, adSubject, 'localpref', 0, 4294967295);
-      const cs = this.list(af.get('communities'), where, adSubject, 'communities');
-      if (cs.length) {
-        adSpec.communities = cs.map((c, j) => {
-          const text = String(c);
-          return communities.get(text) ?? this.community(text, where, adSubject, `communities[${j}]`, true).value;
-        });
-      }
+      if (af.has(k.aggregationLength)) adSpec.aggregationLength = this.int(af.get(k.aggregationLength), where, adSubject, k.aggregationLength, 0, 32);
+      if (af.has(k.aggregationLengthV6)) adSpec.aggregationLengthV6 = this.int(af.get(k.aggregationLengthV6), where, adSubject, k.aggregationLengthV6, 0, 128);
+      if (af.has(k.localPref)) adSpec.localPref = this.int(af.get(k.localPref), where, adSubject, k.localPref, 0, 4294967295);
+      const standard: string[] = [];
+      const large: string[] = [];
+      this.list(af.get('communities'), where, adSubject, 'communities').forEach((c, j) => {
+        const resolved = resolve(String(c).trim(), adSubject, `communities[${j}]`);
+        (resolved.large ? large : standard).push(resolved.value);
+      });
+      if (standard.length) adSpec.communities = standard;
+      if (large.length) adSpec.largeCommunities = large;
       this.reportUnread(doc.file, adSubject, af);
       const adName = this.reserve('BGPAdvertisement', list.length > 1 ? `${name}-${i + 1}` : name, where, adSubject, true);
       this.emit('BGPAdvertisement', object('BGPAdvertisement', adName, adSpec), where, adSubject);
     });
+  }
+
+  /** MetalLB 0.12–0.13's AddressPool CRD (metallb.io v1alpha1/v1beta1): the ConfigMap pool in camelCase. */
+  addressPool(doc: Doc) {
+    const { name, subject, spec, labels } = this.crdHead(doc, 'AddressPool');
+    if ('name' in spec) this.note(doc.file, subject, 'spec.name has no admitlb equivalent; dropped');
+    this.legacyPool(doc, { ...spec, name }, 0, ADDRESS_POOL_CRD, (text, s, field) => this.crdCommunity(text, doc.where, s, field), labels);
   }
 
   /**
@@ -587,6 +633,9 @@ class Migration {
           break;
         case 'BGPPeer':
           this.bgpPeer(doc);
+          break;
+        case 'AddressPool':
+          this.addressPool(doc);
           break;
         case 'Community':
           break;
@@ -713,25 +762,22 @@ class Migration {
     const standard: string[] = [];
     const large: string[] = [];
     this.list(f.get('communities'), where, subject, 'spec.communities').forEach((c, i) => {
-      const text = String(c).trim();
-      const field = `spec.communities[${i}]`;
-      const alias = this.crdCommunities.get(text);
-      if (alias) {
-        const resolved = this.community(alias.value, where, subject, field, false);
-        (resolved.large ? large : standard).push(resolved.value);
-      } else if (text in WELL_KNOWN_COMMUNITIES) {
-        standard.push(text);
-      } else if (/^(\d+:\d+|large:\d+:\d+:\d+)$/i.test(text)) {
-        const resolved = this.community(text, where, subject, field, false);
-        (resolved.large ? large : standard).push(resolved.value);
-      } else {
-        this.fail(where, subject, `${field}: "${text}" is neither ASN:VALUE, large:A:B:C nor an alias defined by a Community object in the input`);
-      }
+      const resolved = this.crdCommunity(String(c).trim(), where, subject, `spec.communities[${i}]`);
+      (resolved.large ? large : standard).push(resolved.value);
     });
     if (standard.length) spec.communities = standard;
     if (large.length) spec.largeCommunities = large;
     this.reportUnread(doc.file, subject, f);
     this.emit('BGPAdvertisement', this.crdObject('BGPAdvertisement', name, labels, spec), where, subject);
+  }
+
+  /** A community of a metallb.io object: a Community alias, a well-known name admitlb knows, or a value. */
+  crdCommunity(text: string, where: string, subject: string, field: string): { large: boolean; value: string } {
+    const alias = this.crdCommunities.get(text);
+    if (alias) return this.community(alias.value, where, subject, field, false);
+    if (text in WELL_KNOWN_COMMUNITIES) return { large: false, value: text };
+    if (/^(\d+:\d+|large:\d+:\d+:\d+)$/i.test(text)) return this.community(text, where, subject, field, false);
+    this.fail(where, subject, `${field}: "${text}" is neither ASN:VALUE, large:A:B:C nor an alias defined by a Community object in the input`);
   }
 
   bgpPeer(doc: Doc) {

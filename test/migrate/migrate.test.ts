@@ -276,6 +276,33 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
     ]);
   });
 
+  it('AddressPool (the 0.12–0.13 CRD of the ConfigMap pool): protocol, bgpAdvertisements, Community aliases', () => {
+    const m = migrateMetalLB(
+      doc(
+        'apiVersion: metallb.io/v1beta1\nkind: AddressPool\nmetadata: {name: l2, namespace: metallb-system}\nspec: {protocol: layer2, addresses: [192.168.1.240-192.168.1.250], autoAssign: false}\n---\n' +
+          'apiVersion: metallb.io/v1beta1\nkind: AddressPool\nmetadata: {name: bgp, namespace: metallb-system, labels: {zone: a}}\nspec:\n  protocol: bgp\n  addresses: [198.51.100.0/24]\n  avoidBuggyIPs: true\n' +
+          '  bgpAdvertisements:\n  - {aggregationLength: 32, localPref: 100, communities: [NO_ADVERTISE, "large:1:2:3"]}\n  - {aggregationLength: 24}\n---\n' +
+          'apiVersion: metallb.io/v1beta1\nkind: Community\nmetadata: {name: c}\nspec: {communities: [{name: NO_ADVERTISE, value: "65535:65282"}]}\n',
+      ),
+    );
+    assertValid(m);
+    assert.deepEqual(m.objects, [
+      admitlb('IPPool', 'l2', { addresses: ['192.168.1.240-192.168.1.250'], autoAssign: false }),
+      admitlb('IPPool', 'bgp', { addresses: ['198.51.100.0/24'], avoidBuggyIPs: true }, { zone: 'a' }),
+      admitlb('L2Advertisement', 'l2', { ipPools: ['l2'] }),
+      admitlb('BGPAdvertisement', 'bgp-1', { ipPools: ['bgp'], aggregationLength: 32, localPref: 100, communities: ['65535:65282'], largeCommunities: ['1:2:3'] }),
+      admitlb('BGPAdvertisement', 'bgp-2', { ipPools: ['bgp'], aggregationLength: 24 }),
+    ]);
+    assert.deepEqual(m.notes, ['in.yaml: Community "c": admitlb has no community aliases; the values are written into the BGPAdvertisements that use them']);
+    rejects(doc('apiVersion: metallb.io/v1beta1\nkind: AddressPool\nmetadata: {name: x}\nspec: {protocol: vxlan, addresses: [10.0.0.0/24]}\n'), /^in\.yaml, document 1: AddressPool "x": spec\.protocol: unknown protocol "vxlan"/);
+  });
+
+  it('generated names never collide: two sessions to one router on different ports', () => {
+    const m = migrateMetalLB(doc(configMap('peers:\n- {peer-address: 10.0.0.1, peer-asn: 1, my-asn: 2}\n- {peer-address: 10.0.0.1, peer-asn: 1, my-asn: 2, peer-port: 1179}')));
+    assert.deepEqual(kinds(m), ['BGPPeer/peer-10-0-0-1', 'BGPPeer/peer-10-0-0-1-2']);
+    assert.equal((find(m, 'BGPPeer', 'peer-10-0-0-1-2').spec as { peerPort: number }).peerPort, 1179);
+  });
+
   it('a List as kubectl get -o yaml prints it: server metadata, status and last-applied dropped without notes', () => {
     const l = migrateMetalLB([fixture('metallb-0.13-list.yaml')]);
     assertValid(l);
@@ -342,14 +369,14 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
     const m = migrateMetalLB(
       doc(
         'apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2, annotations: {team: net}}\nspec: {interfaces: [eth0], serviceSelectors: [{matchLabels: {a: b}}]}\n---\n' +
-          'apiVersion: metallb.io/v1beta1\nkind: ServiceBGPStatus\nmetadata: {name: s}\n---\napiVersion: metallb.io/v1alpha1\nkind: AddressPool\nmetadata: {name: old}\nspec: {protocol: layer2}\n',
+          'apiVersion: metallb.io/v1beta1\nkind: ServiceBGPStatus\nmetadata: {name: s}\n---\napiVersion: metallb.io/v1beta1\nkind: Tunnel\nmetadata: {name: t}\nspec: {}\n',
       ),
     );
     assert.deepEqual(find(m, 'L2Advertisement', 'l2').spec, { interfaces: ['eth0'] });
     assert.deepEqual(m.notes, [
       'in.yaml: L2Advertisement "l2": metadata.annotations (team) not copied: they belong to the MetalLB object',
       'in.yaml: L2Advertisement "l2": spec.serviceSelectors has no admitlb equivalent; dropped',
-      'in.yaml: AddressPool "old": metallb.io/v1alpha1 AddressPool has no admitlb equivalent; skipped',
+      'in.yaml: Tunnel "t": metallb.io/v1beta1 Tunnel has no admitlb equivalent; skipped',
     ]);
   });
 });

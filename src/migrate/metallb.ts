@@ -281,9 +281,11 @@ class Migration {
       }
     }
     if (kind === 'Secret' && apiVersion === 'v1') {
+      // Read only when a BGPPeer's passwordSecret names it (finish() notes the others); a file may
+      // hold just the Secrets that go with the peers of another file.
       const namespace = isObj(v.metadata) && typeof v.metadata.namespace === 'string' ? v.metadata.namespace : '';
       this.secrets.set(`${namespace}/${name}`, doc);
-      return 0;
+      return 1;
     }
     this.note(doc.file, `${kind || 'object'} "${name}"`, 'not MetalLB configuration; skipped');
     return 0;
@@ -842,13 +844,14 @@ class Migration {
     const name = String(ref.name);
     const namespace = typeof ref.namespace === 'string' && ref.namespace ? ref.namespace : String((doc.value.metadata as Obj | undefined)?.namespace ?? 'metallb-system');
     spec.passwordSecretRef = { name, namespace: PASSWORD_SECRET_NAMESPACE };
-    const source = this.secrets.get(`${namespace}/${name}`) ?? (namespace === 'metallb-system' ? this.secrets.get(`/${name}`) : undefined);
+    const key = this.secrets.has(`${namespace}/${name}`) ? `${namespace}/${name}` : `/${name}`;
+    const source = this.secrets.get(key);
     if (!source) {
       this.note(doc.file, subject, `spec.passwordSecret ${namespace}/${name} must be copied to ${PASSWORD_SECRET_NAMESPACE}/${name} (key "${PASSWORD_SECRET_KEY}"); it is not in the input`);
       return;
     }
-    if (this.usedSecrets.has(`${namespace}/${name}`)) return;
-    this.usedSecrets.add(`${namespace}/${name}`);
+    if (this.usedSecrets.has(key)) return;
+    this.usedSecrets.add(key);
     const secret = source.value;
     const data = isObj(secret.data) ? secret.data : undefined;
     const stringData = isObj(secret.stringData) ? secret.stringData : undefined;
@@ -917,6 +920,9 @@ class Migration {
           }
         }
       }
+    }
+    for (const [key, secret] of this.secrets) {
+      if (!this.usedSecrets.has(key)) this.note(secret.file, `Secret "${key.replace(/^\//, '')}"`, 'not the passwordSecret of a BGPPeer in the input; skipped');
     }
     return { objects: KIND_ORDER.flatMap((k) => this.out.get(k)!.map((e) => e.object)), notes: this.notes };
   }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrateMetalLB, MigrateError, parseGoDuration, toObjectName, type KubeObject, type MigrateResult } from '../../src/migrate/metallb.ts';
 import { assertValid } from './helpers.ts';
+import { toYaml } from '../../src/migrate/command.ts';
 
 const FIXTURES = 'test/fixtures/migrate';
 const fixture = (name: string) => ({ name, text: readFileSync(join(FIXTURES, name), 'utf8') });
@@ -348,6 +349,37 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
     assertValid(m);
     assert.deepEqual((find(m, 'BGPPeer', 'p').spec as Record<string, unknown>).passwordSecretRef, { name: 'bgp-secret', namespace: 'admitlb-system' });
     assert.deepEqual(m.notes, ['in.yaml: BGPPeer "p": spec.passwordSecret metallb-system/bgp-secret must be copied to admitlb-system/bgp-secret (key "password"); it is not in the input']);
+  });
+
+  it('the Secret may come in its own file; Secrets no BGPPeer names are noted, not copied', () => {
+    const peer = 'apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p, namespace: metallb-system}\nspec: {myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1, passwordSecret: {name: bgp-secret, namespace: metallb-system}}\n';
+    const secrets =
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: bgp-secret, namespace: metallb-system}\ntype: kubernetes.io/basic-auth\ndata: {password: c2VjcmV0}\n---\n' +
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: other, namespace: metallb-system}\ndata: {token: eA==}\n';
+    const m = migrateMetalLB([
+      { name: 'peer.yaml', text: peer },
+      { name: 'secrets.yaml', text: secrets },
+    ]);
+    assertValid(m);
+    assert.deepEqual(find(m, 'Secret', 'bgp-secret'), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'bgp-secret', namespace: 'admitlb-system' },
+      type: 'kubernetes.io/basic-auth',
+      data: { password: 'c2VjcmV0' },
+    });
+    assert.deepEqual(kinds(m), ['Secret/bgp-secret', 'BGPPeer/p']);
+    assert.deepEqual(m.notes, [
+      'peer.yaml: BGPPeer "p": Secret metallb-system/bgp-secret copied to admitlb-system/bgp-secret (spec.passwordSecretRef)',
+      'secrets.yaml: Secret "metallb-system/other": not the passwordSecret of a BGPPeer in the input; skipped',
+    ]);
+  });
+
+  it('output YAML is safe for YAML 1.1 readers (kubectl): look-alike numbers and booleans are quoted', () => {
+    const text = toYaml([{ apiVersion: 'admitlb.io/v1alpha1', kind: 'IPPool', metadata: { name: 'p', labels: { enabled: 'yes', port: '8080' } }, spec: { addresses: ['10.0.0.0/24'] } }]);
+    assert.match(text, /enabled: "yes"/);
+    assert.match(text, /port: "8080"/);
+    assert.match(toYaml([{ apiVersion: 'v1', kind: 'x', metadata: {}, spec: { communities: ['64512:1'] } }]), /- "64512:1"/);
   });
 
   it('peers admitlb cannot make are skipped with the reason: unnumbered (interface), dynamicASN external', () => {

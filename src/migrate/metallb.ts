@@ -271,7 +271,8 @@ class Migration {
         }
         if (config === null || config === undefined) config = {};
         if (!isObj(config)) this.fail(doc.where, `ConfigMap "${name}"`, 'data.config is not MetalLB configuration (not a mapping)');
-        if ('address-pools' in config || 'peers' in config || Object.keys(config).length === 0) {
+        // An empty configuration counts only under MetalLB's own ConfigMap name.
+        if ('address-pools' in config || 'peers' in config || (Object.keys(config).length === 0 && name === 'config')) {
           for (const key of Object.keys(data)) {
             if (key !== 'config') this.note(doc.file, `ConfigMap "${name}"`, `data.${key} is not MetalLB configuration; ignored`);
           }

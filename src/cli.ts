@@ -6,6 +6,8 @@ import { parseControllerCommandConfig, runControllerCommand } from './controller
 import { parseCertsArgs, runCertsCommand } from './certs/command.ts';
 import { runSandboxCommand } from './sandbox/command.ts';
 import { parseSpeakerConfig, runSpeakerCommand } from './speaker/main.ts';
+import { isPluginCommand, PLUGIN_COMMANDS, runPlugin } from './kubectl/plugin.ts';
+import { processIO } from './kubectl/io.ts';
 
 const USAGE = `usage: admitlb <command> [flags]
 
@@ -37,6 +39,8 @@ commands:
   dev       run the webhook locally against the current kubeconfig, generating certs/ if needed
   certs     generate the webhook CA, serving certificate and signing key into certs/
             and wire them into webhook-manifests/ (see certs/README.md)
+${PLUGIN_COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n')}
+            (the kubectl plugin's commands: also \`kubectl admitlb <command>\`)
   help      show this text`;
 
 /** Flags every long-running role takes. */
@@ -89,6 +93,8 @@ function controllerFlags(values: Record<string, string | boolean | undefined>) {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // The kubectl plugin's subcommands, one registry for both entry points.
+  if (isPluginCommand(command)) return runPlugin(argv, processIO, 'admitlb');
   switch (command) {
     case 'webhook': {
       const { values } = parseArgs({

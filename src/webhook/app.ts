@@ -54,6 +54,8 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA: { code: 'ADMITLB_UNSUPPORTED_MEDIA_TYPE', status: 415 },
   UNAUTHENTICATED: { code: 'ADMITLB_UNAUTHENTICATED', status: 401 },
   BODY_TOO_LARGE: { code: 'ADMITLB_BODY_TOO_LARGE', status: 413 },
+  /** The bytes of the bodies being received at once reached the budget (WEBHOOK_BODY_BUDGET_BYTES). */
+  BUSY: { code: 'ADMITLB_BUSY', status: 503 },
 } as const;
 
 const SPEAKER_RESOURCES = Object.keys(SPEAKER_CONFIG_RESOURCES);
@@ -249,6 +251,7 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
  */
 function budgetJsonBodies(app: FastifyInstance, budgetBytes: number, bodyLimit: number): void {
   let inUse = 0;
+  const busy = () => Object.assign(new Error('too many request bodies are being received; retry'), { statusCode: ERRORS.BUSY.status, code: ERRORS.BUSY.code });
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', (request, payload, done) => {
@@ -278,14 +281,14 @@ function budgetJsonBodies(app: FastifyInstance, budgetBytes: number, bodyLimit: 
       return true;
     };
     if (Number.isFinite(declared) && declared > 0 && !reserve(declared)) {
-      return fail(Object.assign(new Error('too many request bodies in flight; retry'), { statusCode: 503, code: 'ADMITLB_BUSY' }));
+      return fail(busy());
     }
     let received = 0;
     payload.on('data', (chunk: Buffer) => {
       if (finished) return;
       received += chunk.length;
       if (received > bodyLimit) return fail(Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' }));
-      if (received > held && !reserve(received - held)) return fail(Object.assign(new Error('too many request bodies in flight; retry'), { statusCode: 503, code: 'ADMITLB_BUSY' }));
+      if (received > held && !reserve(received - held)) return fail(busy());
       chunks.push(chunk);
     });
     payload.on('error', (err: Error) => fail(Object.assign(err, { statusCode: 400 })));

@@ -30,8 +30,9 @@ const mutation = fc.array(fc.tuple(fc.constantFrom(...PATHS), fc.option(near, { 
 function mutate(base: unknown, edits: [string, unknown][]) {
   let r: any = structuredClone(base);
   for (const [path, value] of edits) {
+    // Values are copied in: one generated value set at two paths must not become a cycle.
     if (path === '') {
-      r = value;
+      r = structuredClone(value);
       continue;
     }
     const keys = path.split('.');
@@ -39,7 +40,7 @@ function mutate(base: unknown, edits: [string, unknown][]) {
     for (const k of keys.slice(0, -1)) node = node?.[k];
     if (node === null || typeof node !== 'object') continue;
     if (value === undefined) delete node[keys.at(-1)!];
-    else node[keys.at(-1)!] = value;
+    else node[keys.at(-1)!] = structuredClone(value);
   }
   // What the webhook sees is parsed JSON.
   return r === undefined ? undefined : JSON.parse(JSON.stringify(r));

@@ -3,7 +3,8 @@
 // `setpriv --pdeathsig KILL` so they die with the test process. Each exposes the same accessors:
 // route(prefix) (normalized from the daemon's own JSON/CLI output), has(prefix), established().
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabNode } from './topo.ts';
@@ -454,12 +455,16 @@ bfd
     writeFileSync(join(this.dir, 'vtysh.conf'), '');
   }
 
+  /** zebra and bfdd have no --skip_runas and refuse root (not in frrvty): they run as frr (NETLAB). */
   private common(daemon: string): string[] {
-    return ['-u', 'root', '-g', 'root', '-f', join(this.dir, `${daemon}.conf`), '-i', join(this.dir, `${daemon}.pid`), '--vty_socket', this.dir, '-P', '0', '--log', `file:${join(this.dir, `${daemon}.log`)}`];
+    const user = daemon === 'bgpd' ? 'root' : 'frr';
+    return ['-u', user, '-g', user, '-f', join(this.dir, `${daemon}.conf`), '-i', join(this.dir, `${daemon}.pid`), '--vty_socket', this.dir, '-P', '0', '--log', `file:${join(this.dir, `${daemon}.log`)}`];
   }
 
   protected override async beforeStart(): Promise<void> {
     if (!this.opts.bfd) return;
+    chmodSync(this.baseDir, 0o755);
+    chownSync(this.dir, frrIds().uid, frrIds().gid);
     const zserv = join(this.dir, 'zserv.api');
     await this.spawnExtra('zebra', [which('zebra') ?? '/usr/lib/frr/zebra', ...this.common('zebra'), '-z', zserv], () => existsSync(zserv));
     const ctl = join(this.dir, 'bfdd.sock');
@@ -522,6 +527,11 @@ bfd
     const n = await this.neighbor();
     return JSON.stringify({ lastNotificationReason: n?.lastNotificationReason, lastResetDueTo: n?.lastResetDueTo, lastErrorCodeSubcode: n?.lastErrorCodeSubcode }) + '\n' + this.logText('bgpd.log');
   }
+}
+
+function frrIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'frr'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
 }
 
 export function createPeer(kind: PeerKind, opts: PeerDaemonOptions): PeerDaemon {

@@ -374,6 +374,7 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
         `RoleBinding/admitlb-leader-election → Role/admitlb-leader-election → ${WEBHOOK_SA}`,
         `RoleBinding/admitlb-signing-keys → Role/admitlb-signing-keys → ${WEBHOOK_SA}`,
         `RoleBinding/admitlb-speaker-leases → Role/admitlb-speaker-leases → ${SPEAKER_SA}`,
+        `RoleBinding/admitlb-speaker-bgp-passwords → Role/admitlb-speaker-bgp-passwords → ${SPEAKER_SA}`,
       ].sort());
       for (const sa of [WEBHOOK_SA, SPEAKER_SA]) assert.equal(find(objects, 'ServiceAccount', sa).metadata.namespace, NS);
     });
@@ -406,7 +407,7 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       assert.ok(!can(WEBHOOK_SA, 'cluster', '', 'pods', 'get'));
     });
 
-    it('the speaker account gets exactly what it needs: reads, Events, the Leases of admitlb-system', () => {
+    it('the speaker account gets exactly what it needs: reads, Events, the Leases and BGP password Secrets of admitlb-system', () => {
       const ns = `ns:${NS}`;
       assert.deepEqual(effective(SPEAKER_SA), [
         ...grants('cluster', [''], ['services', 'nodes'], READ),
@@ -416,14 +417,22 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
         // Node Leases admitlb-speaker-<node>: RBAC has no name prefixes, and list/watch/create take no
         // names, so every Lease of admitlb-system, and only there.
         ...grants(ns, ['coordination.k8s.io'], ['leases'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
+        // BGPPeer spec.passwordSecretRef: user-chosen names, so get by any name, in admitlb-system only.
+        ...grants(ns, [''], ['secrets'], ['get']),
       ].sort());
       for (const e of effective(SPEAKER_SA)) {
-        const [, group, resource, verb] = e.split('|');
-        assert.notEqual(resource, 'secrets', e);
+        const [scope, group, resource, verb] = e.split('|');
+        if (resource === 'secrets') assert.deepEqual([scope, verb], [ns, 'get'], e);
         assert.ok(!resource!.includes('/'), `no subresources: ${e}`);
         if (!(group === 'coordination.k8s.io' || resource === 'events')) assert.ok(READ.includes(verb!), `read-only: ${e}`);
       }
-      assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'get', 'admitlb-signing-keys'), 'the speaker can never read the private keys');
+      assert.ok(can(SPEAKER_SA, ns, '', 'secrets', 'get', 'tor-a-bgp-password'), 'a BGP password Secret');
+      // The documented trade-off of get-by-any-name (rbac.yaml): the names in admitlb-system are readable.
+      assert.ok(can(SPEAKER_SA, ns, '', 'secrets', 'get', 'admitlb-signing-keys'));
+      assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'list'), 'no listing: a name must be known');
+      assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'watch'));
+      assert.ok(!can(SPEAKER_SA, 'ns:kube-system', '', 'secrets', 'get', 'x'), 'no Secret outside admitlb-system');
+      assert.ok(!can(SPEAKER_SA, 'cluster', '', 'secrets', 'get', 'x'));
       assert.ok(!can(SPEAKER_SA, 'cluster', 'coordination.k8s.io', 'leases', 'get'), 'no Leases outside admitlb-system');
       assert.ok(!can(SPEAKER_SA, 'ns:kube-system', 'coordination.k8s.io', 'leases', 'update', 'kube-controller-manager'));
       assert.ok(!can(SPEAKER_SA, 'cluster', '', 'services', 'patch'));
@@ -433,13 +442,15 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       assert.ok(!can(SPEAKER_SA, 'cluster', '', 'configmaps', 'get'), 'the public keys come through the volume');
     });
 
-    it('never grants Secrets cluster-wide, and in its namespace only get by name to the webhook account', () => {
+    it('never grants Secrets cluster-wide; in its namespace only get: by name to the webhook account, by any name to the speaker (BGP passwords)', () => {
       for (const r of roles()) {
         for (const rule of rulesOf(r)) {
           if (!(rule.resources ?? []).some((res) => res === 'secrets' || res.startsWith('secrets/'))) continue;
           assert.equal(r.kind, 'Role', `${r.metadata.name} grants secrets`);
           assert.equal(r.metadata.namespace, NS);
-          assert.deepEqual(rule.resourceNames, ['admitlb-signing-keys']);
+          assert.deepEqual(rule.resources, ['secrets']);
+          if (r.metadata.name === 'admitlb-speaker-bgp-passwords') assert.equal(rule.resourceNames, undefined);
+          else assert.deepEqual(rule.resourceNames, ['admitlb-signing-keys']);
           assert.deepEqual(rule.verbs, ['get']);
         }
       }

@@ -56,8 +56,6 @@ export interface BgpSession {
   routes(): { prefix: string }[];
   status(): PeerStatus[];
   close(options?: { gracefulRestart?: boolean }): Promise<void>;
-  /** Changes the TCP MD5 key in place (BgpSpeaker.setPassword); returns errors. */
-  setPassword?(address: string, password: string | undefined): string[];
 }
 
 /** Reads a Secret's data (base64-decoded), null when it does not exist. */
@@ -516,10 +514,11 @@ export class Speaker {
     for (const [name, rt] of [...this.peers]) {
       const want = wanted.get(name);
       const pw = passwords.get(name);
-      if (want && JSON.stringify(want.spec) === rt.key && pw && 'password' in pw) {
-        if (pw.password !== rt.password) this.rotatePassword(name, rt, pw.password);
-        if (pw.password === rt.password) continue;
-      }
+      // A changed password reopens the session with the new key at once (see the README: routers
+      // such as BIRD and FRR restart their side on a password change anyway, and an in-place key
+      // change would leave our old connection to die at the hold time).
+      if (want && JSON.stringify(want.spec) === rt.key && pw && 'password' in pw && pw.password === rt.password) continue;
+      if (want && rt.password !== undefined && pw && 'password' in pw && pw.password !== rt.password) this.opts.logger.info({ peer: name }, 'BGP password changed: reopening the session with the new key');
       this.peers.delete(name);
       await rt.session.close({ gracefulRestart: false }).catch(() => {});
       this.opts.metrics?.bgpSessionUp.remove({ peer: name });
@@ -559,22 +558,6 @@ export class Speaker {
     }
     const routed = new Set(plan.bgp.flatMap((p) => p.routes.flatMap((r) => r.addresses)));
     for (const k of [...this.reported]) if (k.startsWith('BGP|') && !routed.has(k.slice(k.lastIndexOf('|') + 1))) this.reported.delete(k);
-  }
-
-  /**
-   * A changed password goes onto the open sockets (the kernel checks each segment against the key
-   * set now: the session survives if the router changes to the same key within the hold time).
-   * Without in-place support the peer is recreated by the caller.
-   */
-  private rotatePassword(name: string, rt: PeerRuntime, password: string | undefined): void {
-    if (!rt.session.setPassword || password === undefined || rt.password === undefined) return;
-    const errors = rt.session.setPassword(rt.spec.peerAddress, password);
-    if (errors.length > 0) {
-      this.opts.logger.warn({ peer: name, errors }, 'BGP password rotation failed: reopening the session');
-      return;
-    }
-    rt.password = password;
-    this.opts.logger.info({ peer: name }, 'BGP password changed in place (the router must change to it within the hold time)');
   }
 
   /** A session that cannot come up for a reason the operator must fix (TCP MD5) becomes a Warning on its Services. */

@@ -101,6 +101,18 @@ describe('admitlb speaker: BGPPeer passwordSecretRef and BFD against BIRD', { sk
     assert.match(await bird.birdc('show bfd sessions'), new RegExp(`${node.ipv4.replace(/\./g, '\\.')}\\s+\\S+\\s+Up`));
   });
 
+  it('password rotation: router and Secret changed together, the session comes back with the new key', async (t) => {
+    const prefix = `${vip}/32`;
+    const t0 = performance.now();
+    await bird.setPassword('rotated-key');
+    // The BGPPeer changes too, so the speaker reads the Secret at once instead of within 30 s.
+    await lab!.apply(secret('rotated-key'), peer(11));
+    await waitFor('BIRD Established again', () => bird.established(), { timeoutMs: 30_000, intervalMs: 100 });
+    await waitFor('route back in BIRD', () => bird.has(prefix), { timeoutMs: 30_000, intervalMs: 100 });
+    t.diagnostic(`session back ${(performance.now() - t0).toFixed(0)} ms after the rotation`);
+    await waitFor('BFD Up again', async () => /admitlb_speaker_bfd_session_up\{peer="router"\} 1/.test(await lab!.metrics('node-a')), { timeoutMs: 30_000 });
+  });
+
   it(`the speaker hung (no packets, no FIN): BIRD withdraws the route within ${BFD_MS * BFD_MULT} ms`, async (t) => {
     const prefix = `${vip}/32`;
     await sleep(500);

@@ -295,6 +295,13 @@ protocol bgp spk {
     return /BGP state:\s+Established/.test(await this.birdc('show protocols all spk'));
   }
 
+  /** A new TCP MD5 password, applied with `birdc configure` (BIRD restarts the session). */
+  async setPassword(password: string | undefined): Promise<string> {
+    this.opts.password = password;
+    this.writeConfig();
+    return this.birdc('configure');
+  }
+
   async lastError(): Promise<string> {
     const out = await this.birdc('show protocols all spk');
     return (/Last error:\s*(.*)/.exec(out)?.[1] ?? '') + '\n' + this.logText('bird.log');

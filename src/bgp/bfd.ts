@@ -178,6 +178,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   private pollActive = false;
   private txTimer: NodeJS.Timeout | null = null;
   private detectTimer: NodeJS.Timeout | null = null;
+  private detectImmediate: NodeJS.Immediate | null = null;
   private lastRxAt = 0;
   private upSince: number | null = null;
   private downs = 0;
@@ -213,7 +214,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
 
   private clearTimers(): void {
     if (this.txTimer) clearTimeout(this.txTimer);
-    if (this.detectTimer) clearTimeout(this.detectTimer);
+    this.clearDetection();
     this.txTimer = this.detectTimer = null;
   }
 
@@ -268,12 +269,39 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     }
   }
 
-  private armDetection(): void {
+  private clearDetection(): void {
+    // The detection timer, or for one turn of the loop the Immediate that confirms it.
     if (this.detectTimer) clearTimeout(this.detectTimer);
+    if (this.detectImmediate) clearImmediate(this.detectImmediate);
     this.detectTimer = null;
+    this.detectImmediate = null;
+  }
+
+  private armDetection(): void {
+    this.clearDetection();
     const us = this.detectionTimeUs();
     if (us === 0 || this.stopped) return;
-    this.detectTimer = setTimeout(() => this.onDetectionExpired(), us / 1000).unref();
+    this.detectTimer = setTimeout(() => this.checkDetection(), us / 1000).unref();
+  }
+
+  /**
+   * After a blocked event loop, timers run before pending I/O: packets that arrived in time may
+   * still be unread when the detection timer fires. setImmediate runs after the poll phase, so any
+   * queued packet has been received (and has re-armed the timer) before the session is declared down.
+   */
+  private checkDetection(): void {
+    this.detectTimer = null;
+    this.detectImmediate = setImmediate(() => {
+      this.detectImmediate = null;
+      const us = this.detectionTimeUs();
+      const idleMs = performance.now() - this.lastRxAt;
+      if (us > 0 && idleMs < us / 1000) {
+        this.detectTimer = setTimeout(() => this.checkDetection(), us / 1000 - idleMs).unref();
+        return;
+      }
+      this.onDetectionExpired();
+    });
+    this.detectImmediate.unref();
   }
 
   private onDetectionExpired(): void {
@@ -299,7 +327,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       return;
     }
     const txBefore = this.txIntervalUs();
-    this.lastRxAt = Date.now();
+    this.lastRxAt = performance.now();
     this.remoteDisc = p.myDisc;
     this.remoteState = p.state;
     this.remoteDiag = p.diag;
@@ -372,7 +400,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
 
   /** ms since the last packet, or null. */
   get sinceLastPacketMs(): number | null {
-    return this.lastRxAt ? Date.now() - this.lastRxAt : null;
+    return this.lastRxAt ? performance.now() - this.lastRxAt : null;
   }
 }
 

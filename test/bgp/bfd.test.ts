@@ -1,6 +1,8 @@
 // BFD (RFC 5880) codec and state machine: two sessions wired back to back in memory, and one
 // session driven packet by packet. No sockets.
 import { describe, it, after } from 'node:test';
+import dgram from 'node:dgram';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { BfdDiag, BfdSession, decodeBfd, encodeBfd, type BfdPacket, type BfdState } from '../../src/bgp/bfd.ts';
 
@@ -134,6 +136,37 @@ describe('BFD state machine (RFC 5880 §6.8)', () => {
     assert.equal(last.state, 'AdminDown');
     assert.equal(last.diag, BfdDiag.AdministrativelyDown);
     assert.equal(last.requiredMinRxUs, 0);
+  });
+
+  it('a blocked event loop: a packet that arrived in time is read before the detection time is judged', async () => {
+    const { s, states } = probe();
+    s.start();
+    const rx = dgram.createSocket('udp4');
+    rx.on('message', (m) => s.receive((decodeBfd(m) as { ok: true; packet: BfdPacket }).packet));
+    await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
+    // Another process sends the next packet 50 ms after it says "ready", while this loop is busy.
+    const hex = encodeBfd(packet({ state: 'Up', yourDisc: 1234, desiredMinTxUs: 20_000 })).toString('hex');
+    const child = spawn(process.execPath, ['-e', `const s=require('dgram').createSocket('udp4');console.log('ready');setTimeout(()=>s.send(Buffer.from('${hex}','hex'),${rx.address().port},'127.0.0.1',()=>s.close()),50)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve) =>
+        child.stdout!.once('data', () => {
+          // Up now (the child took its time to start), with the detection time due in 150 ms.
+          s.receive(packet({ state: 'Down', desiredMinTxUs: 20_000 }));
+          s.receive(packet({ state: 'Up', yourDisc: 1234, final: true, desiredMinTxUs: 20_000 }));
+          assert.equal(s.status().detectionTimeMs, 150);
+          const until = performance.now() + 300;
+          while (performance.now() < until) {
+            /* the loop is blocked past the detection time; the child's packet arrives meanwhile */
+          }
+          resolve();
+        }),
+      );
+      await sleep(20);
+      assert.equal(s.state, 'Up', `states: ${states.join(' ')}`);
+    } finally {
+      rx.close();
+      child.kill();
+    }
   });
 
   it('two sessions back to back come Up and stay Up; when one stops, the other goes Down', async () => {

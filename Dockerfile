@@ -21,7 +21,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 
 # Dependencies first (cached while only sources change). --ignore-scripts: no install scripts run at
-# build time; esbuild (under tsx) finds its platform binary through its optional dependency.
+# build time; esbuild (under tsx) and koffi (FFI for TCP MD5 keys and the BFD TTL filter) find their
+# platform binaries through their optional dependencies.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force

@@ -1,6 +1,7 @@
 // Validation of the speaker's configuration (L2Advertisement, BGPPeer, BGPAdvertisement) for the
 // validating webhook. The schemas (src/config/schemas.ts) check each object on its own: address
-// syntax and family, hold time 0 or 3..65535, keepalive not above hold, communities, no password.
+// syntax and family, hold time 0 or 3..65535, keepalive not above hold, communities, no plaintext
+// password (passwordSecretRef in admitlb-system instead), BFD timers.
 // This module reports those with the field they name, and adds the rules that need other objects:
 //
 // - references: every name in spec.ipPools must be an IPPool, every name in spec.peers a BGPPeer;

@@ -56,6 +56,8 @@ export const CeaseSubcode = {
   ConnectionCollisionResolution: 7,
   OutOfResources: 8,
   HardReset: 9,
+  /** RFC 9384: the BFD session to the peer went down. */
+  BfdDown: 10,
 } as const;
 
 /** A NOTIFICATION to send (or one received): code, subcode and the data field. */
@@ -117,6 +119,7 @@ const subcodeNames: Record<number, Record<number, string>> = {
     7: 'Connection Collision Resolution',
     8: 'Out of Resources',
     9: 'Hard Reset',
+    10: 'BFD Down',
   },
 };
 

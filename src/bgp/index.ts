@@ -25,7 +25,9 @@ export type {
   SpeakerOptions,
   StateChangeEvent,
   UpdateErrorEvent,
+  BfdStateEvent,
 } from './types.ts';
 export type { Family } from './prefix.ts';
+export type { BfdOptions, BfdState, BfdStatus } from './bfd.ts';
 // Codec, for tools and tests that speak BGP on the wire.
 export * as codec from './messages.ts';

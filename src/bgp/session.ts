@@ -35,6 +35,7 @@ import {
   type OpenMessage,
   type UpdateMessage,
 } from './messages.ts';
+import { closeFd, setTcpMd5Key, tcpSocketFor } from './native.ts';
 import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST, familyOf, normalizeAddress, parseIp, parseIpv4, type Afi, type Family } from './prefix.ts';
 import type { BgpHooks, Logger, PeerError, PeerStatus, SessionState } from './types.ts';
 
@@ -58,6 +59,8 @@ export interface SessionConfig {
   nextHopIpv6: string | undefined;
   linkLocalNextHop: string | false | undefined;
   description: string | undefined;
+  /** TCP MD5 key (RFC 2385), set on outgoing sockets before connect(). */
+  password: string | undefined;
 }
 
 /** What a session needs from its speaker. */
@@ -199,6 +202,32 @@ export class PeerSession extends EventEmitter {
     await Promise.all(closing);
   }
 
+  /**
+   * The BFD session to the peer went down (RFC 5882 §4.3): every connection is closed at once with
+   * Cease / BFD Down (RFC 9384) and the session starts over after IdleHold.
+   */
+  bfdDown(reason: string): void {
+    for (const c of [...this.connections]) this.fail(c, notification(ErrorCode.Cease, CeaseSubcode.BfdDown, reason));
+  }
+
+  /**
+   * Replaces the TCP MD5 key on the open connections (outgoing sockets and those accepted from the
+   * listener) and for the next connect. The kernel checks the key per segment, so the session
+   * survives only if the peer changes to the same key before the hold timer runs out.
+   */
+  setPassword(password: string | undefined): string[] {
+    this.config.password = password;
+    const errors: string[] = [];
+    for (const c of this.connections) {
+      const fd = (c.socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (typeof fd !== 'number' || fd < 0) continue;
+      const family = c.socket.localFamily === 'IPv6' ? 6 : 4;
+      const r = setTcpMd5Key(fd, family, this.config.address, password ?? null);
+      if (!r.ok) errors.push(r.error);
+    }
+    return errors;
+  }
+
   /** An incoming TCP connection from this peer's address. */
   acceptIncoming(socket: net.Socket): void {
     if (!this.running) {
@@ -216,9 +245,17 @@ export class PeerSession extends EventEmitter {
   private connect(): void {
     if (!this.running || this.config.passive || this.connecting || this.retryTimer) return;
     if (this.established || [...this.connections].some((c) => c.direction === 'out')) return;
-    const socket = net.connect({ host: this.config.address, port: this.config.port, localAddress: this.config.localAddress });
+    const socket = this.newSocket();
+    if (!socket) {
+      this.scheduleRetry(false);
+      this.updateState();
+      return;
+    }
     this.connecting = socket;
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error('connect timed out')));
+    // A peer with another TCP MD5 key (or none) drops our SYNs without an answer, and so does a
+    // keyed closed port: a timeout is all we ever see, so say what it may mean.
+    const timedOut = this.config.password !== undefined ? 'connect timed out (TCP MD5: the peer may have a different password or none; it drops mismatched segments silently)' : 'connect timed out';
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(timedOut)));
     const onFail = (err?: Error) => {
       if (this.connecting !== socket) return;
       this.connecting = null;
@@ -239,6 +276,31 @@ export class PeerSession extends EventEmitter {
       this.attach(socket, 'out');
     });
     this.updateState();
+  }
+
+  /**
+   * A connecting socket. With a password the key must be on the socket before the SYN is sent, and
+   * net.connect() creates and connects its socket in one step, so the socket is created through
+   * libc (native.ts), keyed, and wrapped with net.Socket({ fd }). `manualStart` (an internal option
+   * of net.Socket) keeps Node from reading before the socket is connected (read ENOTCONN); connect()
+   * must follow in the same tick, which it does here.
+   */
+  private newSocket(): net.Socket | null {
+    const options = { host: this.config.address, port: this.config.port, localAddress: this.config.localAddress };
+    if (this.config.password === undefined) return net.connect(options);
+    const fd = tcpSocketFor(this.config.address);
+    if (!fd.ok) {
+      this.setLastError({ direction: 'local', message: `TCP MD5: cannot create a socket for ${this.config.address}: ${fd.error}` });
+      return null;
+    }
+    const keyed = setTcpMd5Key(fd.value, parseIp(this.config.address)?.afi === AFI_IPV6 ? 6 : 4, this.config.address, this.config.password);
+    if (!keyed.ok) {
+      closeFd(fd.value);
+      this.setLastError({ direction: 'local', message: `TCP MD5: ${keyed.error}` });
+      return null;
+    }
+    const socket = new net.Socket({ fd: fd.value, manualStart: true } as net.SocketConstructorOpts);
+    return socket.connect(options);
   }
 
   /** Waits ConnectRetry (after a TCP failure: Active) or IdleHold (after an error: Idle), doubling up to the maximum. */
@@ -763,6 +825,7 @@ export class PeerSession extends EventEmitter {
       updatesSent: this.counters.updatesSent,
       updatesReceived: this.counters.updatesReceived,
       flaps: this.counters.flaps,
+      bfd: null,
     };
   }
 }

@@ -6,6 +6,8 @@ import { AttrSetTable, type AttrSet, type RouteAttributes } from './adj-rib-out.
 import { BgpConfigError, CeaseSubcode } from './errors.ts';
 import { shutdownCommunication } from './messages.ts';
 import { familyOf, normalizeAddress, parseIp, parseIpv4, parsePrefix, prefixKeyToText, type Afi, type Family } from './prefix.ts';
+import { BfdTransport, describeDiag, resolveBfdOptions, type BfdOptions, type BfdSession } from './bfd.ts';
+import { TCP_MD5SIG_MAXKEYLEN, nativeUnavailable, setTcpMd5Key, type NativeResult } from './native.ts';
 import { PeerSession, type SessionConfig, type SessionHost } from './session.ts';
 import { silentLogger, type BgpHooks, type Logger, type PeerOptions, type PeerStatus, type SpeakerEvents, type SpeakerOptions } from './types.ts';
 
@@ -61,6 +63,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly ribs: [Map<string, AttrSet>, Map<string, AttrSet>] = [new Map(), new Map()];
   private readonly peers = new Map<string, PeerSession>();
   private server: net.Server | null = null;
+  private bfdTransport: BfdTransport | null = null;
+  private readonly bfdOptions = new Map<string, Required<BfdOptions>>();
+  private readonly bfdSessions = new Map<string, BfdSession>();
   private started = false;
   private closed = false;
 
@@ -118,8 +123,66 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       });
       this.server = server;
       this.logger.info({ address: server.address() }, 'BGP listening');
+      for (const [address, session] of this.peers) {
+        if (session.config.password === undefined) continue;
+        const keyed = this.setListenerKey(address, session.config.password);
+        if (!keyed.ok) {
+          await this.close();
+          throw new BgpConfigError(`TCP MD5 key for ${address} on the listener: ${keyed.error}`);
+        }
+      }
     }
     for (const session of this.peers.values()) session.start();
+    for (const address of this.bfdOptions.keys()) await this.startBfd(address);
+  }
+
+  private async startBfd(address: string): Promise<void> {
+    const options = this.bfdOptions.get(address);
+    const peer = this.peers.get(address);
+    if (!options || !peer || this.closed || this.bfdSessions.has(address)) return;
+    this.bfdTransport ??= BfdTransport.acquire(this.logger);
+    const bfd = await this.bfdTransport.add(address, peer.config.localAddress, options);
+    if (this.closed || this.peers.get(address) !== peer) {
+      this.bfdTransport?.remove(bfd);
+      return;
+    }
+    this.bfdSessions.set(address, bfd);
+    if (bfd.lastError) this.logger.warn({ peer: address, err: bfd.lastError }, 'BFD session not started');
+    bfd.on('state', ({ from, to, diag }) => {
+      const text = describeDiag(diag);
+      this.logger[to === 'Down' && from === 'Up' ? 'warn' : 'info']({ peer: address, from, to, diag: text }, 'BFD state change');
+      try {
+        this.host.hooks.bfdStateChange?.(address, from, to);
+      } catch (err) {
+        this.logger.error({ peer: address, err: (err as Error).message }, 'BFD metrics hook threw');
+      }
+      this.emit('bfd', { peer: address, from, to, diag: text });
+      // RFC 5882 §3.2: a peer that signals AdminDown is not a failure; anything else that takes an
+      // Up session down is, and the BGP session goes with it at once.
+      if (from === 'Up' && to === 'Down' && bfd.status().remoteState !== 'AdminDown') peer.bfdDown(`BFD session down: ${text}`);
+    });
+  }
+
+  private stopBfd(address: string): void {
+    this.bfdOptions.delete(address);
+    const bfd = this.bfdSessions.get(address);
+    if (!bfd) return;
+    this.bfdSessions.delete(address);
+    bfd.removeAllListeners();
+    this.bfdTransport?.remove(bfd);
+  }
+
+  /**
+   * Sets (or with null removes) a peer's TCP MD5 key on the listening socket; keys apply from the
+   * next SYN, and an accepted connection inherits the key. The descriptor of a listening net.Server
+   * is only reachable through its internal handle (`_handle.fd`, present on Linux): read here only.
+   * A dual-stack "::" listener sees IPv4 peers as ::ffff:a.b.c.d, so they are keyed that way.
+   */
+  private setListenerKey(address: string, password: string | null): NativeResult<void> {
+    const a = this.server?.address();
+    const fd = (this.server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+    if (!a || typeof a !== 'object' || typeof fd !== 'number' || fd < 0) return { ok: false, error: 'the listener has no file descriptor' };
+    return setTcpMd5Key(fd, a.family === 'IPv6' ? 6 : 4, address, password);
   }
 
   /** The port the listener is bound to (useful with listen.port 0), or null. */
@@ -141,12 +204,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   addPeer(options: PeerOptions): void {
     if (this.closed) throw new BgpConfigError('speaker is closed');
-    if (options.password !== undefined) {
-      throw new BgpConfigError(
-        'TCP MD5 signatures (RFC 2385) are not supported: Node.js cannot set TCP_MD5SIG on a socket without a native addon. ' +
-          'Remove the password, or protect the session another way (a dedicated network, GTSM/ACLs on the router).',
-      );
-    }
+    const password = checkPassword(options.password);
     const ip = parseIp(options.address);
     if (!ip) throw new BgpConfigError(`peer address "${options.address}" is not an IP address`);
     const address = normalizeAddress(options.address);
@@ -171,6 +229,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       nextHopIpv6: options.nextHopIpv6 !== undefined ? normalizeAddress(options.nextHopIpv6) : undefined,
       linkLocalNextHop: typeof ll === 'string' ? normalizeAddress(ll) : ll,
       description: options.description,
+      password,
     };
     if (config.families.length === 0) throw new BgpConfigError(`peer ${address} has no family in common with the speaker`);
     const session = new PeerSession(config, this.host);
@@ -179,8 +238,17 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     session.on('down', (reason: string) => this.emit('down', { peer: address, reason }));
     session.on('notification', (n) => this.emit('notification', { peer: address, ...n }));
     session.on('updateError', (e) => this.emit('updateError', { peer: address, ...e }));
+    if (password !== undefined && this.server) {
+      const keyed = this.setListenerKey(address, password);
+      if (!keyed.ok) throw new BgpConfigError(`TCP MD5 key for ${address} on the listener: ${keyed.error}`);
+    }
+    const bfd = options.bfd !== undefined ? checkBfd(options.bfd) : undefined;
     this.peers.set(address, session);
-    if (this.started) session.start();
+    if (bfd) this.bfdOptions.set(address, bfd);
+    if (this.started) {
+      session.start();
+      if (bfd) void this.startBfd(address);
+    }
   }
 
   /** Stops the session with Cease / Peer De-configured and forgets the peer. */
@@ -189,7 +257,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const session = this.peers.get(key);
     if (!session) return false;
     this.peers.delete(key);
+    this.stopBfd(key);
     await session.stop(CeaseSubcode.PeerDeconfigured);
+    if (session.config.password !== undefined && this.server) this.setListenerKey(key, null);
     session.removeAllListeners();
     return true;
   }
@@ -243,11 +313,32 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   peerStatus(address: string): PeerStatus | undefined {
-    return this.peers.get(normalizeAddress(address))?.status();
+    const key = normalizeAddress(address);
+    const s = this.peers.get(key)?.status();
+    return s && { ...s, bfd: this.bfdSessions.get(key)?.status() ?? null };
   }
 
   status(): PeerStatus[] {
-    return [...this.peers.values()].map((s) => s.status());
+    return [...this.peers.keys()].map((a) => this.peerStatus(a)!);
+  }
+
+  /**
+   * Changes a peer's TCP MD5 key in place: on the listener, on the open connections and for the
+   * next connect. The kernel checks every segment against the key set now, so an established
+   * session survives only if the peer switches to the same key before the hold timer expires.
+   * Returns the errors of setting it (empty on success).
+   */
+  setPassword(address: string, password: string | undefined): string[] {
+    const key = normalizeAddress(address);
+    const session = this.peers.get(key);
+    if (!session) return [`no peer ${key}`];
+    const checked = checkPassword(password);
+    const errors = session.setPassword(checked);
+    if (this.server) {
+      const r = this.setListenerKey(key, checked ?? null);
+      if (!r.ok) errors.push(r.error);
+    }
+    return errors;
   }
 
   /** Stops every session (Cease, or silently for a graceful restart) and the listener. */
@@ -262,8 +353,31 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       [...this.peers.values()].map((s) => (options.gracefulRestart ? s.abandon() : s.stop(CeaseSubcode.AdministrativeShutdown, data))),
     );
     await serverClosed;
+    for (const address of [...this.bfdSessions.keys()]) this.stopBfd(address);
+    if (this.bfdTransport) BfdTransport.release();
+    this.bfdTransport = null;
     for (const s of this.peers.values()) s.removeAllListeners();
   }
+}
+
+function checkBfd(o: BfdOptions): Required<BfdOptions> {
+  const r = resolveBfdOptions(o);
+  // RFC 5880 intervals are 32-bit microseconds; BFD is pointless slower than about a minute.
+  for (const k of ['minRxMs', 'minTxMs'] as const) {
+    if (!Number.isInteger(r[k]) || r[k] < 10 || r[k] > 60_000) throw new BgpConfigError(`bfd.${k} must be an integer 10..60000 ms, got ${String(r[k])}`);
+  }
+  if (!Number.isInteger(r.multiplier) || r.multiplier < 1 || r.multiplier > 255) throw new BgpConfigError(`bfd.multiplier must be 1..255, got ${String(r.multiplier)}`);
+  return r;
+}
+
+function checkPassword(password: unknown): string | undefined {
+  if (password === undefined) return undefined;
+  if (typeof password !== 'string' || password.length === 0) throw new BgpConfigError('password must be a non-empty string');
+  if (Buffer.byteLength(password, 'utf8') > TCP_MD5SIG_MAXKEYLEN) throw new BgpConfigError(`password must be at most ${TCP_MD5SIG_MAXKEYLEN} bytes (the kernel's TCP MD5 key limit)`);
+  // Never fall back to an unauthenticated session when the key cannot be set.
+  const why = nativeUnavailable();
+  if (why) throw new BgpConfigError(`TCP MD5 signatures (RFC 2385) need koffi to set TCP_MD5SIG: ${why}`);
+  return password;
 }
 
 function checkKeepalive(v: number | undefined): number | undefined {

@@ -1,5 +1,6 @@
 // Public configuration, status and observability types.
 
+import type { BfdOptions, BfdState, BfdStatus } from './bfd.ts';
 import type { Family } from './prefix.ts';
 
 export type SessionState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
@@ -27,6 +28,8 @@ export interface BgpHooks {
   /** Gauge: prefixes currently in the peer's Adj-RIB-Out for the family. */
   prefixesAdvertised?(peer: string, family: Family, count: number): void;
   notification?(peer: string, direction: NotificationDirection, code: number, subcode: number): void;
+  /** The BFD session to the peer changed state. */
+  bfdStateChange?(peer: string, from: BfdState, to: BfdState): void;
 }
 
 export interface ConnectRetryOptions {
@@ -87,8 +90,17 @@ export interface PeerOptions {
   nextHopIpv6?: string;
   /** IPv6 link-local next hop: an address, false to never send one, or (default) detected when the session runs over IPv6. */
   linkLocalNextHop?: string | false;
-  /** TCP MD5 (RFC 2385) is not supported: Node cannot set TCP_MD5SIG without a native addon. Setting this throws. */
+  /**
+   * TCP MD5 signature key (RFC 2385), at most 80 bytes: set on outgoing sockets before connect()
+   * and on the listener for this peer's address. Needs koffi (native.ts); without it addPeer throws
+   * rather than open an unauthenticated session.
+   */
   password?: string;
+  /**
+   * Single-hop BFD (RFC 5880/5881) to the peer: when the BFD session goes from Up to Down, the BGP
+   * session is closed at once with Cease / BFD Down.
+   */
+  bfd?: BfdOptions;
   description?: string;
 }
 
@@ -130,6 +142,8 @@ export interface PeerStatus {
   updatesReceived: number;
   /** Times an Established session went down. */
   flaps: number;
+  /** The BFD session, when configured. */
+  bfd: BfdStatus | null;
 }
 
 export interface StateChangeEvent {
@@ -161,4 +175,13 @@ export interface SpeakerEvents {
   down: [{ peer: string; reason: string }];
   notification: [NotificationEvent];
   updateError: [UpdateErrorEvent];
+  bfd: [BfdStateEvent];
+}
+
+export interface BfdStateEvent {
+  peer: string;
+  from: BfdState;
+  to: BfdState;
+  /** Our diagnostic, as text. */
+  diag: string;
 }

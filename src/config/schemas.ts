@@ -144,7 +144,12 @@ export type IPClaim = z.infer<typeof ipClaimSchema>;
 export const DEFAULT_EXCLUDED_INTERFACES = ['veth*', 'cali*', 'kube-ipvs*', 'lo', 'docker*', 'cni*', 'flannel*', 'vxlan*', 'tunl*'] as const;
 
 export const TCP_MD5_UNSUPPORTED =
-  'TCP MD5 authentication (RFC 2385) is not supported: Node.js cannot set TCP_MD5SIG on its sockets; remove the password and protect the session otherwise (ACLs, GTSM, IPsec)';
+  'a plaintext TCP MD5 password is not accepted (anyone who can read BGPPeers could read it): put it in a Secret in admitlb-system under the key "password" and set spec.passwordSecretRef';
+
+/** Where BGP passwords live: the speaker may read Secrets of this namespace only (webhook-manifests/rbac.yaml). */
+export const BGP_PASSWORD_NAMESPACE = 'admitlb-system';
+/** The key of the password in a passwordSecretRef Secret (MetalLB's). */
+export const BGP_PASSWORD_KEY = 'password';
 
 export const WELL_KNOWN_COMMUNITIES = {
   'no-export': '65535:65281',
@@ -235,7 +240,25 @@ export const bgpPeerSpecSchema = z
       .string()
       .optional()
       .refine((v) => v === undefined, { message: TCP_MD5_UNSUPPORTED })
-      .describe('Not supported: TCP MD5 cannot be set from Node.js, so any value is rejected.'),
+      .describe('Not accepted: use passwordSecretRef (any value here is rejected).'),
+    passwordSecretRef: z
+      .object({
+        name: z.string().min(1).max(253).regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { message: 'must be a Secret name (DNS subdomain)' }),
+        namespace: z
+          .string()
+          .optional()
+          .refine((v) => v === undefined || v === BGP_PASSWORD_NAMESPACE, { message: `must be ${BGP_PASSWORD_NAMESPACE} (the speaker can read Secrets there only)` }),
+      })
+      .optional()
+      .describe(`TCP MD5 signatures (RFC 2385): a Secret in ${BGP_PASSWORD_NAMESPACE} whose key "${BGP_PASSWORD_KEY}" holds the password (1..80 bytes).`),
+    bfd: z
+      .object({
+        minRxMs: z.number().int().min(10).max(60000).default(300).describe('Required Min RX Interval, ms: the fastest the peer may send.'),
+        minTxMs: z.number().int().min(10).max(60000).default(300).describe('Desired Min TX Interval once Up, ms.'),
+        multiplier: z.number().int().min(1).max(255).default(3).describe('Detect Mult: the peer declares this node down after this many of its intervals without a packet.'),
+      })
+      .optional()
+      .describe('Single-hop BFD (RFC 5880/5881) to the peer; when it goes down the BGP session is closed at once. The router declares the node down after multiplier × the agreed interval.'),
   })
   .superRefine((spec, ctx) => {
     if (spec.keepaliveTime !== undefined) {

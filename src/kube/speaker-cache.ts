@@ -286,3 +286,27 @@ export class SpeakerEvents {
     await createServiceEvent(this.core, { component: COMPONENT, host: this.nodeName, instance: `${COMPONENT}-${this.nodeName}` }, target, type, reason, message);
   }
 }
+
+/**
+ * BGPPeer password Secrets (spec.passwordSecretRef), read by name with `get` only: the speaker's
+ * RBAC allows no list/watch of Secrets (webhook-manifests/rbac.yaml). Data comes back decoded.
+ */
+export class SpeakerSecrets {
+  private readonly core: CoreV1Api;
+  constructor(kc: KubeConfig) {
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  async get(namespace: string, name: string): Promise<Record<string, string> | null> {
+    try {
+      const secret = await this.core.readNamespacedSecret({ namespace, name });
+      const data: Record<string, string> = {};
+      for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
+      for (const [k, v] of Object.entries(secret.stringData ?? {})) data[k] ??= v;
+      return data;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 404) return null;
+      throw err;
+    }
+  }
+}

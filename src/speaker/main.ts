@@ -7,7 +7,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
 import { ConfigError, describeConfigError } from '../config/webhook-config.ts';
 import { loadKubeConfig } from '../kube/client.ts';
-import { NodeLease, SpeakerCache, SpeakerEvents } from '../kube/speaker-cache.ts';
+import { NodeLease, SpeakerCache, SpeakerEvents, SpeakerSecrets } from '../kube/speaker-cache.ts';
 import { loadKeySet } from '../signing/assignment.ts';
 import { L2Announcer } from './announcer.ts';
 import { execRunner } from './ip.ts';
@@ -64,7 +64,7 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
   const lease = new NodeLease({ kc, namespace: config.namespace, nodeName: config.nodeName, leaseDurationSeconds: config.leaseDurationSeconds, renewIntervalMs: config.leaseRenewMs, log: logger });
   // The kernel answers ARP/NS for our addresses; tcpdump lets us count what it answered (optional).
   const neighborCapture = new NeighborRequestCapture({ prefix: config.commandPrefix, logger, onAnswered: (family) => metrics.neighborRequests.inc({ family }) });
-  const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, events: new SpeakerEvents(kc, config.nodeName), metrics, logger, neighborCapture });
+  const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, events: new SpeakerEvents(kc, config.nodeName), secrets: new SpeakerSecrets(kc), metrics, logger, neighborCapture });
 
   const { app, url } = await startHealthServer({
     host: config.host,

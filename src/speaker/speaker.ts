@@ -5,6 +5,7 @@
 // has expired (not at the next resync). Lease renewals that do not change the live set cost no pass.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BgpSpeaker, type PeerStatus, type RouteAttributes } from '../bgp/index.ts';
+import { BGP_PASSWORD_KEY, BGP_PASSWORD_NAMESPACE } from '../config/schemas.ts';
 import { ANN_ALLOCATION } from '../config/annotations.ts';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
 import type { LeaseObject, ServiceRef, SpeakerCacheEvent } from '../kube/speaker-cache.ts';
@@ -57,6 +58,11 @@ export interface BgpSession {
   close(options?: { gracefulRestart?: boolean }): Promise<void>;
 }
 
+/** Reads a Secret's data (base64-decoded), null when it does not exist. */
+export interface SecretReader {
+  get(namespace: string, name: string): Promise<Record<string, string> | null>;
+}
+
 export type BgpFactory = (
   peer: BGPPeerSpec,
   ctx: {
@@ -68,12 +74,14 @@ export type BgpFactory = (
      * silently send no IPv6 routes over an IPv4 session (and no IPv4 routes over an IPv6 one).
      */
     crossFamilyNextHop?: string;
+    /** TCP MD5 key, read from spec.passwordSecretRef. */
+    password?: string;
   },
 ) => BgpSession;
 
-export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks, crossFamilyNextHop }) => {
-  // The webhook refuses passwords; never open an unauthenticated session for one that got through.
-  if ((spec as { password?: unknown }).password !== undefined) throw new Error('TCP MD5 passwords are not supported; the session is not opened');
+export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks, crossFamilyNextHop, password }) => {
+  // The webhook refuses plaintext passwords; never open an unauthenticated session for one that got through.
+  if ((spec as { password?: unknown }).password !== undefined) throw new Error('a plaintext password is not accepted (use passwordSecretRef); the session is not opened');
   const gr = spec.gracefulRestart?.enabled ? { restartTime: spec.gracefulRestart.restartTime ?? 120 } : false;
   const speaker = new BgpSpeaker({
     asn: spec.myASN,
@@ -93,6 +101,8 @@ export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks, crossFami
     holdTime: spec.holdTime ?? 90,
     ...(spec.keepaliveTime !== undefined ? { keepaliveTime: spec.keepaliveTime } : {}),
     ...(crossFamilyNextHop ? (spec.peerAddress.includes(':') ? { nextHopIpv4: crossFamilyNextHop } : { nextHopIpv6: crossFamilyNextHop }) : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(spec.bfd ? { bfd: { minRxMs: spec.bfd.minRxMs ?? 300, minTxMs: spec.bfd.minTxMs ?? 300, multiplier: spec.bfd.multiplier ?? 3 } } : {}),
   });
   return speaker;
 };
@@ -105,6 +115,8 @@ export interface SpeakerMetrics {
   announceFailures: Counter;
   bgpSessionUp: Gauge;
   bgpPrefixes: Gauge;
+  bfdSessionUp: Gauge;
+  bfdSessionState: Gauge;
   reconcileSeconds: Histogram;
   neighborRequests: Counter;
 }
@@ -119,6 +131,8 @@ export function createSpeakerMetrics(registry: Registry): SpeakerMetrics {
     announceFailures: new Counter({ name: 'admitlb_speaker_announce_failures_total', help: 'Announcements that failed (no interface, command error, BGP config).', labelNames: ['protocol'], registers }),
     bgpSessionUp: new Gauge({ name: 'admitlb_speaker_bgp_session_up', help: '1 while the BGP session to the peer is Established.', labelNames: ['peer'], registers }),
     bgpPrefixes: new Gauge({ name: 'admitlb_speaker_bgp_prefixes_advertised', help: 'Prefixes in the Adj-RIB-Out of the peer.', labelNames: ['peer'], registers }),
+    bfdSessionUp: new Gauge({ name: 'admitlb_speaker_bfd_session_up', help: '1 while the BFD session to the BGP peer is Up (peers with spec.bfd only).', labelNames: ['peer'], registers }),
+    bfdSessionState: new Gauge({ name: 'admitlb_speaker_bfd_session_state', help: 'BFD session state of the BGP peer: 1 for the current state (AdminDown, Down, Init, Up), 0 for the others.', labelNames: ['peer', 'state'], registers }),
     neighborRequests: new Counter({ name: 'admitlb_speaker_neighbor_requests_answered_total', help: 'ARP requests / IPv6 neighbour solicitations the kernel answered for an L2 address this node held on the receiving interface, by family (seen by a tcpdump capture; stays 0 without tcpdump).', labelNames: ['family'], registers }),
     reconcileSeconds: new Histogram({ name: 'admitlb_speaker_reconcile_duration_seconds', help: 'Time of one speaker pass, from caches to the last data-plane change.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
   };
@@ -149,6 +163,10 @@ export interface SpeakerOptions {
   metrics?: SpeakerMetrics;
   logger: SpeakerLogger;
   bgpFactory?: BgpFactory;
+  /** Reads BGPPeer password Secrets (spec.passwordSecretRef); without it such peers are not opened. */
+  secrets?: SecretReader;
+  /** How long a read password is used before it is read again (rotation), default 30 s. */
+  secretTtlMs?: number;
   /** Told which L2 addresses this node holds after every pass (the neighbor request capture). */
   neighborCapture?: { update(held: { address: string; dev: string }[]): void; close(): Promise<void> };
   debounceMs?: number;
@@ -161,7 +179,10 @@ interface PeerRuntime {
   key: string;
   session: BgpSession;
   spec: BGPPeerSpec;
+  password: string | undefined;
 }
+
+const BFD_STATES = ['AdminDown', 'Down', 'Init', 'Up'] as const;
 
 /** The config's community spellings (no-export, no-peer, ...) as BgpSpeaker accepts them. */
 const NAMED_COMMUNITIES: Record<string, string> = { 'no-export': '65535:65281', 'no-advertise': '65535:65282', 'no-export-subconfed': '65535:65283', 'no-peer': '65535:65284' };
@@ -173,6 +194,10 @@ export class Speaker {
   readonly live: LiveSet;
   private readonly verified = new Map<string, { token: string; assignment: Assignment | undefined }>();
   private readonly peers = new Map<string, PeerRuntime>();
+  /** Passwords read from Secrets: namespace/name → value (or why there is none) and when it was read. */
+  private readonly passwords = new Map<string, { at: number; value: string } | { at: number; error: string }>();
+  /** The BGPPeer spec each peer's password was last read for: a changed spec reads its Secret again at once. */
+  private readonly passwordSpecs = new Map<string, string>();
   /** (protocol|service|address) for which nodeAssigned was reported */
   private readonly reported = new Set<string>();
   /** (protocol|address|reason) for which announceFailed was reported */
@@ -442,20 +467,74 @@ export class Speaker {
     return (addrs.find((a) => a.type === 'InternalIP') ?? addrs[0])?.address;
   }
 
+  /**
+   * The TCP MD5 password of a BGPPeer from its Secret (re-read after secretTtlMs, so a rotated
+   * Secret reaches the session, or at once when `fresh`); undefined without passwordSecretRef; an error text when the Secret
+   * cannot be used (the session is then not opened: never unauthenticated instead).
+   */
+  private async passwordFor(spec: BGPPeerSpec, fresh: boolean): Promise<{ password: string | undefined } | { error: string }> {
+    const ref = spec.passwordSecretRef;
+    if (!ref) return { password: undefined };
+    const ns = ref.namespace ?? BGP_PASSWORD_NAMESPACE;
+    const id = `${ns}/${ref.name}`;
+    const cached = this.passwords.get(id);
+    if (!cached || fresh || this.now() - cached.at >= (this.opts.secretTtlMs ?? 30_000)) {
+      let entry: { at: number; value: string } | { at: number; error: string };
+      if (ns !== BGP_PASSWORD_NAMESPACE) entry = { at: this.now(), error: `Secret ${id}: password Secrets must be in ${BGP_PASSWORD_NAMESPACE}` };
+      else if (!this.opts.secrets) entry = { at: this.now(), error: `Secret ${id}: this speaker cannot read Secrets` };
+      else {
+        try {
+          const data = await this.opts.secrets.get(ns, ref.name);
+          const value = data?.[BGP_PASSWORD_KEY];
+          if (!data) entry = { at: this.now(), error: `Secret ${id} not found` };
+          else if (!value) entry = { at: this.now(), error: `Secret ${id} has no "${BGP_PASSWORD_KEY}" key` };
+          else if (Buffer.byteLength(value) > 80) entry = { at: this.now(), error: `Secret ${id}: the password is ${Buffer.byteLength(value)} bytes, TCP MD5 allows 80` };
+          else entry = { at: this.now(), value };
+        } catch (err) {
+          // Keep using a password read before (an API hiccup is no reason to drop a session).
+          if (cached && 'value' in cached) return { password: cached.value };
+          entry = { at: this.now(), error: `Secret ${id} cannot be read: ${(err as Error).message}` };
+        }
+      }
+      this.passwords.set(id, entry);
+    }
+    const e = this.passwords.get(id)!;
+    return 'value' in e ? { password: e.value } : { error: e.error };
+  }
+
   private async applyBgp(plan: SpeakerPlan, refs: Map<string, Service>): Promise<void> {
     const wanted = new Map(plan.bgp.map((p) => [p.name, p]));
+    const passwords = new Map<string, { password: string | undefined } | { error: string }>();
+    // A new or changed BGPPeer reads its Secret now; a running one every secretTtlMs (Secrets are not watched).
+    for (const p of plan.bgp) {
+      const key = JSON.stringify(p.spec);
+      passwords.set(p.name, await this.passwordFor(p.spec, this.passwordSpecs.get(p.name) !== key));
+      this.passwordSpecs.set(p.name, key);
+    }
     for (const [name, rt] of [...this.peers]) {
       const want = wanted.get(name);
-      if (want && JSON.stringify(want.spec) === rt.key) continue;
+      const pw = passwords.get(name);
+      // A changed password reopens the session with the new key at once (see the README: routers
+      // such as BIRD and FRR restart their side on a password change anyway, and an in-place key
+      // change would leave our old connection to die at the hold time).
+      if (want && JSON.stringify(want.spec) === rt.key && pw && 'password' in pw && pw.password === rt.password) continue;
+      if (want && rt.password !== undefined && pw && 'password' in pw && pw.password !== rt.password) this.opts.logger.info({ peer: name }, 'BGP password changed: reopening the session with the new key');
       this.peers.delete(name);
       await rt.session.close({ gracefulRestart: false }).catch(() => {});
       this.opts.metrics?.bgpSessionUp.remove({ peer: name });
       this.opts.metrics?.bgpPrefixes.remove({ peer: name });
+      this.opts.metrics?.bfdSessionUp.remove({ peer: name });
+      for (const state of BFD_STATES) this.opts.metrics?.bfdSessionState.remove({ peer: name, state });
       this.opts.logger.info({ peer: name }, 'BGP peer removed');
     }
     for (const p of plan.bgp) {
       let rt = this.peers.get(p.name);
       if (!rt) {
+        const pw = passwords.get(p.name)!;
+        if ('error' in pw) {
+          this.reportFailed('BGP', p.name, p.routes.flatMap((r) => r.services), refs, `BGPPeer ${p.name}: ${pw.error}; the session is not opened`);
+          continue;
+        }
         const routerId = this.routerIdFor(p.spec);
         if (!routerId) {
           this.reportFailed('BGP', p.name, p.routes.flatMap((r) => r.services), refs, `node ${this.opts.nodeName} has no router ID for BGPPeer ${p.name} (set routerID or sourceAddress)`);
@@ -463,9 +542,10 @@ export class Speaker {
         }
         try {
           const crossFamilyNextHop = this.crossFamilyNextHop(p.spec);
-          const session = this.bgpFactory(p.spec, { routerId, hooks: this.hooksFor(p.name), ...(crossFamilyNextHop ? { crossFamilyNextHop } : {}) });
+          const password = (pw as { password: string | undefined }).password;
+          const session = this.bgpFactory(p.spec, { routerId, hooks: this.hooksFor(p.name), ...(crossFamilyNextHop ? { crossFamilyNextHop } : {}), ...(password !== undefined ? { password } : {}) });
           await session.start();
-          rt = { key: JSON.stringify(p.spec), session, spec: p.spec };
+          rt = { key: JSON.stringify(p.spec), session, spec: p.spec, password };
           this.peers.set(p.name, rt);
           this.opts.logger.info({ peer: p.name, address: p.spec.peerAddress, asn: p.spec.peerASN }, 'BGP peer configured');
         } catch (err) {
@@ -474,9 +554,17 @@ export class Speaker {
         }
       }
       this.syncRoutes(rt, p, refs);
+      this.reportSessionProblem(p, rt, refs);
     }
     const routed = new Set(plan.bgp.flatMap((p) => p.routes.flatMap((r) => r.addresses)));
     for (const k of [...this.reported]) if (k.startsWith('BGP|') && !routed.has(k.slice(k.lastIndexOf('|') + 1))) this.reported.delete(k);
+  }
+
+  /** A session that cannot come up for a reason the operator must fix (TCP MD5) becomes a Warning on its Services. */
+  private reportSessionProblem(p: BgpPeerPlan, rt: PeerRuntime, refs: Map<string, Service>): void {
+    const st = rt.session.status()[0];
+    if (!st || st.state === 'Established' || !st.lastError || !/TCP MD5/.test(st.lastError.message)) return;
+    this.reportFailed('BGP', p.name, p.routes.flatMap((r) => r.services), refs, `BGP session to ${p.spec.peerAddress} (BGPPeer ${p.name}) not established: ${st.lastError.message}`);
   }
 
   private syncRoutes(rt: PeerRuntime, p: BgpPeerPlan, refs: Map<string, Service>): void {
@@ -500,13 +588,25 @@ export class Speaker {
   private hooksFor(peer: string) {
     const m = this.opts.metrics;
     return {
-      stateChange: (_addr: string, _from: string, to: string) => m?.bgpSessionUp.set({ peer }, to === 'Established' ? 1 : 0),
+      stateChange: (_addr: string, _from: string, to: string) => {
+        m?.bgpSessionUp.set({ peer }, to === 'Established' ? 1 : 0);
+        // A failed connect (Active/Idle) may carry a reason to report (reportSessionProblem).
+        if (to === 'Active' || to === 'Idle') this.schedule();
+      },
+      bfdStateChange: (_addr: string, _from: string, to: string) => this.setBfdMetrics(peer, to),
       prefixesAdvertised: () => {
         const rt = this.peers.get(peer);
         const s = rt?.session.status()[0];
         if (s) m?.bgpPrefixes.set({ peer }, s.prefixesSent.ipv4 + s.prefixesSent.ipv6);
       },
     };
+  }
+
+  private setBfdMetrics(peer: string, state: string | undefined): void {
+    const m = this.opts.metrics;
+    if (!m || state === undefined) return;
+    m.bfdSessionUp.set({ peer }, state === 'Up' ? 1 : 0);
+    for (const s of BFD_STATES) m.bfdSessionState.set({ peer, state: s }, s === state ? 1 : 0);
   }
 
   private reportAssigned(protocol: string, address: string, services: string[], refs: Map<string, Service>, message: string): void {
@@ -546,6 +646,7 @@ export class Speaker {
       const s = rt.session.status()[0];
       m.bgpSessionUp.set({ peer: name }, s?.state === 'Established' ? 1 : 0);
       m.bgpPrefixes.set({ peer: name }, s ? s.prefixesSent.ipv4 + s.prefixesSent.ipv6 : 0);
+      if (s?.bfd) this.setBfdMetrics(name, s.bfd.state);
     }
   }
 

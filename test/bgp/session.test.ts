@@ -395,9 +395,13 @@ describe('BGP session (loopback, scripted peer)', { concurrency: 1 }, () => {
 });
 
 describe('configuration and API validation', () => {
-  it('refuses a TCP MD5 password with a clear error', () => {
+  it('refuses an empty or too long TCP MD5 password and bad BFD timers with a clear error', () => {
     const s = new BgpSpeaker({ asn: 65001, routerId: '192.0.2.1', listen: false });
-    assert.throws(() => s.addPeer({ address: '192.0.2.2', asn: 65002, password: 'secret' }), (e: unknown) => e instanceof BgpConfigError && /MD5.*native addon/.test(e.message));
+    assert.throws(() => s.addPeer({ address: '192.0.2.2', asn: 65002, password: '' }), (e: unknown) => e instanceof BgpConfigError && /non-empty/.test(e.message));
+    assert.throws(() => s.addPeer({ address: '192.0.2.2', asn: 65002, password: 'x'.repeat(81) }), (e: unknown) => e instanceof BgpConfigError && /at most 80 bytes/.test(e.message));
+    assert.throws(() => s.addPeer({ address: '192.0.2.2', asn: 65002, bfd: { multiplier: 0 } }), /bfd.multiplier/);
+    assert.throws(() => s.addPeer({ address: '192.0.2.2', asn: 65002, bfd: { minRxMs: 5 } }), /bfd.minRxMs/);
+    s.addPeer({ address: '192.0.2.2', asn: 65002, password: 'x'.repeat(80), bfd: {} });
   });
 
   it('refuses invalid speaker, peer and route settings', () => {

@@ -404,7 +404,7 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       assert.ok(!can(WEBHOOK_SA, 'cluster', '', 'pods', 'get'));
     });
 
-    it('the speaker account gets exactly what it needs: reads, Events, the Leases of admitlb-system', () => {
+    it('the speaker account gets exactly what it needs: reads, Events, the Leases of admitlb-system (no Secrets unless bgp-passwords is included)', () => {
       const ns = `ns:${NS}`;
       assert.deepEqual(effective(SPEAKER_SA), [
         // Informers only: list and watch.
@@ -417,12 +417,17 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
         ...grants(ns, ['coordination.k8s.io'], ['leases'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
       ].sort());
       for (const e of effective(SPEAKER_SA)) {
-        const [, group, resource, verb] = e.split('|');
-        assert.notEqual(resource, 'secrets', e);
+        const [scope, group, resource, verb] = e.split('|');
+        if (resource === 'secrets') assert.deepEqual([scope, verb], [ns, 'get'], e);
         assert.ok(!resource!.includes('/'), `no subresources: ${e}`);
         if (!(group === 'coordination.k8s.io' || resource === 'events')) assert.ok(READ.includes(verb!), `read-only: ${e}`);
       }
       assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'get', 'admitlb-signing-keys'), 'the speaker can never read the private keys');
+      assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'get', 'tor-a-bgp-password'), 'BGP passwords only with the bgp-passwords component');
+      assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'list'));
+      assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'watch'));
+      assert.ok(!can(SPEAKER_SA, 'ns:kube-system', '', 'secrets', 'get', 'x'), 'no Secret outside admitlb-system');
+      assert.ok(!can(SPEAKER_SA, 'cluster', '', 'secrets', 'get', 'x'));
       assert.ok(!can(SPEAKER_SA, 'cluster', 'coordination.k8s.io', 'leases', 'get'), 'no Leases outside admitlb-system');
       assert.ok(!can(SPEAKER_SA, 'ns:kube-system', 'coordination.k8s.io', 'leases', 'update', 'kube-controller-manager'));
       assert.ok(!can(SPEAKER_SA, 'cluster', '', 'services', 'patch'));

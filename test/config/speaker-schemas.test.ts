@@ -97,11 +97,29 @@ describe('BGPPeer schema', () => {
     assert.equal(bgpPeerSpecSchema.parse(peer()).gracefulRestart, undefined);
   });
 
-  it('rejects a password: TCP MD5 is not supported', () => {
-    rejects(bgpPeerSpecSchema, peer({ password: 'secret' }), 'password', /TCP MD5 .*is not supported/);
+  it('rejects a plaintext password and points at passwordSecretRef', () => {
+    rejects(bgpPeerSpecSchema, peer({ password: 'secret' }), 'password', /plaintext TCP MD5 password is not accepted.*passwordSecretRef/);
     rejects(bgpPeerSpecSchema, peer({ password: '' }), 'password', /TCP MD5/);
     assert.match(TCP_MD5_UNSUPPORTED, /TCP MD5/);
     assert.equal('password' in bgpPeerSpecSchema.parse(peer()), false);
+  });
+
+  it('passwordSecretRef: a Secret name, in admitlb-system only', () => {
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer({ passwordSecretRef: { name: 'tor-a-md5' } })).passwordSecretRef, { name: 'tor-a-md5' });
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer({ passwordSecretRef: { name: 'k', namespace: 'admitlb-system' } })).passwordSecretRef, { name: 'k', namespace: 'admitlb-system' });
+    rejects(bgpPeerSpecSchema, peer({ passwordSecretRef: { name: 'k', namespace: 'default' } }), 'passwordSecretRef.namespace', /must be admitlb-system/);
+    rejects(bgpPeerSpecSchema, peer({ passwordSecretRef: { name: 'Not_A_Name' } }), 'passwordSecretRef.name', /Secret name/);
+    rejects(bgpPeerSpecSchema, peer({ passwordSecretRef: {} }), 'passwordSecretRef.name', /.+/);
+  });
+
+  it('bfd: defaults 300 ms × 3, bounded intervals and multiplier', () => {
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer({ bfd: {} })).bfd, { minRxMs: 300, minTxMs: 300, multiplier: 3 });
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer({ bfd: { minRxMs: 100, minTxMs: 50, multiplier: 5 } })).bfd, { minRxMs: 100, minTxMs: 50, multiplier: 5 });
+    assert.equal(bgpPeerSpecSchema.parse(peer()).bfd, undefined);
+    rejects(bgpPeerSpecSchema, peer({ bfd: { minRxMs: 5 } }), 'bfd.minRxMs', /10/);
+    rejects(bgpPeerSpecSchema, peer({ bfd: { minTxMs: 60001 } }), 'bfd.minTxMs', /60000/);
+    rejects(bgpPeerSpecSchema, peer({ bfd: { multiplier: 0 } }), 'bfd.multiplier', /1/);
+    rejects(bgpPeerSpecSchema, peer({ bfd: { multiplier: 256 } }), 'bfd.multiplier', /255/);
   });
 
   it('rejects bad addresses, naming the field', () => {

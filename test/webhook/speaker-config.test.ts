@@ -89,7 +89,7 @@ describe('POST /validate/speaker-config', () => {
     const message: string = body.response.status.message;
     assert.match(message, /spec\.keepaliveTime: 11 is above holdTime \(10\)/);
     assert.match(message, /spec\.sourceAddress: "2001:db8::5" is IPv6 but peerAddress "192\.0\.2\.1" is IPv4/);
-    assert.match(message, /spec\.password: TCP MD5 .*not supported/);
+    assert.match(message, /spec\.password: a plaintext TCP MD5 password is not accepted.*passwordSecretRef/);
     assert.doesNotMatch(message, /hunter2/, 'the password is not echoed');
   });
 

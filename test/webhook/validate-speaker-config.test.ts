@@ -53,8 +53,11 @@ describe('validateSpeakerConfig: each object on its own (schema rules, with fiel
     one(validateSpeakerConfig('BGPPeer', raw('r', { peerAddress: '192.0.2.1', sourceAddress: '2001:db8::1', peerASN: 1, myASN: 2 }), ctx()), 'spec.sourceAddress', /is IPv6 but peerAddress "192.0.2.1" is IPv4/);
   });
 
-  it('a password is refused: TCP MD5 is not supported', () => {
-    one(validateSpeakerConfig('BGPPeer', raw('r', { peerAddress: '192.0.2.1', peerASN: 1, myASN: 2, password: 'x' }), ctx()), 'spec.password', /TCP MD5.*not supported/);
+  it('a plaintext password is refused; passwordSecretRef outside admitlb-system and bad BFD timers are reported with their field', () => {
+    one(validateSpeakerConfig('BGPPeer', raw('r', { peerAddress: '192.0.2.1', peerASN: 1, myASN: 2, password: 'x' }), ctx()), 'spec.password', /plaintext TCP MD5 password is not accepted/);
+    one(validateSpeakerConfig('BGPPeer', raw('r', { peerAddress: '192.0.2.1', peerASN: 1, myASN: 2, passwordSecretRef: { name: 's', namespace: 'kube-system' } }), ctx()), 'spec.passwordSecretRef.namespace', /must be admitlb-system/);
+    one(validateSpeakerConfig('BGPPeer', raw('r', { peerAddress: '192.0.2.1', peerASN: 1, myASN: 2, bfd: { multiplier: 0 } }), ctx()), 'spec.bfd.multiplier', /.+/);
+    assert.deepEqual(validateSpeakerConfig('BGPPeer', raw('r', { peerAddress: '192.0.2.1', peerASN: 1, myASN: 2, passwordSecretRef: { name: 's' }, bfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 } }), ctx()), []);
   });
 
   it('array entries are named with brackets, like IPPool problems', () => {

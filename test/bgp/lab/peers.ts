@@ -3,7 +3,8 @@
 // `setpriv --pdeathsig KILL` so they die with the test process. Each exposes the same accessors:
 // route(prefix) (normalized from the daemon's own JSON/CLI output), has(prefix), established().
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabNode } from './topo.ts';
@@ -26,6 +27,10 @@ export interface PeerDaemonOptions {
   };
   /** Graceful restart helper with this restart time (seconds); default 120. */
   restartTime?: number;
+  /** TCP MD5 password for the session (BIRD, FRR). */
+  password?: string;
+  /** BFD for the session (BIRD: protocol bfd; FRR: zebra + bfdd + bgpd). */
+  bfd?: { intervalMs: number; multiplier: number };
 }
 
 /** A route as the peer holds it, normalized across daemons. */
@@ -69,6 +74,10 @@ export abstract class PeerDaemon {
   protected dir = '';
   protected stderr = '';
   private exitWaiters: Array<() => void> = [];
+  /** Helper daemons started before the main one (FRR's zebra and bfdd), stopped after it. */
+  protected extras: ChildProcess[] = [];
+  /** Every daemon PID this adapter started (FRR leaves /var/tmp/frr/<daemon>.<pid> behind). */
+  protected readonly pids: number[] = [];
   frozen = false;
 
   constructor(readonly opts: PeerDaemonOptions) {
@@ -96,15 +105,46 @@ export abstract class PeerDaemon {
     return (await this.route(prefix)) !== null;
   }
 
+  /** Runs before the main daemon (after writeConfig): start helper daemons here. */
+  protected async beforeStart(): Promise<void> {}
+
+  /** Spawns a helper daemon in the node's namespace and waits until `ready`. */
+  protected async spawnExtra(name: string, argv: string[], ready: () => Promise<boolean> | boolean): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', this.opts.node.ns, 'setpriv', '--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.extras.push(child);
+    if (child.pid) this.pids.push(child.pid);
+    let out = '';
+    const collect = (d: Buffer) => (out = (out + d.toString()).slice(-8192));
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    await waitFor(`${name} ready in ${this.opts.node.ns}`, async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited during startup: ${out.trim()}`);
+      return ready();
+    });
+  }
+
+  private async stopExtras(): Promise<void> {
+    const extras = this.extras.reverse();
+    this.extras = [];
+    for (const c of extras) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
+      const exited = new Promise<void>((r) => c.once('exit', () => r()));
+      c.kill('SIGKILL');
+      await exited;
+    }
+  }
+
   async start(): Promise<void> {
     if (this.child) throw new Error(`${this.kind} already running`);
     this.dir = join(this.baseDir, `run${Date.now()}-${Math.random().toString(36).slice(2, 6)}`);
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
     this.writeConfig();
+    await this.beforeStart();
     const argv = this.command();
     const child = spawn('ip', ['netns', 'exec', this.opts.node.ns, 'setpriv', '--pdeathsig', 'KILL', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    if (child.pid) this.pids.push(child.pid);
     this.stderr = '';
     const collect = (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-262144));
     child.stdout!.on('data', collect);
@@ -129,13 +169,14 @@ export abstract class PeerDaemon {
   /** SIGTERM, then SIGKILL after 3 s. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
-    if (!child) return;
+    if (!child) return this.stopExtras();
     if (this.frozen) this.thaw();
     const exited = new Promise<void>((r) => this.exitWaiters.push(r));
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
     await exited;
     clearTimeout(timer);
+    await this.stopExtras();
   }
 
   async restart(): Promise<void> {
@@ -157,6 +198,7 @@ export abstract class PeerDaemon {
   async destroy(): Promise<void> {
     await this.stop('SIGKILL');
     rmSync(this.baseDir, { recursive: true, force: true });
+    for (const pid of this.pids) for (const d of ['bgpd', 'zebra', 'bfdd']) rmSync(`/var/tmp/frr/${d}.${pid}`, { recursive: true, force: true });
   }
 
   protected logText(file: string): string {
@@ -178,6 +220,8 @@ export class BirdPeer extends PeerDaemon {
     // iBGP is multihop with recursive next hops by default; the lab has no IGP, so declare the
     // neighbour directly connected.
     const direct = asn === neighbor.asn ? 'direct;' : '';
+    const bfd = this.opts.bfd;
+    const local = neighbor.address.includes(':') ? node.ipv6 : node.ipv4;
     writeFileSync(
       join(this.dir, 'bird.conf'),
       `router id ${this.routerId};
@@ -185,8 +229,11 @@ log "${join(this.dir, 'bird.log')}" all;
 protocol device {}
 ipv4 table bgp4;
 ipv6 table bgp6;
+${bfd ? `protocol bfd { interface "*" { min rx interval ${bfd.intervalMs} ms; min tx interval ${bfd.intervalMs} ms; idle tx interval 1000 ms; multiplier ${bfd.multiplier}; }; }` : ''}
 protocol bgp spk {
-  local ${node.ipv4} as ${asn};
+  local ${local} as ${asn};
+  ${this.opts.password !== undefined ? `password "${this.opts.password}";` : ''}
+  ${bfd ? 'bfd on;' : ''}
   neighbor ${neighbor.address} as ${neighbor.asn};
   ${neighbor.passive ? 'passive on;' : 'connect delay time 1; connect retry time 1;'}
   error wait time 1, 2;
@@ -246,6 +293,13 @@ protocol bgp spk {
 
   async established(): Promise<boolean> {
     return /BGP state:\s+Established/.test(await this.birdc('show protocols all spk'));
+  }
+
+  /** A new TCP MD5 password, applied with `birdc configure` (BIRD restarts the session). */
+  async setPassword(password: string | undefined): Promise<string> {
+    this.opts.password = password;
+    this.writeConfig();
+    return this.birdc('configure');
   }
 
   async lastError(): Promise<string> {
@@ -367,6 +421,7 @@ export class FrrPeer extends PeerDaemon {
     const { asn, neighbor } = this.opts;
     const hold = neighbor.holdTime ?? 90;
     const n = neighbor.address;
+    const bfd = this.opts.bfd;
     writeFileSync(
       join(this.dir, 'bgpd.conf'),
       `frr defaults traditional
@@ -381,36 +436,57 @@ router bgp ${asn}
  ${neighbor.passive ? `neighbor ${n} passive` : `neighbor ${n} timers connect 1`}
  neighbor ${n} timers ${Math.max(1, Math.floor(hold / 3))} ${hold}
  neighbor ${n} advertisement-interval 0
+ ${this.opts.password !== undefined ? `neighbor ${n} password ${this.opts.password}` : ''}
+ ${bfd ? `neighbor ${n} bfd profile fast` : ''}
  address-family ipv6 unicast
   neighbor ${n} activate
  exit-address-family
 `,
     );
+    if (bfd) {
+      // bgpd asks bfdd for the session through zebra, so BFD needs all three daemons.
+      writeFileSync(join(this.dir, 'zebra.conf'), `log file ${join(this.dir, 'zebra.log')}\n`);
+      writeFileSync(
+        join(this.dir, 'bfdd.conf'),
+        `log file ${join(this.dir, 'bfdd.log')} debugging
+bfd
+ profile fast
+  receive-interval ${bfd.intervalMs}
+  transmit-interval ${bfd.intervalMs}
+  detect-multiplier ${bfd.multiplier}
+ !
+!
+`,
+      );
+    }
     writeFileSync(join(this.dir, 'vtysh.conf'), '');
   }
 
+  /** zebra and bfdd have no --skip_runas and refuse root (not in frrvty): they run as frr (NETLAB). */
+  private common(daemon: string): string[] {
+    const user = daemon === 'bgpd' ? 'root' : 'frr';
+    return ['-u', user, '-g', user, '-f', join(this.dir, `${daemon}.conf`), '-i', join(this.dir, `${daemon}.pid`), '--vty_socket', this.dir, '-P', '0', '--log', `file:${join(this.dir, `${daemon}.log`)}`];
+  }
+
+  protected override async beforeStart(): Promise<void> {
+    if (!this.opts.bfd) return;
+    chmodSync(this.baseDir, 0o755);
+    chownSync(this.dir, frrIds().uid, frrIds().gid);
+    const zserv = join(this.dir, 'zserv.api');
+    await this.spawnExtra('zebra', [which('zebra') ?? '/usr/lib/frr/zebra', ...this.common('zebra'), '-z', zserv], () => existsSync(zserv));
+    const ctl = join(this.dir, 'bfdd.sock');
+    await this.spawnExtra('bfdd', [which('bfdd') ?? '/usr/lib/frr/bfdd', ...this.common('bfdd'), '-z', zserv, '--bfdctl', ctl], () => existsSync(ctl));
+  }
+
   protected command(): string[] {
-    return [
-      which('bgpd') ?? '/usr/lib/frr/bgpd',
-      '-Z',
-      '-S',
-      '-u',
-      'root',
-      '-g',
-      'root',
-      '-f',
-      join(this.dir, 'bgpd.conf'),
-      '-i',
-      join(this.dir, 'bgpd.pid'),
-      '--vty_socket',
-      this.dir,
-      '-P',
-      '0',
-      '-l',
-      this.opts.node.ipv4,
-      '--log',
-      `file:${join(this.dir, 'bgpd.log')}`,
-    ];
+    const zebra = this.opts.bfd ? ['-z', join(this.dir, 'zserv.api')] : ['-Z'];
+    return [which('bgpd') ?? '/usr/lib/frr/bgpd', ...zebra, '-S', ...this.common('bgpd'), '-l', this.opts.node.ipv4];
+  }
+
+  /** `show bfd peers json` from bfdd (BFD labs only). */
+  async bfdPeers(): Promise<Array<Record<string, unknown>>> {
+    const out = (await run('vtysh', ['--vty_socket', this.dir, '--config_dir', this.dir, '-d', 'bfdd', '-c', 'show bfd peers json'], { timeoutMs: 10_000 })).stdout;
+    return out.trim().startsWith('[') ? (JSON.parse(out) as Array<Record<string, unknown>>) : [];
   }
 
   async vtysh(command: string): Promise<string> {
@@ -458,6 +534,11 @@ router bgp ${asn}
     const n = await this.neighbor();
     return JSON.stringify({ lastNotificationReason: n?.lastNotificationReason, lastResetDueTo: n?.lastResetDueTo, lastErrorCodeSubcode: n?.lastErrorCodeSubcode }) + '\n' + this.logText('bgpd.log');
   }
+}
+
+function frrIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'frr'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
 }
 
 export function createPeer(kind: PeerKind, opts: PeerDaemonOptions): PeerDaemon {

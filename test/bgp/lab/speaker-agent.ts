@@ -24,6 +24,7 @@ const ops: Record<string, Handler> = {
     speaker.on('down', (e) => out({ event: 'down', ...e }));
     speaker.on('notification', (e) => out({ event: 'notification', ...e }));
     speaker.on('updateError', (e) => out({ event: 'updateError', ...e }));
+    speaker.on('bfd', (e) => out({ event: 'bfd', at: Date.now(), ...e }));
     await speaker.start();
     return { listenPort: speaker.listenPort };
   },
@@ -58,6 +59,9 @@ const ops: Record<string, Handler> = {
   },
   status() {
     return need().status();
+  },
+  setPassword(args) {
+    return need().setPassword(String(args.address), args.password === undefined ? undefined : String(args.password));
   },
   memory() {
     return process.memoryUsage();

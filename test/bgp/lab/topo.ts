@@ -82,6 +82,8 @@ export interface TopoOptions {
   /** Node i gets <ipv4Prefix><i+1>/24 and <ipv6Prefix><i+1>/64; default "198.51.100." and "2001:db8:1::". */
   ipv4Prefix?: string;
   ipv6Prefix?: string;
+  /** Put two nodes on a bridge too, so that one node's link can be cut without the other losing carrier. */
+  bridge?: boolean;
 }
 
 export class Topo {
@@ -89,11 +91,14 @@ export class Topo {
   private readonly namespaces: string[] = [];
   private destroyed = false;
 
-  private constructor(readonly id: number, nodeNames: string[], ipv4Prefix = '198.51.100.', ipv6Prefix = '2001:db8:1::') {
+  private readonly bridged: boolean;
+
+  private constructor(readonly id: number, nodeNames: string[], ipv4Prefix = '198.51.100.', ipv6Prefix = '2001:db8:1::', bridge = false) {
+    this.bridged = bridge || nodeNames.length > 2;
     this.nodes = nodeNames.map((name, i) => ({
       name,
       ns: `${PREFIX}${id}-${name}`,
-      ifname: nodeNames.length === 2 ? `v-${name}`.slice(0, 15) : 'eth0',
+      ifname: !this.bridged ? `v-${name}`.slice(0, 15) : 'eth0',
       ipv4: `${ipv4Prefix}${i + 1}`,
       ipv6: `${ipv6Prefix}${i + 1}`,
     }));
@@ -115,7 +120,7 @@ export class Topo {
   static async create(opts: TopoOptions): Promise<Topo> {
     if (opts.nodes.length < 2) throw new Error('a topology needs at least two nodes');
     installExitHandler();
-    const topo = new Topo(++counter, opts.nodes, opts.ipv4Prefix, opts.ipv6Prefix);
+    const topo = new Topo(++counter, opts.nodes, opts.ipv4Prefix, opts.ipv6Prefix, opts.bridge);
     try {
       await topo.build();
     } catch (err) {
@@ -134,7 +139,7 @@ export class Topo {
 
   private async build(): Promise<void> {
     for (const n of this.nodes) await this.addNamespace(n.ns);
-    if (this.nodes.length === 2) {
+    if (!this.bridged) {
       const [a, b] = this.nodes as [LabNode, LabNode];
       // Created inside a's namespace with the peer end moved straight into b's.
       await runOk('ip', ['-n', a.ns, 'link', 'add', a.ifname, 'type', 'veth', 'peer', 'name', b.ifname, 'netns', b.ns]);
@@ -162,6 +167,12 @@ export class Topo {
         await sleep(5);
       }
     }
+  }
+
+  /** The bridge namespace ("sw") of a bridged topology, and the bridge port of a node (p<index>). */
+  switchPort(name: string): { ns: string; port: string } {
+    if (!this.bridged) throw new Error('not a bridged topology');
+    return { ns: `${PREFIX}${this.id}-sw`, port: `p${this.nodes.findIndex((n) => n.name === name)}` };
   }
 
   /** Kills whatever still runs in the namespaces and deletes them. */

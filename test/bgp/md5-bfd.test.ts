@@ -191,6 +191,10 @@ else {
         const intervalMs = 100;
         const multiplier = 3;
         const bound = intervalMs * multiplier;
+        // The routers' timers run on the same shared two-core machine as everything else: a detection
+        // that fires late by a scheduling hiccup is still BFD's (the hold time here is 90 s, 300 times
+        // longer). The exact figures are bench:bfd's job; this slack only absorbs the scheduler.
+        const slackMs = 250;
         const bfdLab = (weConnect = true): LabOptions => ({
           weConnect,
           holdTime: 90,
@@ -225,7 +229,7 @@ else {
             const { ms, queryMs } = await timeUntil(`${V4} withdrawn by ${kind}`, t0, async () => !(await lab.peer.has(V4)));
             console.log(`# ${kind}: speaker hung → route withdrawn in ${ms.toFixed(0)} ms with BFD ${intervalMs} ms × ${multiplier} (without BFD: the BGP hold time, 90 s by default)`);
             // The router declares us down ≤ bound after our last packet, which left before the stop.
-            assert.ok(ms <= bound + queryMs, `withdrawn after ${ms.toFixed(0)} ms (+${queryMs.toFixed(0)} ms query), bound ${bound} ms`);
+            assert.ok(ms <= bound + queryMs + slackMs, `withdrawn after ${ms.toFixed(0)} ms (+${queryMs.toFixed(0)} ms query), bound ${bound} ms + ${slackMs} ms slack`);
             process.kill(lab.agent.pid!, 'SIGCONT');
           }));
 
@@ -236,7 +240,7 @@ else {
             await lab.agent.kill();
             const { ms, queryMs } = await timeUntil(`${V4} withdrawn by ${kind}`, t0, async () => !(await lab.peer.has(V4)));
             console.log(`# ${kind}: speaker killed → route withdrawn in ${ms.toFixed(0)} ms (TCP closed by the kernel; BFD bound ${bound} ms)`);
-            assert.ok(ms <= bound + queryMs, `withdrawn after ${ms.toFixed(0)} ms, bound ${bound} ms`);
+            assert.ok(ms <= bound + queryMs + slackMs, `withdrawn after ${ms.toFixed(0)} ms, bound ${bound} ms + ${slackMs} ms slack`);
           }));
 
         it(`link cut: the router withdraws within the bound, our side tears down BGP at once`, () =>
@@ -253,7 +257,7 @@ else {
             const cutMs = performance.now() - t0;
             const { ms, queryMs } = await timeUntil(`${V4} withdrawn by ${kind}`, t0, async () => !(await lab.peer.has(V4)));
             console.log(`# ${kind}: link cut → route withdrawn in ${ms.toFixed(0)} ms with BFD ${intervalMs} ms × ${multiplier} (without BFD: the BGP hold time, 90 s by default)`);
-            assert.ok(ms <= bound + cutMs + queryMs, `withdrawn after ${ms.toFixed(0)} ms (+${queryMs.toFixed(0)} ms query, cut took ${cutMs.toFixed(0)} ms), bound ${bound} ms`);
+            assert.ok(ms <= bound + cutMs + queryMs + slackMs, `withdrawn after ${ms.toFixed(0)} ms (+${queryMs.toFixed(0)} ms query, cut took ${cutMs.toFixed(0)} ms), bound ${bound} ms + ${slackMs} ms slack`);
             const down = await lab.agent.waitForEvent('our BFD Down', (e) => e.event === 'bfd' && (e.to as string) === 'Down', 5000, mark);
             assert.match(String(down.diag), /detection time expired/);
             const notif = await lab.agent.waitForEvent('Cease / BFD Down sent', (e) => e.event === 'notification' && e.direction === 'sent', 5000, mark);

@@ -180,9 +180,11 @@ export async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'certs': {
-      const result = await runCertsCommand(parseCertsArgs(rest));
+      const result = await runCertsCommand({ ...parseCertsArgs(rest), log: (line) => console.error(line) });
       console.log(`certificates in ${result.certsDir}; manifests wired in ${result.generatedDir}`);
-      console.log('next: kubectl apply -k webhook-manifests/');
+      if (result.apiServerClient) {
+        console.log(`next: configure kube-apiserver with ${result.apiServerClient.admissionConfigurationFile} (README, Security), then kubectl apply -k webhook-manifests/`);
+      } else console.log('next: kubectl apply -k webhook-manifests/');
       return 0;
     }
     case undefined:

@@ -77,18 +77,18 @@ async function importCa(certPem: string, keyPem: string): Promise<{ cert: x509.X
   return { cert, keys: { privateKey, publicKey } as CryptoKeyPair };
 }
 
-async function createCa(): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
+async function createCa(commonName = 'admitlb-webhook-ca'): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
   const keys = await generateEcKeys();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
-    name: 'CN=admitlb-webhook-ca, O=admitlb',
+    name: `CN=${commonName}, O=admitlb`,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter: new Date(now + CA_DAYS * DAY_MS),
     signingAlgorithm: ecAlg,
     keys,
     extensions: [
-      // pathLen 0: this CA signs serving certificates only, never another CA.
+      // pathLen 0: this CA signs leaf certificates only, never another CA.
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
@@ -142,6 +142,46 @@ export async function generateWebhookCertificates(options: GenerateWebhookCertif
   return {
     caCertPem: options.ca ? normalizePem(options.ca.certPem) : ca.cert.toString('pem') + '\n',
     caKeyPem: await privateKeyPem(ca.keys.privateKey), // always PKCS#8, even when the input was SEC1
+    certPem: cert.toString('pem') + '\n',
+    keyPem: await privateKeyPem(leafKeys.privateKey),
+  };
+}
+
+/** Subject of the client certificate kube-apiserver presents to admitlb's webhook. */
+export const APISERVER_CLIENT_SUBJECT = 'CN=kube-apiserver-admitlb-webhook-client, O=admitlb';
+
+/**
+ * The identity kube-apiserver presents to the webhook (`--client-ca-file` on the webhook side): a CA
+ * of its own that signs nothing else, so holding some other certificate of the cluster never passes,
+ * and one client certificate. The client certificate lives as long as its CA (ten years): replacing it
+ * means copying files onto every control-plane node, which nobody should have to do yearly, and the
+ * key never leaves the control plane. Reuses `ca` when given, so a rerun keeps what the control plane
+ * already has.
+ */
+export async function generateApiServerClientCertificates(options: { ca?: { certPem: string; keyPem: string } } = {}): Promise<WebhookCertificates> {
+  const ca = options.ca ? await importCa(options.ca.certPem, options.ca.keyPem) : await createCa('admitlb-apiserver-client-ca');
+  const leafKeys = await generateEcKeys();
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: APISERVER_CLIENT_SUBJECT,
+    issuer: ca.cert.subject,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: ca.cert.notAfter,
+    signingAlgorithm: ecAlg,
+    publicKey: leafKeys.publicKey,
+    signingKey: ca.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+      await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+    ],
+  });
+  return {
+    caCertPem: options.ca ? normalizePem(options.ca.certPem) : ca.cert.toString('pem') + '\n',
+    caKeyPem: await privateKeyPem(ca.keys.privateKey),
     certPem: cert.toString('pem') + '\n',
     keyPem: await privateKeyPem(leafKeys.privateKey),
   };

@@ -27,6 +27,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { BUILD_HINT, builtBinaries, clusterPins, type ControlPlaneBinary } from './cluster-binaries.ts';
+import { admissionConfiguration, webhookClientKubeconfig } from '../certs/admission-config.ts';
 import { ensureWebhookClientPki, loadOrCreateServerPki, type CertificateAuthority } from './certs.ts';
 import type { ApiServer } from './apiserver.ts';
 
@@ -149,17 +150,9 @@ function writeAdmissionConfiguration(dataDir: string, pki: Pki): string {
   const dir = join(dataDir, 'admission');
   mkdirSync(dir, { recursive: true });
   const kubeconfig = join(dir, 'webhook-client.kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringifyYaml({
-      apiVersion: 'v1',
-      kind: 'Config',
-      users: [{ name: '*', user: { 'client-certificate': pki.webhookClientCert, 'client-key': pki.webhookClientKey } }],
-    }),
-  );
-  const plugin = (name: string) => ({ name, configuration: { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: kubeconfig } });
+  writeFileSync(kubeconfig, webhookClientKubeconfig(['*'], { certFile: pki.webhookClientCert, keyFile: pki.webhookClientKey }));
   const path = join(dir, 'admission-configuration.yaml');
-  writeFileSync(path, stringifyYaml({ apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AdmissionConfiguration', plugins: [plugin('ValidatingAdmissionWebhook'), plugin('MutatingAdmissionWebhook')] }));
+  writeFileSync(path, admissionConfiguration(kubeconfig));
   return path;
 }
 

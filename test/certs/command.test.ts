@@ -183,7 +183,8 @@ describe("the speakers' public keys (ConfigMap admitlb-signing-public-keys)", ()
     assert.ok(name !== undefined && name.startsWith(`${PUBLIC_KEYS_CONFIGMAP_NAME}-`), `hash-suffixed name: ${name}`);
     const cm = find(objects, 'ConfigMap', name);
     assert.equal(cm.metadata.namespace, 'admitlb-system');
-    assert.equal(objects.filter((o) => o.kind === 'ConfigMap').length, 1);
+    // The other ConfigMap is the API server's client CA (for the webhook, not the speakers).
+    assert.deepEqual(objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.name !== name).map((o) => o.metadata.name.replace(/-[a-z0-9]+$/, '')), ['admitlb-webhook-client-ca']);
     return { name, data: cm.data as Record<string, string>, cm };
   };
   /** What kubelet does with a ConfigMap volume: one file per key. */
@@ -280,6 +281,7 @@ describe('parseCertsArgs', () => {
       force: true,
       certManager: false,
       rotateSigningKey: false,
+      apiServerAuth: 'client-certificate',
     });
     assert.throws(() => parseCertsArgs(['--days', 'x']), /positive integer/);
     assert.throws(() => parseCertsArgs(['--bogus']));

@@ -117,6 +117,8 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       '--tls-cert-file=/var/run/admitlb/tls/tls.crt',
       '--tls-key-file=/var/run/admitlb/tls/tls.key',
       '--signing-keys-dir=/var/run/admitlb/signing',
+      // Added by the generated component: only kube-apiserver's client certificate passes.
+      '--client-ca-file=/var/run/admitlb/client-ca/ca.crt',
     ]);
     assert.deepEqual(c.ports.map((p) => [p.name, p.containerPort]), [['https', 9443]]);
     const env = Object.fromEntries(c.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
@@ -130,6 +132,12 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     };
     assert.equal(volumeSecret('/var/run/admitlb/tls'), 'admitlb-webhook-tls');
     assert.equal(volumeSecret('/var/run/admitlb/signing'), 'admitlb-signing-keys');
+    const caMount = c.volumeMounts.find((v) => v.mountPath === '/var/run/admitlb/client-ca');
+    assert.ok(caMount?.readOnly, 'client CA mounted read-only');
+    const caMap = pod().volumes.find((v) => v.name === caMount.name)?.configMap?.name ?? '';
+    assert.match(caMap, /^admitlb-webhook-client-ca-[a-z0-9]+$/, 'hash-suffixed, so a new CA rolls the Deployment');
+    const cm = find(objects, 'ConfigMap', caMap);
+    assert.equal((cm.data as Record<string, string>)['ca.crt'], readFileSync(join(inst.certsDir, 'apiserver-client', 'ca.crt'), 'utf8'));
     assert.ok(c.resources.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory);
   });
 
@@ -450,6 +458,47 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     it('no escalation verbs', () => {
       for (const o of roles()) for (const rule of rulesOf(o)) for (const v of rule.verbs) assert.ok(!['escalate', 'bind', 'impersonate', 'deletecollection'].includes(v), v);
     });
+  });
+
+  it('network-policy component: only the listed API server addresses reach the webhook port, set from an overlay', () => {
+    const overlay = join(inst.root, 'overlay-netpol');
+    mkdirSync(overlay);
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources: [../webhook-manifests]',
+        'components: [../webhook-manifests/network-policy]',
+        'patches:',
+        '  - target: { kind: NetworkPolicy, name: admitlb-webhook }',
+        '    patch: |',
+        '      - op: replace',
+        '        path: /spec/ingress/0/from',
+        '        value: [{ipBlock: {cidr: 198.51.100.10/32}}, {ipBlock: {cidr: 198.51.100.11/32}}]',
+        '',
+      ].join('\n'),
+    );
+    const rendered = kustomize(overlay);
+    const np = find(rendered, 'NetworkPolicy', 'admitlb-webhook');
+    assert.equal(np.metadata.namespace, 'admitlb-system');
+    const spec = np.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from: { ipBlock: { cidr: string } }[]; ports: { port: string; protocol: string }[] }[] };
+    assert.deepEqual(spec.policyTypes, ['Ingress']);
+    // It selects exactly the webhook pods, and the port it opens is the one the webhook listens on.
+    const template = (find(rendered, 'Deployment', 'admitlb-webhook').spec as { template: { metadata: { labels: Record<string, string> } } }).template;
+    for (const [k, v] of Object.entries(spec.podSelector.matchLabels)) assert.equal(template.metadata.labels[k], v, k);
+    const speakerLabels = (find(rendered, 'DaemonSet', 'admitlb-speaker').spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    assert.ok(Object.entries(spec.podSelector.matchLabels).some(([k, v]) => speakerLabels[k] !== v), 'the speakers are not selected');
+    assert.equal(spec.ingress.length, 1);
+    assert.deepEqual(spec.ingress[0]!.from.map((f) => f.ipBlock.cidr), ['198.51.100.10/32', '198.51.100.11/32']);
+    assert.deepEqual(spec.ingress[0]!.ports, [{ port: 'https', protocol: 'TCP' }]);
+    assert.ok(container().ports.some((p) => p.name === 'https'));
+    // Without the overlay's patch, the component admits only a documentation address: nothing real.
+    const base = join(inst.root, 'overlay-netpol-default');
+    mkdirSync(base);
+    writeFileSync(join(base, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../webhook-manifests]\ncomponents: [../webhook-manifests/network-policy]\n');
+    const dflt = find(kustomize(base), 'NetworkPolicy', 'admitlb-webhook').spec as typeof spec;
+    assert.deepEqual(dflt.ingress[0]!.from, [{ ipBlock: { cidr: '192.0.2.1/32' } }]);
   });
 
   it('the cert-manager component also works from a user overlay on top of a self-managed base', () => {

@@ -18,6 +18,18 @@ const REAL_ONLY = /^test\/real\//;
 const TEST_TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS ?? 300_000);
 
 const filter = process.argv.slice(2);
+
+// The whole run starts with the static checks: tests run through tsx, which strips types without
+// checking them, so without this a type error would reach CI unnoticed. A filtered run (a developer
+// iterating on a few files) skips them; ADMITLB_SKIP_LINT=1 skips them too, never under CI=true.
+if (filter.length === 0 && !(process.env.ADMITLB_SKIP_LINT === '1' && process.env.CI !== 'true')) {
+  console.log('# npm run lint (tsc --noEmit with the strict flags of tsconfig.json, then biome lint)');
+  const lint = spawnSync('npm', ['run', '--silent', 'lint'], { stdio: 'inherit' });
+  if (lint.status !== 0) {
+    console.error('lint failed: fix the errors above (npm run lint)');
+    process.exit(lint.status ?? 1);
+  }
+}
 const files = [];
 (function walk(dir) {
   for (const entry of readdirSync(dir).sort()) {

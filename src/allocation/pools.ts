@@ -140,7 +140,7 @@ export function matchesSelector(labels: Record<string, string> | undefined, sele
   const l = labels ?? {};
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
   for (const req of selector.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, req.key);
+    const has = Object.hasOwn(l, req.key);
     const values = req.values ?? [];
     switch (req.operator) {
       case 'In':

@@ -415,7 +415,6 @@ export class Controller {
     if (pending) memo(pending);
     else this.pending.delete(view.key);
     const ops = outcome.patch ?? [];
-    {
       if (ops.length > 0) {
         const result = await this.opts.api.patchService(view.namespace, view.name, [{ op: 'test', path: '/metadata/resourceVersion', value: service.metadata.resourceVersion }, ...ops]);
         if (!result.ok) {
@@ -435,7 +434,6 @@ export class Controller {
       } else {
         log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'allowed', addresses: outcome.audit.addresses, pool: outcome.audit.pool, problem }, 'assignment converged');
       }
-    }
   }
 
   private readonly inflight = new Set<Promise<void>>();

@@ -20,7 +20,7 @@
 // rules (pool addresses and overlaps, aggregation lengths, local preferences) before it is printed.
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { AddressError, formatIP, parseIP, parseRange } from '../allocation/addresses.ts';
+import { type AddressError, formatIP, parseIP, parseRange } from '../allocation/addresses.ts';
 import { compilePool, overlapsWith, PoolInvalidError, type PoolModel } from '../allocation/pools.ts';
 import { validateSpeakerConfig, type SpeakerConfigKind } from '../admission/validate-speaker-config.ts';
 import {

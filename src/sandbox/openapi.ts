@@ -3,7 +3,7 @@
 // x-kubernetes-group-version-kind and a "fieldValidation" parameter). Schemas are published for CRDs
 // (their openAPIV3Schema) and left empty for built-ins.
 import { createHash } from 'node:crypto';
-import { type ResourceDef, type ResourceRegistry } from './resources.ts';
+import type { ResourceDef, ResourceRegistry } from './resources.ts';
 
 function gvPath(group: string, version: string): string {
   return group ? `apis/${group}/${version}` : `api/${version}`;

@@ -13,14 +13,14 @@ function clone<T>(v: T): T {
   return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
 }
 
-function unescape(token: string): string {
+function unescapePointerToken(token: string): string {
   return token.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
 function parsePointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new PatchError(`invalid JSON pointer: ${path}`);
-  return path.slice(1).split('/').map(unescape);
+  return path.slice(1).split('/').map(unescapePointerToken);
 }
 
 interface JsonPatchOp {

@@ -7,7 +7,7 @@ import { crdToResourceDefs } from './crd.ts';
 import { StatusError, alreadyExists, badRequest, conflict, fieldErr, internalError, invalid, notFound, forbidden } from './errors.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
 import { apiVersionOf, type ResourceDef, type ResourceRegistry } from './resources.ts';
-import { ServiceAllocator, defaultService, type Allocation } from './services.ts';
+import { type ServiceAllocator, defaultService, type Allocation } from './services.ts';
 import { PreconditionFailed, deepCopy, type KubeObject, type Store } from './store.ts';
 import { defaultObject, prepareForCreate, prepareForUpdate, validateObject, validateObjectUpdate } from './strategy.ts';
 

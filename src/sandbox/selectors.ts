@@ -50,7 +50,7 @@ export function parseLabelSelector(s: string | null | undefined): LabelSelector 
 export function matchLabels(sel: LabelSelector, labels: Record<string, string> | undefined): boolean {
   const l = labels ?? {};
   return sel.every((r) => {
-    const has = Object.prototype.hasOwnProperty.call(l, r.key);
+    const has = Object.hasOwn(l, r.key);
     switch (r.op) {
       case 'exists':
         return has;

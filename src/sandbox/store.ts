@@ -1,7 +1,7 @@
 // In-memory object store with one global, monotonic resourceVersion (like etcd's revision), a bounded
 // event history for watches (like the watch cache, storage/cacher/watch_cache.go) and a journal for
 // durability. All checks and the commit run synchronously, so on Node's single thread a commit is atomic.
-import { Journal, type JournalRecord } from './journal.ts';
+import type { Journal, JournalRecord } from './journal.ts';
 
 export type KubeObject = Record<string, any>;
 

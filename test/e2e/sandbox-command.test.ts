@@ -143,7 +143,7 @@ describe('admitlb sandbox, the command', () => {
     });
     assert.equal(kubeconfig, join(dataDir, 'kubeconfig'));
     assert.match(out, new RegExp(`^  export KUBECONFIG=${kubeconfig.replace(/[.\\/]/g, '\\$&')}$`, 'm'));
-    assert.match(out, /^  kubectl create service loadbalancer web --tcp=80:80$/m);
+    assert.match(out, /^ {2}kubectl create service loadbalancer web --tcp=80:80$/m);
     if (target === 'real') {
       assert.match(out, /^admitlb sandbox: kube-apiserver v1\.\d+\.\d+ \(etcd v3\.\d+\.\d+\) https:\/\/127\.0\.0\.1:\d+, webhook https:\/\/127\.0\.0\.1:\d+ \(as ServiceAccount admitlb-system\/admitlb\)$/m);
     } else {

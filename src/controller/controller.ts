@@ -16,7 +16,7 @@ import { verifyAssignment, type KeySet } from '../signing/assignment.ts';
 import type { ControllerApi, LoadBalancerIngress } from './api.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, keyOf, overQuota, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
-import { computePoolStatus, sameStatus } from './pool-status.ts';
+import { computePoolStatus, sameConditions, sameStatus } from './pool-status.ts';
 
 export interface ControllerLogger {
   info(obj: object, msg: string): void;
@@ -43,6 +43,12 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Events within this window are handled in one pass. */
   debounceMs?: number;
+  /**
+   * At most one IPPool status write per pool in this window while only its counts change (default
+   * 1000 ms; 0 writes every change). Condition changes (Valid, Exhausted) are written at once. Without
+   * it every allocation costs a pool status write: a sixth of the API writes of a LoadBalancer create.
+   */
+  poolStatusIntervalMs?: number;
   now?: () => number;
 }
 
@@ -75,6 +81,9 @@ export class Controller {
   private unsubscribe: (() => void) | undefined;
   private readonly graceMs: number;
   private readonly debounceMs: number;
+  private readonly poolStatusIntervalMs: number;
+  private readonly poolStatusWrittenAt = new Map<string, number>();
+  private poolStatusTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly ctx: PlanContext;
   private readonly deps: AdmissionDeps;
@@ -85,6 +94,7 @@ export class Controller {
   constructor(private readonly opts: ControllerOptions) {
     this.graceMs = opts.orphanGraceMs ?? 60_000;
     this.debounceMs = opts.debounceMs ?? 20;
+    this.poolStatusIntervalMs = opts.poolStatusIntervalMs ?? 1000;
     this.now = opts.now ?? Date.now;
     this.ctx = { state: opts.state, config: opts.config, namespaceLabels: (ns) => opts.cache.namespace(ns)?.metadata.labels };
     this.deps = { state: opts.state, store: opts.api.claims, keys: opts.keys, config: opts.config, namespaceLabels: this.ctx.namespaceLabels, deterministic: true };
@@ -124,6 +134,7 @@ export class Controller {
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.poolStatusTimer) clearTimeout(this.poolStatusTimer);
     await this.running;
   }
 
@@ -475,15 +486,34 @@ export class Controller {
 
   private async writePoolStatuses(): Promise<number> {
     const { state, cache } = this.opts;
-    const now = new Date(this.now()).toISOString().replace(/\.\d+Z$/, 'Z');
+    const nowMs = this.now();
+    const now = new Date(nowMs).toISOString().replace(/\.\d+Z$/, 'Z');
     const models = new Map(state.pools.map((p) => [p.name, p]));
     let writes = 0;
+    let retryInMs: number | undefined;
     for (const pool of cache.listPools()) {
       const name = pool.metadata.name ?? '';
       const status = computePoolStatus(pool, models.get(name), state.invalidPools.get(name), state.claims, now);
       if (sameStatus(pool.status, status)) continue;
+      const since = nowMs - (this.poolStatusWrittenAt.get(name) ?? -Infinity);
+      if (since < this.poolStatusIntervalMs && sameConditions(pool.status, status)) {
+        retryInMs = Math.min(retryInMs ?? Infinity, this.poolStatusIntervalMs - since);
+        continue;
+      }
       const result = await this.opts.api.writePoolStatus(name, status);
-      if (result.ok) writes++;
+      if (result.ok) {
+        writes++;
+        this.poolStatusWrittenAt.set(name, nowMs);
+      }
+    }
+    if (retryInMs !== undefined && !this.poolStatusTimer) {
+      // Counts that changed within the window are written when it ends, in a pass of their own.
+      this.poolStatusTimer = setTimeout(() => {
+        this.poolStatusTimer = undefined;
+        this.poolsDirty = true;
+        this.schedule();
+      }, retryInMs);
+      this.poolStatusTimer.unref();
     }
     return writes;
   }

@@ -42,6 +42,12 @@ export function computePoolStatus(pool: IPPool, model: PoolModel | undefined, in
 }
 
 /** Equality that ignores nothing but key order, so an unchanged status is not rewritten. */
+/** Whether only the counts differ: the conditions' statuses and reasons are the same. */
+export function sameConditions(a: PoolStatus | undefined, b: PoolStatus): boolean {
+  const norm = (s: PoolStatus | undefined) => JSON.stringify((s?.conditions ?? []).map((c) => [c.type, c.status, c.reason]));
+  return norm(a) === norm(b);
+}
+
 export function sameStatus(a: PoolStatus | undefined, b: PoolStatus): boolean {
   const norm = (s: PoolStatus | undefined) =>
     JSON.stringify({

@@ -81,7 +81,7 @@ export function seeded(seed: number): () => number {
   };
 }
 
-export async function run(keys: KeySet, scenario: Scenario, opts: { random?: () => number; graceMs?: number; now?: number } = {}): Promise<Running> {
+export async function run(keys: KeySet, scenario: Scenario, opts: { random?: () => number; graceMs?: number; now?: number; poolStatusIntervalMs?: number } = {}): Promise<Running> {
   const random = opts.random ?? (() => 0.5);
   const order = <T>(xs: T[]) => (opts.random ? shuffled(xs, random) : xs);
   const cluster = new MemoryCluster();
@@ -102,6 +102,8 @@ export async function run(keys: KeySet, scenario: Scenario, opts: { random?: () 
     orphanGraceMs: opts.graceMs ?? 60_000,
     settleMs: 0,
     debounceMs: 0,
+    // The fake clock does not move by itself: every status change is written at once.
+    poolStatusIntervalMs: opts.poolStatusIntervalMs ?? 0,
     now: () => clock.now,
   });
   controller.start();

@@ -462,6 +462,42 @@ test('pool status shows capacity, in-use and conditions per family', async () =>
   }
 });
 
+test('pool status: counts are written at most once per window, condition changes at once', async () => {
+  const r = await run(keys, { pools: [web], services: [svc('a')] }, { poolStatusIntervalMs: 400 });
+  try {
+    const status = () => r.cluster.listPools().find((p) => p.metadata.name === 'web')?.status;
+    const exhausted = () => status()?.conditions?.find((c) => c.type === 'Exhausted')?.status;
+    assert.deepEqual(status()?.inUse, { ipv4: '1' }, 'the first status is written at once');
+    // Within the window (the fake clock has not moved): a count change waits...
+    r.cluster.setService(svc('b'));
+    await r.converge();
+    assert.equal(observed(r.cluster).services['default/b']?.status, '203.0.113.1');
+    assert.deepEqual(status()?.inUse, { ipv4: '1' }, 'a count change inside the window waits');
+    // ...but the pool filling up flips Exhausted, which is written at once, with the counts of now.
+    r.cluster.setService(svc('c'));
+    r.cluster.setService(svc('d'));
+    await r.converge();
+    assert.equal(exhausted(), 'True');
+    assert.deepEqual(status()?.inUse, { ipv4: '4' });
+    // Freeing one flips Exhausted back: at once again.
+    r.cluster.deleteService('default', 'd');
+    await r.converge();
+    assert.deepEqual(status()?.inUse, { ipv4: '3' });
+    assert.equal(exhausted(), 'False');
+    // A count change after that waits for the window, then is written without any other event.
+    r.cluster.deleteService('default', 'c');
+    await r.converge();
+    assert.deepEqual(status()?.inUse, { ipv4: '3' });
+    r.clock.now += 400;
+    const deadline = Date.now() + 5000;
+    while (status()?.inUse?.ipv4 !== '2' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(status()?.inUse, { ipv4: '2' }, 'written when the window ended');
+    assert.equal(exhausted(), 'False');
+  } finally {
+    await r.close();
+  }
+});
+
 test('a standby controller writes nothing; it acts once it leads', async () => {
   const r = await run(keys, { pools: [web], services: [] });
   try {

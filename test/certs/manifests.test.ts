@@ -501,6 +501,18 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     assert.deepEqual(dflt.ingress[0]!.from, [{ ipBlock: { cidr: '192.0.2.1/32' } }]);
   });
 
+  it('failure-policy-ignore component: Ignore on the Service webhook, Fail everywhere else', () => {
+    const overlay = join(inst.root, 'overlay-ignore');
+    mkdirSync(overlay);
+    writeFileSync(join(overlay, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../webhook-manifests]\ncomponents: [../webhook-manifests/failure-policy-ignore]\n');
+    const rendered = kustomize(overlay);
+    const policies = (kind: string) => ((find(rendered, kind, 'admitlb').webhooks as Webhook[]).map((w) => [w.name, w.failurePolicy]));
+    assert.deepEqual(policies('MutatingWebhookConfiguration'), [['services.admitlb.io', 'Ignore']]);
+    for (const [name, policy] of policies('ValidatingWebhookConfiguration')) assert.equal(policy, 'Fail', String(name));
+    // The base keeps Fail.
+    assert.equal((find(objects, 'MutatingWebhookConfiguration', 'admitlb').webhooks as Webhook[])[0]?.failurePolicy, 'Fail');
+  });
+
   it('the cert-manager component also works from a user overlay on top of a self-managed base', () => {
     const overlay = join(inst.root, 'overlay');
     mkdirSync(overlay);

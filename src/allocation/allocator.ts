@@ -17,15 +17,15 @@ export interface AllocationRequest {
   families: Family[];
   policy: FamilyPolicy;
   /** Explicitly requested addresses (annotation or spec.loadBalancerIP), with the field they came from. */
-  requested?: { ips: IP[]; field: string };
+  requested?: { ips: IP[]; field: string } | undefined;
   /** An explicitly named pool, with the field it came from. */
-  pool?: { name: string; field: string };
-  sharingKey?: string;
+  pool?: { name: string; field: string } | undefined;
+  sharingKey?: string | undefined;
   ports: ServicePortRef[];
   /** '' for externalTrafficPolicy Cluster; the canonical selector for Local. */
   backend: string;
   /** What the Service already holds (from its annotations), kept while still valid. */
-  current?: { ips: IP[]; pool: string };
+  current?: { ips: IP[]; pool: string } | undefined;
   /**
    * Where in the pool to start looking for a free address, as a fraction in [0, 1); unset: the
    * lowest free address. A replica that lost a claim race passes a random value, so that replicas
@@ -338,7 +338,7 @@ export interface ExternalIPRequest {
   name: string;
   labels: Record<string, string> | undefined;
   namespaceLabels: Record<string, string> | undefined;
-  sharingKey?: string;
+  sharingKey?: string | undefined;
   ports: ServicePortRef[];
   backend: string;
 }

@@ -70,15 +70,15 @@ export const API_SERVER_AUTH_MODES: readonly ApiServerAuth[] = ['client-certific
 
 export interface RunCertsOptions {
   /** Where key material is written (default `certs`, relative to the working directory). */
-  outDir?: string;
+  outDir?: string | undefined;
   /** The kustomize base (default `webhook-manifests`); `generated/` is (re)written below it. */
-  manifestsDir?: string;
+  manifestsDir?: string | undefined;
   /** Extra DNS SANs for the serving certificate. */
   dnsNames?: string[];
   /** Extra IP SANs for the serving certificate. */
   ipAddresses?: string[];
   /** Serving certificate validity in days (default 365). */
-  days?: number;
+  days?: number | undefined;
   /** Create a new CA even if one exists (the caBundle in the cluster changes with it). */
   force?: boolean;
   /** Leave TLS to cert-manager: generated/ then carries only the signing keys and the cert-manager component. */
@@ -95,7 +95,7 @@ export interface RunCertsResult {
   certsDir: string;
   generatedDir: string;
   /** Undefined in cert-manager mode. */
-  tls?: { caReused: boolean; caBundle: string; notAfter: Date };
+  tls?: { caReused: boolean; caBundle: string; notAfter: Date } | undefined;
   activeSigningKid: string;
   signingKids: string[];
   signingKeyCreated: boolean;

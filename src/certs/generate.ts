@@ -39,13 +39,13 @@ export interface WebhookCertificates {
 
 export interface GenerateWebhookCertificatesOptions {
   /** Extra DNS SANs, added after the four Service names. */
-  dnsNames?: readonly string[];
+  dnsNames?: readonly string[] | undefined;
   /** Extra IP SANs (IPv4 or IPv6). */
-  ipAddresses?: readonly string[];
+  ipAddresses?: readonly string[] | undefined;
   /** Validity of the serving certificate in days (default 365). */
-  days?: number;
+  days?: number | undefined;
   /** Reuse this CA instead of creating one (so the caBundle already in the cluster stays valid). */
-  ca?: { certPem: string; keyPem: string };
+  ca?: { certPem: string; keyPem: string } | undefined;
 }
 
 function randomSerial(): string {

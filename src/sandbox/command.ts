@@ -289,7 +289,7 @@ export interface SandboxOptions {
   /** webhook port on 127.0.0.1 (default 0 = any free port; the configurations follow it) */
   webhookPort?: number;
   /** webhook (and controller) logger; default: JSON lines in <dataDir>/admitlb.log */
-  logger?: pino.Logger;
+  logger?: pino.Logger | undefined;
   /** create the default pool when no pool exists (default true) */
   defaultPool?: boolean;
   /** controller settings (leader election, orphan grace...); defaults as for `admitlb webhook` */

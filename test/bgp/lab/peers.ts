@@ -23,12 +23,12 @@ export interface PeerDaemonOptions {
     asn: number;
     /** Daemon waits for us to connect (true) or connects itself (false). */
     passive: boolean;
-    holdTime?: number;
+    holdTime?: number | undefined;
   };
   /** Graceful restart helper with this restart time (seconds); default 120. */
   restartTime?: number;
   /** TCP MD5 password for the session (BIRD, FRR). */
-  password?: string;
+  password?: string | undefined;
   /** BFD for the session (BIRD: protocol bfd; FRR: zebra + bfdd + bgpd). */
   bfd?: { intervalMs: number; multiplier: number };
 }

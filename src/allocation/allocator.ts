@@ -211,7 +211,7 @@ function allocateRequested(state: AllocatorState, req: AllocationRequest, use: P
       if (!named) return namedPoolProblem(undefined, req, use)!;
       return deny(field, `${addr} is not in IPPool "${req.pool.name}" (${req.pool.field})`, 403, 'Forbidden');
     }
-    if (!containing || !containing.usage.has(use)) {
+    if (!containing?.usage.has(use)) {
       return deny(field, `${addr} is outside the IPPools that serve ${use} addresses`, 403, 'Forbidden');
     }
     if (!poolAdmits(containing, subjectOf(req)) || containing.deleting) {
@@ -244,7 +244,7 @@ function quotaProblem(state: AllocatorState, req: AllocationRequest, pool: PoolM
     .filter((r) => !ips.some((ip) => compareIP(ip, r.ip) === 0)).length;
   const added = ips.filter((ip) => {
     const r = state.claims.get(ip);
-    return !r || !r.holders.some((h) => h.namespace === req.namespace);
+    return !r?.holders.some((h) => h.namespace === req.namespace);
   }).length;
   if (added === 0 || held - replaced + added <= cap) return undefined;
   return `namespace "${req.namespace}" already holds ${held} of the ${cap} addresses its quota allows from IPPool "${pool.name}"`;

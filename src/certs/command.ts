@@ -277,7 +277,7 @@ export async function runCertsCommand(options: RunCertsOptions = {}): Promise<Ru
   const signing = await loadSigningKeys(signingDir);
   const signingKids = [...signing.keys.keys()].sort();
   const jwks = { keys: signingKids.map((kid) => publicJwk(signing.keys.get(kid)!)) };
-  await writeFile(join(certsDir, 'jwks.json'), JSON.stringify(jwks, null, 2) + '\n');
+  await writeFile(join(certsDir, 'jwks.json'), `${JSON.stringify(jwks, null, 2)}\n`);
   const apiServerAuth = options.apiServerAuth ?? 'client-certificate';
   if (!API_SERVER_AUTH_MODES.includes(apiServerAuth)) throw new Error(`apiServerAuth must be one of ${API_SERVER_AUTH_MODES.join(', ')}, got ${String(apiServerAuth)}`);
   const apiServerClient = apiServerAuth === 'client-certificate' ? await ensureApiServerClient(join(certsDir, APISERVER_CLIENT_DIR), log) : undefined;
@@ -300,7 +300,7 @@ export async function runCertsCommand(options: RunCertsOptions = {}): Promise<Ru
   const publicFiles: string[] = [];
   for (const kid of signingKids) {
     const name = `${kid}${SIGNING_KEY_SUFFIX}`;
-    await writeFile(join(generatedDir, 'public-keys', name), JSON.stringify(publicJwk(signing.keys.get(kid)!)) + '\n', { mode: 0o644 });
+    await writeFile(join(generatedDir, 'public-keys', name), `${JSON.stringify(publicJwk(signing.keys.get(kid)!))}\n`, { mode: 0o644 });
     publicFiles.push(`public-keys/${name}`);
   }
   await writeFile(join(generatedDir, 'public-keys', ACTIVE_SIGNING_KEY_FILE), `${signing.activeKid}\n`, { mode: 0o644 });

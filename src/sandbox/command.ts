@@ -537,7 +537,7 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
       sandbox.real
         ? `admitlb sandbox: kube-apiserver ${sandbox.real.versions.kubernetes} (etcd ${sandbox.real.versions.etcd}) ${sandbox.api.url}, webhook ${sandbox.webhook.url} (as ServiceAccount admitlb-system/admitlb)`
         : `admitlb sandbox: API server ${sandbox.api.url}, webhook ${sandbox.webhook.url}`,
-      `data folder: ${sandbox.dataDir}${sandbox.createdDefaultPool ? ' (new cluster; IPPool "default": ' + DEFAULT_POOL.spec.addresses.join(', ') + ')' : ''}`,
+      `data folder: ${sandbox.dataDir}${sandbox.createdDefaultPool ? ` (new cluster; IPPool "default": ${DEFAULT_POOL.spec.addresses.join(', ')})` : ''}`,
       ...(sandbox.logFile ? [`webhook log: ${sandbox.logFile}`] : []),
       `kubeconfig: ${kubeconfig}`,
       '',

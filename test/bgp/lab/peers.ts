@@ -304,7 +304,7 @@ protocol bgp spk {
 
   async lastError(): Promise<string> {
     const out = await this.birdc('show protocols all spk');
-    return (/Last error:\s*(.*)/.exec(out)?.[1] ?? '') + '\n' + this.logText('bird.log');
+    return `${/Last error:\s*(.*)/.exec(out)?.[1] ?? ''}\n${this.logText('bird.log')}`;
   }
 }
 
@@ -532,7 +532,7 @@ bfd
 
   async lastError(): Promise<string> {
     const n = await this.neighbor();
-    return JSON.stringify({ lastNotificationReason: n?.lastNotificationReason, lastResetDueTo: n?.lastResetDueTo, lastErrorCodeSubcode: n?.lastErrorCodeSubcode }) + '\n' + this.logText('bgpd.log');
+    return `${JSON.stringify({ lastNotificationReason: n?.lastNotificationReason, lastResetDueTo: n?.lastResetDueTo, lastErrorCodeSubcode: n?.lastErrorCodeSubcode })}\n${this.logText('bgpd.log')}`;
   }
 }
 

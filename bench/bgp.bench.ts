@@ -96,7 +96,7 @@ protocol bgp spk {
 }
 
 const birdc = async (b: Bird, cmd: string, timeoutMs = 30_000) => (await run('birdc', ['-s', b.ctl, cmd], { timeoutMs })).stdout;
-const parseTs = (s: string) => Date.parse(s.replace(' ', 'T') + 'Z');
+const parseTs = (s: string) => Date.parse(`${s.replace(' ', 'T')}Z`);
 
 /** Waits for N imported routes, then reads Established and last-import times from BIRD. */
 async function measure(b: Bird, count: number): Promise<number> {

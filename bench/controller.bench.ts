@@ -18,7 +18,7 @@ import pino from 'pino';
 import { controllerCommandConfigSchema } from '../src/config/webhook-config.ts';
 import { startControllerProcess } from '../src/controller/main.ts';
 import { KubeCluster, loadKubeConfig } from '../src/kube/client.ts';
-import { apiRequest, startSandbox } from '../src/sandbox/command.ts';
+import { apiRequest, objectBody, startSandbox } from '../src/sandbox/command.ts';
 
 const N = Number(process.env.BENCH_SERVICES ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -68,7 +68,7 @@ try {
   };
   const versions = async () => {
     const r = await apiRequest(api, 'GET', '/api/v1/namespaces/default/services');
-    const items = (r.body.items as any[]).filter((s) => s.spec.type === 'LoadBalancer');
+    const items = (objectBody(r).items as any[]).filter((s) => s.spec.type === 'LoadBalancer');
     const withStatus = items.filter((s) => s.status?.loadBalancer?.ingress?.[0]?.ip === s.metadata.annotations?.['admitlb.io/assigned-ips']).length;
     return { rv: items.map((s) => `${s.metadata.name}@${s.metadata.resourceVersion}`).sort().join(), withStatus };
   };

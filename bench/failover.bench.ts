@@ -16,7 +16,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import { pool } from '../test/e2e/cluster-helpers.ts';
 import { missingRequirements } from '../test/bgp/lab/sys.ts';
 import { MultiBird, SpeakerLab, labNamespaces, sleep, waitFor } from '../test/speaker/lab.ts';
-import { apiRequest } from '../src/sandbox/command.ts';
+import { apiRequest, objectBody } from '../src/sandbox/command.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
@@ -117,7 +117,7 @@ try {
           for (let attempt = 0; ; attempt++) {
             const r = await apiRequest(api, 'POST', '/api/v1/namespaces/default/services', body, agent);
             if (r.status === 201) break;
-            if (attempt >= 5) throw new Error(`creating bulk-${i}: ${r.status} ${JSON.stringify(r.body?.message ?? r.body)}`);
+            if (attempt >= 5) throw new Error(`creating bulk-${i}: ${r.status} ${JSON.stringify(objectBody(r).message ?? r.body)}`);
           }
         }
       }),

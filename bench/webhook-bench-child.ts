@@ -39,7 +39,7 @@ export interface CpuReport {
   cpu: number;
   /** CPU µs used by the server process since the last mark. */
   cpuMicros: number;
-  claims?: number;
+  claims?: number | undefined;
 }
 
 const role = process.argv[2];

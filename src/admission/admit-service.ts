@@ -38,11 +38,11 @@ export interface AdmissionDeps {
 
 export interface AuditFields {
   decision: 'allowed' | 'denied' | 'skipped';
-  addresses?: string[];
-  pool?: string;
-  reason?: string;
-  name?: string;
-  namespace?: string;
+  addresses?: string[] | undefined;
+  pool?: string | undefined;
+  reason?: string | undefined;
+  name?: string | undefined;
+  namespace?: string | undefined;
 }
 
 /** A pool fuller than `poolWarnPercent` after an allocation: for the operator's log only. */
@@ -272,7 +272,7 @@ function sameAssignment(a: Assignment, b: Assignment): boolean {
   return a.namespace === b.namespace && a.name === b.name && a.pool === b.pool && a.ips.join() === b.ips.join() && a.externalIPs.join() === b.externalIPs.join();
 }
 
-type Subject = { namespace: string; name: string; uid?: string; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string; ports: ServiceIntent['ports']; backend: string };
+type Subject = { namespace: string; name: string; uid?: string | undefined; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string | undefined; ports: ServiceIntent['ports']; backend: string };
 
 function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[], spread?: number): Granted | Denial {
   const { state, config } = deps;

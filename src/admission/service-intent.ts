@@ -50,7 +50,7 @@ const isDenial = (v: unknown): v is Denial => typeof v === 'object' && v !== nul
 export function backendOf(service: Service): string {
   if (service.spec?.externalTrafficPolicy !== 'Local') return '';
   const selector = service.spec.selector ?? {};
-  return 'local:' + JSON.stringify(Object.keys(selector).sort().map((k) => [k, selector[k]]));
+  return `local:${JSON.stringify(Object.keys(selector).sort().map((k) => [k, selector[k]]))}`;
 }
 
 export function readIntent(service: Service, config: AdmissionConfig): ServiceIntent | Denial {

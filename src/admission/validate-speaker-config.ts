@@ -32,11 +32,11 @@ export type { FieldProblem, SpeakerConfigKind };
  * z.input types, as a cache returns them) fit.
  */
 export interface StoredBgpPeer {
-  metadata: { name?: string };
+  metadata: { name?: string | undefined };
 }
 export interface StoredBgpAdvertisement {
-  metadata: { name?: string };
-  spec: { ipPools?: string[]; ipPoolSelectors?: LabelSelector[]; peers?: string[]; localPref?: number };
+  metadata: { name?: string | undefined };
+  spec: { ipPools?: string[] | undefined; ipPoolSelectors?: LabelSelector[] | undefined; peers?: string[] | undefined; localPref?: number | undefined };
 }
 
 export interface SpeakerConfigContext {
@@ -47,7 +47,7 @@ export interface SpeakerConfigContext {
   /** Every BGPAdvertisement in the cluster (the object under review, by name, is ignored). */
   advertisements: readonly StoredBgpAdvertisement[];
   /** Labels of an IPPool by name, for ipPoolSelectors; without it selectors are not evaluated. */
-  poolLabels?: (name: string) => Record<string, string> | undefined;
+  poolLabels?: ((name: string) => Record<string, string> | undefined) | undefined;
 }
 
 /** The kinds, by the resource (plural) the API server names in an AdmissionReview. */

@@ -130,7 +130,7 @@ export function claimNameFor(ip: IP): string {
 }
 
 export function ipFromClaimName(name: string): IP {
-  if (/^[0-9a-f]{4}(-[0-9a-f]{4}){7}$/.test(name)) return { family: 6, value: BigInt('0x' + name.replaceAll('-', '')) };
+  if (/^[0-9a-f]{4}(-[0-9a-f]{4}){7}$/.test(name)) return { family: 6, value: BigInt(`0x${name.replaceAll('-', '')}`) };
   const ip = tryParseIP(name);
   if (ip?.family === 4 && formatIP(ip) === name) return ip;
   throw new AddressError(`"${name}" is not an IPClaim name`);

@@ -17,15 +17,15 @@ export interface AllocationRequest {
   families: Family[];
   policy: FamilyPolicy;
   /** Explicitly requested addresses (annotation or spec.loadBalancerIP), with the field they came from. */
-  requested?: { ips: IP[]; field: string };
+  requested?: { ips: IP[]; field: string } | undefined;
   /** An explicitly named pool, with the field it came from. */
-  pool?: { name: string; field: string };
-  sharingKey?: string;
+  pool?: { name: string; field: string } | undefined;
+  sharingKey?: string | undefined;
   ports: ServicePortRef[];
   /** '' for externalTrafficPolicy Cluster; the canonical selector for Local. */
   backend: string;
   /** What the Service already holds (from its annotations), kept while still valid. */
-  current?: { ips: IP[]; pool: string };
+  current?: { ips: IP[]; pool: string } | undefined;
   /**
    * Where in the pool to start looking for a free address, as a fraction in [0, 1); unset: the
    * lowest free address. A replica that lost a claim race passes a random value, so that replicas
@@ -211,7 +211,7 @@ function allocateRequested(state: AllocatorState, req: AllocationRequest, use: P
       if (!named) return namedPoolProblem(undefined, req, use)!;
       return deny(field, `${addr} is not in IPPool "${req.pool.name}" (${req.pool.field})`, 403, 'Forbidden');
     }
-    if (!containing || !containing.usage.has(use)) {
+    if (!containing?.usage.has(use)) {
       return deny(field, `${addr} is outside the IPPools that serve ${use} addresses`, 403, 'Forbidden');
     }
     if (!poolAdmits(containing, subjectOf(req)) || containing.deleting) {
@@ -244,7 +244,7 @@ function quotaProblem(state: AllocatorState, req: AllocationRequest, pool: PoolM
     .filter((r) => !ips.some((ip) => compareIP(ip, r.ip) === 0)).length;
   const added = ips.filter((ip) => {
     const r = state.claims.get(ip);
-    return !r || !r.holders.some((h) => h.namespace === req.namespace);
+    return !r?.holders.some((h) => h.namespace === req.namespace);
   }).length;
   if (added === 0 || held - replaced + added <= cap) return undefined;
   return `namespace "${req.namespace}" already holds ${held} of the ${cap} addresses its quota allows from IPPool "${pool.name}"`;
@@ -338,7 +338,7 @@ export interface ExternalIPRequest {
   name: string;
   labels: Record<string, string> | undefined;
   namespaceLabels: Record<string, string> | undefined;
-  sharingKey?: string;
+  sharingKey?: string | undefined;
   ports: ServicePortRef[];
   backend: string;
 }

@@ -12,9 +12,9 @@ import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST, parseIpv4, parseIpv6, type Afi } from
 export interface RouteAttributes {
   origin?: Origin;
   /** MULTI_EXIT_DISC. */
-  med?: number;
+  med?: number | undefined;
   /** LOCAL_PREF, sent on iBGP sessions only (default 100 there). */
-  localPref?: number;
+  localPref?: number | undefined;
   /** "65000:100", a 32-bit number, or a well-known name: NO_EXPORT, NO_ADVERTISE, NO_EXPORT_SUBCONFED, NOPEER, BLACKHOLE, GRACEFUL_SHUTDOWN. */
   communities?: Array<string | number>;
   /** "64512:1:2" or [global, local1, local2]. */
@@ -163,7 +163,8 @@ export class SessionEncoder {
       origin: set.origin,
       asPath: ctx.ibgp ? [] : [{ type: 'sequence', asns: [ctx.localAsn] }],
     };
-    if (afi === AFI_IPV4) attrs.nextHop = set.nextHop ?? ctx.nextHopIpv4;
+    const nextHop = set.nextHop ?? ctx.nextHopIpv4;
+    if (afi === AFI_IPV4 && nextHop !== undefined) attrs.nextHop = nextHop;
     if (set.med !== undefined) attrs.med = set.med;
     if (ctx.ibgp) attrs.localPref = set.localPref ?? 100;
     if (set.communities.length) attrs.communities = [...set.communities];

@@ -214,7 +214,7 @@ function encodeMpUnreachValue(mp: MpUnreach): Buffer {
 
 export interface AttributeDecodeContext {
   as4: boolean;
-  ibgp?: boolean;
+  ibgp?: boolean | undefined;
   /** Whether the UPDATE's IPv4 NLRI field is non-empty (decides which attributes are mandatory). */
   hasIpv4Nlri: boolean;
 }

@@ -61,7 +61,7 @@ export interface SpeakerOptions {
   gracefulRestart?: false | GracefulRestartOptions;
   connectRetry?: ConnectRetryOptions;
   logger?: Logger;
-  hooks?: BgpHooks;
+  hooks?: BgpHooks | undefined;
 }
 
 export interface PeerOptions {

@@ -70,15 +70,15 @@ export const API_SERVER_AUTH_MODES: readonly ApiServerAuth[] = ['client-certific
 
 export interface RunCertsOptions {
   /** Where key material is written (default `certs`, relative to the working directory). */
-  outDir?: string;
+  outDir?: string | undefined;
   /** The kustomize base (default `webhook-manifests`); `generated/` is (re)written below it. */
-  manifestsDir?: string;
+  manifestsDir?: string | undefined;
   /** Extra DNS SANs for the serving certificate. */
   dnsNames?: string[];
   /** Extra IP SANs for the serving certificate. */
   ipAddresses?: string[];
   /** Serving certificate validity in days (default 365). */
-  days?: number;
+  days?: number | undefined;
   /** Create a new CA even if one exists (the caBundle in the cluster changes with it). */
   force?: boolean;
   /** Leave TLS to cert-manager: generated/ then carries only the signing keys and the cert-manager component. */
@@ -95,7 +95,7 @@ export interface RunCertsResult {
   certsDir: string;
   generatedDir: string;
   /** Undefined in cert-manager mode. */
-  tls?: { caReused: boolean; caBundle: string; notAfter: Date };
+  tls?: { caReused: boolean; caBundle: string; notAfter: Date } | undefined;
   activeSigningKid: string;
   signingKids: string[];
   signingKeyCreated: boolean;
@@ -277,7 +277,7 @@ export async function runCertsCommand(options: RunCertsOptions = {}): Promise<Ru
   const signing = await loadSigningKeys(signingDir);
   const signingKids = [...signing.keys.keys()].sort();
   const jwks = { keys: signingKids.map((kid) => publicJwk(signing.keys.get(kid)!)) };
-  await writeFile(join(certsDir, 'jwks.json'), JSON.stringify(jwks, null, 2) + '\n');
+  await writeFile(join(certsDir, 'jwks.json'), `${JSON.stringify(jwks, null, 2)}\n`);
   const apiServerAuth = options.apiServerAuth ?? 'client-certificate';
   if (!API_SERVER_AUTH_MODES.includes(apiServerAuth)) throw new Error(`apiServerAuth must be one of ${API_SERVER_AUTH_MODES.join(', ')}, got ${String(apiServerAuth)}`);
   const apiServerClient = apiServerAuth === 'client-certificate' ? await ensureApiServerClient(join(certsDir, APISERVER_CLIENT_DIR), log) : undefined;
@@ -300,7 +300,7 @@ export async function runCertsCommand(options: RunCertsOptions = {}): Promise<Ru
   const publicFiles: string[] = [];
   for (const kid of signingKids) {
     const name = `${kid}${SIGNING_KEY_SUFFIX}`;
-    await writeFile(join(generatedDir, 'public-keys', name), JSON.stringify(publicJwk(signing.keys.get(kid)!)) + '\n', { mode: 0o644 });
+    await writeFile(join(generatedDir, 'public-keys', name), `${JSON.stringify(publicJwk(signing.keys.get(kid)!))}\n`, { mode: 0o644 });
     publicFiles.push(`public-keys/${name}`);
   }
   await writeFile(join(generatedDir, 'public-keys', ACTIVE_SIGNING_KEY_FILE), `${signing.activeKid}\n`, { mode: 0o644 });

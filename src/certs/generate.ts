@@ -39,13 +39,13 @@ export interface WebhookCertificates {
 
 export interface GenerateWebhookCertificatesOptions {
   /** Extra DNS SANs, added after the four Service names. */
-  dnsNames?: readonly string[];
+  dnsNames?: readonly string[] | undefined;
   /** Extra IP SANs (IPv4 or IPv6). */
-  ipAddresses?: readonly string[];
+  ipAddresses?: readonly string[] | undefined;
   /** Validity of the serving certificate in days (default 365). */
-  days?: number;
+  days?: number | undefined;
   /** Reuse this CA instead of creating one (so the caBundle already in the cluster stays valid). */
-  ca?: { certPem: string; keyPem: string };
+  ca?: { certPem: string; keyPem: string } | undefined;
 }
 
 function randomSerial(): string {
@@ -56,7 +56,7 @@ function randomSerial(): string {
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
-  return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY') + '\n';
+  return `${x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', key), 'PRIVATE KEY')}\n`;
 }
 
 function generateEcKeys(): Promise<CryptoKeyPair> {
@@ -140,9 +140,9 @@ export async function generateWebhookCertificates(options: GenerateWebhookCertif
   });
 
   return {
-    caCertPem: options.ca ? normalizePem(options.ca.certPem) : ca.cert.toString('pem') + '\n',
+    caCertPem: options.ca ? normalizePem(options.ca.certPem) : `${ca.cert.toString('pem')}\n`,
     caKeyPem: await privateKeyPem(ca.keys.privateKey), // always PKCS#8, even when the input was SEC1
-    certPem: cert.toString('pem') + '\n',
+    certPem: `${cert.toString('pem')}\n`,
     keyPem: await privateKeyPem(leafKeys.privateKey),
   };
 }
@@ -180,21 +180,21 @@ export async function generateApiServerClientCertificates(options: { ca?: { cert
     ],
   });
   return {
-    caCertPem: options.ca ? normalizePem(options.ca.certPem) : ca.cert.toString('pem') + '\n',
+    caCertPem: options.ca ? normalizePem(options.ca.certPem) : `${ca.cert.toString('pem')}\n`,
     caKeyPem: await privateKeyPem(ca.keys.privateKey),
-    certPem: cert.toString('pem') + '\n',
+    certPem: `${cert.toString('pem')}\n`,
     keyPem: await privateKeyPem(leafKeys.privateKey),
   };
 }
 
 function normalizePem(pem: string): string {
-  return pem.endsWith('\n') ? pem : pem + '\n';
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
 }
 
 /** Writes content atomically (temp file + rename) so a watcher never sees a half-written file. */
 async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, content.endsWith('\n') ? content : content + '\n', { mode });
+  await writeFile(tmp, content.endsWith('\n') ? content : `${content}\n`, { mode });
   await chmod(tmp, mode); // writeFile's mode is filtered by the umask
   await rename(tmp, path);
 }

@@ -79,5 +79,5 @@ export function buildCrd(def: CrdDefinition): Json {
 /** The committed webhook-manifests/crds.yaml, byte for byte. */
 export function renderCrdsYaml(): string {
   const header = '# Generated from src/config/schemas.ts by `npm run gen:crds`. Do not edit by hand.\n';
-  return header + crdDefinitions.map((d) => '---\n' + stringify(buildCrd(d), { lineWidth: 0 })).join('');
+  return header + crdDefinitions.map((d) => `---\n${stringify(buildCrd(d), { lineWidth: 0 })}`).join('');
 }

@@ -14,8 +14,8 @@ export interface LoadBalancerIngress {
 export interface EventTarget {
   namespace: string;
   name: string;
-  uid?: string;
-  resourceVersion?: string;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
 }
 
 export interface ControllerApi {

@@ -26,7 +26,7 @@ export interface ControllerLogger {
 }
 
 export interface ControllerOptions {
-  cache: ClusterCache & { listServices(): Service[] };
+  cache: ClusterCache & { listServices(): readonly Service[] };
   api: ControllerApi;
   state: LiveAllocationState;
   keys: KeySet;

@@ -17,7 +17,7 @@ export interface ServiceView {
   name: string;
   service: Service;
   /** The Service's signed assignment, present only when its signature verifies for this Service. */
-  assignment?: Assignment;
+  assignment?: Assignment | undefined;
 }
 
 export const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;

@@ -18,7 +18,7 @@ export class LiveAllocationState implements AllocatorState {
   readonly invalidPools = new Map<string, string>();
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly cache: ClusterCache, private readonly log?: StateLogger) {
+  constructor(cache: ClusterCache, private readonly log?: StateLogger) {
     for (const p of cache.listPools()) this.upsertPool(p);
     for (const c of cache.listClaims()) this.claims.upsert(c);
     this.unsubscribe = cache.onEvent((e) => {

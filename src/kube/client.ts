@@ -529,12 +529,12 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
   }
 
   /** BGPPeers (with watchSpeakerConfig): the validating webhook checks references against them. */
-  listBgpPeers(): BGPPeer[] {
-    return (this.bgpPeers?.informer.list() ?? []) as BGPPeer[];
+  listBgpPeers(): readonly BGPPeer[] {
+    return this.bgpPeers?.informer.list() ?? [];
   }
 
-  listBgpAdvertisements(): BGPAdvertisement[] {
-    return (this.bgpAdvertisements?.informer.list() ?? []) as BGPAdvertisement[];
+  listBgpAdvertisements(): readonly BGPAdvertisement[] {
+    return this.bgpAdvertisements?.informer.list() ?? [];
   }
 
   async start(): Promise<void> {
@@ -560,16 +560,16 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
     return () => this.listeners.delete(listener);
   }
 
-  listPools(): IPPool[] {
-    return this.pools.informer.list() as IPPool[];
+  listPools(): readonly IPPool[] {
+    return this.pools.informer.list();
   }
 
-  listClaims(): IPClaim[] {
-    return this.claimInformer.informer.list() as IPClaim[];
+  listClaims(): readonly IPClaim[] {
+    return this.claimInformer.informer.list();
   }
 
-  listServices(): Service[] {
-    return (this.services?.informer.list() ?? []) as Service[];
+  listServices(): readonly Service[] {
+    return this.services?.informer.list() ?? [];
   }
 
   namespace(name: string): Namespace | undefined {
@@ -605,7 +605,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
         version: API_VERSION,
         plural: 'ipclaims',
         name,
-        body: resourceVersion ? { preconditions: { resourceVersion } } : undefined,
+        ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}),
       });
       return true;
     } catch (err) {

@@ -51,10 +51,10 @@ export type CacheEvent =
   | { kind: 'speakerConfig'; type: 'upsert' | 'delete'; object: { kind?: string; metadata?: { name?: string } } };
 
 export interface ClusterCache {
-  listPools(): IPPool[];
-  listClaims(): IPClaim[];
+  listPools(): readonly IPPool[];
+  listClaims(): readonly IPClaim[];
   namespace(name: string): Namespace | undefined;
-  listServices?(): Service[];
+  listServices?(): readonly Service[];
   /** True once every informer has listed; /readyz waits for it. */
   synced(): boolean;
   onEvent(listener: (event: CacheEvent) => void): () => void;

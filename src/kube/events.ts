@@ -6,8 +6,8 @@ import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
 export interface ServiceEventTarget {
   namespace: string;
   name: string;
-  uid?: string;
-  resourceVersion?: string;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
 }
 
 export async function createServiceEvent(
@@ -21,7 +21,14 @@ export async function createServiceEvent(
   const now = new Date();
   const body: CoreV1Event = {
     metadata: { name: `${target.name}.${randomBytes(8).toString('hex')}`, namespace: target.namespace },
-    involvedObject: { apiVersion: 'v1', kind: 'Service', namespace: target.namespace, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion },
+    involvedObject: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      namespace: target.namespace,
+      name: target.name,
+      ...(target.uid !== undefined ? { uid: target.uid } : {}),
+      ...(target.resourceVersion !== undefined ? { resourceVersion: target.resourceVersion } : {}),
+    },
     reason,
     message: message.slice(0, 1024),
     type,

@@ -53,8 +53,8 @@ export interface LeaderElectorOptions {
 interface LeaseRecord {
   holderIdentity: string;
   leaseDurationSeconds: number;
-  acquireTime?: string | Date;
-  renewTime?: string | Date;
+  acquireTime?: string | Date | undefined;
+  renewTime?: string | Date | undefined;
   leaseTransitions: number;
 }
 
@@ -89,7 +89,6 @@ export function microTime(ms: number = Date.now()): V1MicroTime {
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
-  private readonly leaseDurationMs: number;
   private readonly leaseDurationSeconds: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
@@ -124,7 +123,6 @@ export class LeaderElector {
     if (!(rd > 1.2 * rp)) throw new Error(`renewDeadline (${rd} s) must be greater than 1.2 × retryPeriod (${rp} s)`);
     if (!opts.identity) throw new Error('identity must not be empty');
     this.leaseDurationSeconds = Math.ceil(ld);
-    this.leaseDurationMs = ld * 1000;
     this.renewDeadlineMs = rd * 1000;
     this.retryPeriodMs = rp * 1000;
     this.now = opts.now ?? (() => performance.now());

@@ -266,8 +266,8 @@ export class NodeLease {
 export interface ServiceRef {
   namespace: string;
   name: string;
-  uid?: string;
-  resourceVersion?: string;
+  uid?: string | undefined;
+  resourceVersion?: string | undefined;
 }
 
 const COMPONENT = 'admitlb-speaker';

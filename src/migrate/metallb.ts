@@ -118,8 +118,6 @@ export function parseGoDuration(value: unknown): number | undefined {
   return Math.floor(seconds + 1e-9);
 }
 
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 /** A valid object name made of `raw` (lowercase, other characters replaced by `-`). */
 export function toObjectName(raw: string): string {
   const s = raw
@@ -656,7 +654,7 @@ class Migration {
   }
 
   /** Name, subject and spec of a CRD object; metadata other than name and labels is reported. */
-  private crdHead(doc: Doc, kind: string): { name: string; subject: string; spec: Obj; labels?: Record<string, string> } {
+  private crdHead(doc: Doc, kind: string): { name: string; subject: string; spec: Obj; labels?: Record<string, string> | undefined } {
     const v = doc.value;
     const name = crdName(v);
     const subject = `${kind} "${name}"`;

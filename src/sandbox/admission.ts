@@ -42,7 +42,7 @@ export interface AdmissionEnv {
   /** namespace object lookup for namespaceSelector */
   getNamespace(name: string): KubeObject | undefined;
   /** maps clientConfig.service to a base URL (scheme://host:port) */
-  resolveService?: (ref: { namespace: string; name: string; port: number }) => string | undefined;
+  resolveService?: ((ref: { namespace: string; name: string; port: number }) => string | undefined) | undefined;
   /** re-applies the kind's defaulting after a webhook patch (mutating/dispatcher.go decodes with defaulting) */
   redefault(def: ResourceDef, obj: KubeObject): KubeObject;
   /** observes every webhook call (benchmarks, tests); never changes the outcome */
@@ -263,7 +263,7 @@ function post(url: string, body: string, caPem: string | undefined, timeoutMs: n
 interface CallResult {
   allowed: boolean;
   status?: KubeObject;
-  patch?: unknown[];
+  patch?: unknown[] | undefined;
   warnings: string[];
 }
 

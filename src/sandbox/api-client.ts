@@ -2,10 +2,17 @@
 // installation steps and benchmarks use it where kubectl would be too slow.
 import https from 'node:https';
 import type { ApiServer } from './apiserver.ts';
+import type { KubeObject } from './store.ts';
 
 export interface ApiResponse {
   status: number;
-  body: any;
+  /** The parsed JSON; the text when the server sent something else; undefined when it sent nothing. */
+  body: unknown;
+}
+
+/** The body as an object (a Kubernetes object, a list, a Status); {} when it is none of these. */
+export function objectBody(res: ApiResponse): KubeObject {
+  return typeof res.body === 'object' && res.body !== null && !Array.isArray(res.body) ? (res.body as KubeObject) : {};
 }
 
 /** One JSON request to the API server with its CA and bearer token. */

@@ -191,7 +191,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (existsSync(tokenPath)) token = readFileSync(tokenPath, 'utf8').trim();
     else {
       token = randomBytes(24).toString('base64url');
-      writeFileSync(tokenPath, token + '\n', { mode: 0o600 });
+      writeFileSync(tokenPath, `${token}\n`, { mode: 0o600 });
     }
   }
   // A wildcard listener is reached through any local address (speakers in network namespaces dial the
@@ -258,7 +258,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (!rest.length) return undefined;
     if (rest[0] === 'namespaces' && rest.length >= 3) {
       const def = resources.find(group, version, rest[2]!);
-      if (def && def.namespaced) return { def, namespace: rest[1]!, ...(rest[3] !== undefined ? { name: rest[3] } : {}), subresource: rest[4] ?? '' };
+      if (def?.namespaced) return { def, namespace: rest[1]!, ...(rest[3] !== undefined ? { name: rest[3] } : {}), subresource: rest[4] ?? '' };
     }
     const def = resources.find(group, version, rest[0]!);
     if (!def) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
@@ -334,7 +334,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         payload = toTable(p.def, [obj], { resourceVersion: obj.metadata?.resourceVersion }, includeObject, firstTable);
         firstTable = false;
       }
-      res.write(JSON.stringify({ type, object: payload }) + '\n');
+      res.write(`${JSON.stringify({ type, object: payload })}\n`);
     };
     const fromRv = rvParam === '' || rvParam === '0' ? store.currentRv() : Number(rvParam);
     if (!Number.isFinite(fromRv)) throw badRequest(`invalid resource version: ${rvParam}`);
@@ -368,7 +368,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         // watch_cache.go: too old resource version → an ERROR event with a 410 Expired Status.
         res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
         const st = expired(`too old resource version: ${fromRv} (${store.oldestWatchableRv()})`).toStatus();
-        res.end(JSON.stringify({ type: 'ERROR', object: st }) + '\n');
+        res.end(`${JSON.stringify({ type: 'ERROR', object: st })}\n`);
         return;
       }
       throw e;

@@ -32,7 +32,7 @@ import { ControlPlaneError, startRealControlPlane, type RealControlPlane } from 
 import type { KubeObject } from './store.ts';
 
 import { MANIFESTS_DIR, PROJECT_ROOT } from './paths.ts';
-import { apiRequest, type ApiResponse } from './api-client.ts';
+import { apiRequest, objectBody, type ApiResponse } from './api-client.ts';
 
 export { MANIFESTS_DIR, PROJECT_ROOT };
 export const DEFAULT_DATA_DIR = join(PROJECT_ROOT, '.sandbox');
@@ -54,7 +54,7 @@ export class SandboxError extends Error {
   override name = 'SandboxError';
 }
 
-export { apiRequest, type ApiResponse } from './api-client.ts';
+export { apiRequest, objectBody, type ApiResponse } from './api-client.ts';
 
 const KNOWN_PATHS: Record<string, { path: string; namespaced: boolean }> = {
   'apiextensions.k8s.io/v1/CustomResourceDefinition': { path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', namespaced: false },
@@ -71,7 +71,7 @@ function collectionPath(obj: KubeObject): string {
 }
 
 function fail(what: string, res: ApiResponse): never {
-  const msg = typeof res.body === 'object' && res.body?.message ? res.body.message : JSON.stringify(res.body);
+  const msg = objectBody(res).message ? objectBody(res).message : JSON.stringify(res.body);
   throw new Error(`${what}: HTTP ${res.status}: ${msg}`);
 }
 
@@ -90,7 +90,7 @@ export async function createOrReplace(api: Pick<ApiServer, 'url' | 'caPem' | 'to
     return 'created';
   }
   if (live.status !== 200) fail(`reading ${obj.kind} ${name}`, live);
-  const body = { ...obj, metadata: { ...obj.metadata, resourceVersion: live.body.metadata.resourceVersion } };
+  const body = { ...obj, metadata: { ...obj.metadata, resourceVersion: objectBody(live).metadata.resourceVersion } };
   const res = await apiRequest(api, 'PUT', `${base}/${encodeURIComponent(name)}`, body);
   if (res.status !== 200 && res.status !== 201) fail(`replacing ${obj.kind} ${name}`, res);
   return 'replaced';
@@ -141,7 +141,7 @@ export async function installAdmitlb(api: Pick<ApiServer, 'url' | 'caPem' | 'tok
 export async function ensureDefaultPool(api: Pick<ApiServer, 'url' | 'caPem' | 'token'>): Promise<boolean> {
   const list = await apiRequest(api, 'GET', '/apis/admitlb.io/v1alpha1/ippools');
   if (list.status !== 200) fail('listing IPPools', list);
-  if ((list.body.items as unknown[]).length > 0) return false;
+  if ((objectBody(list).items as unknown[]).length > 0) return false;
   const res = await apiRequest(api, 'POST', '/apis/admitlb.io/v1alpha1/ippools', DEFAULT_POOL);
   if (res.status !== 201) fail('creating the default IPPool', res);
   return true;
@@ -289,7 +289,7 @@ export interface SandboxOptions {
   /** webhook port on 127.0.0.1 (default 0 = any free port; the configurations follow it) */
   webhookPort?: number;
   /** webhook (and controller) logger; default: JSON lines in <dataDir>/admitlb.log */
-  logger?: pino.Logger;
+  logger?: pino.Logger | undefined;
   /** create the default pool when no pool exists (default true) */
   defaultPool?: boolean;
   /** controller settings (leader election, orphan grace...); defaults as for `admitlb webhook` */
@@ -537,7 +537,7 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
       sandbox.real
         ? `admitlb sandbox: kube-apiserver ${sandbox.real.versions.kubernetes} (etcd ${sandbox.real.versions.etcd}) ${sandbox.api.url}, webhook ${sandbox.webhook.url} (as ServiceAccount admitlb-system/admitlb)`
         : `admitlb sandbox: API server ${sandbox.api.url}, webhook ${sandbox.webhook.url}`,
-      `data folder: ${sandbox.dataDir}${sandbox.createdDefaultPool ? ' (new cluster; IPPool "default": ' + DEFAULT_POOL.spec.addresses.join(', ') + ')' : ''}`,
+      `data folder: ${sandbox.dataDir}${sandbox.createdDefaultPool ? ` (new cluster; IPPool "default": ${DEFAULT_POOL.spec.addresses.join(', ')})` : ''}`,
       ...(sandbox.logFile ? [`webhook log: ${sandbox.logFile}`] : []),
       `kubeconfig: ${kubeconfig}`,
       '',

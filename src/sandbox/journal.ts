@@ -55,12 +55,12 @@ export class Journal {
     // Compact: write the live set to a temp file, fsync, rename over the journal.
     const tmp = `${path}.compact`;
     const tfd = openSync(tmp, 'w');
-    writeSync(tfd, JSON.stringify({ rv: state.lastRv }) + '\n');
+    writeSync(tfd, `${JSON.stringify({ rv: state.lastRv })}\n`);
     for (const [gr, byKey] of state.objects) {
       for (const [key, obj] of byKey) {
         const slash = key.indexOf('/');
         const rec: JournalRecord = { rv: state.lastRv, gr, ns: key.slice(0, slash), name: key.slice(slash + 1), obj };
-        writeSync(tfd, JSON.stringify(rec) + '\n');
+        writeSync(tfd, `${JSON.stringify(rec)}\n`);
       }
     }
     fsyncSync(tfd);
@@ -73,7 +73,7 @@ export class Journal {
   /** Appends records as one write and fsyncs before returning: a commit is acknowledged only once durable. */
   append(records: JournalRecord[]): void {
     if (records.length === 0) return;
-    writeSync(this.fd, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeSync(this.fd, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
     fsyncSync(this.fd);
   }
 

@@ -10,7 +10,7 @@ import { parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import { runCertsCommand } from '../certs/command.ts';
 import { ACTIVE_SIGNING_KEY_FILE } from '../certs/generate.ts';
 import type { ApiServer } from './apiserver.ts';
-import { apiRequest } from './api-client.ts';
+import { apiRequest, objectBody } from './api-client.ts';
 import { MANIFESTS_DIR } from './paths.ts';
 import { tokenKubeconfig } from './real-control-plane.ts';
 
@@ -129,7 +129,7 @@ async function waitForCrds(api: ApiServer, timeoutMs = 30_000): Promise<void> {
     const groups = new Map<string, Set<string>>();
     for (const g of new Set(wanted.map((w) => w.split('/')[0]!))) {
       const r = await apiRequest(api, 'GET', `/apis/${g}/v1alpha1`);
-      groups.set(g, new Set(r.status === 200 ? (r.body.resources as { name: string }[]).map((x) => x.name) : []));
+      groups.set(g, new Set(r.status === 200 ? (objectBody(r).resources as { name: string }[]).map((x) => x.name) : []));
     }
     if (wanted.every((w) => groups.get(w.split('/')[0]!)!.has(w.split('/')[1]!))) return;
     if (Date.now() > deadline) throw new Error(`admitlb's CRDs were not served within ${timeoutMs} ms`);
@@ -147,10 +147,10 @@ export async function serviceAccountKubeconfig(api: ApiServer, dataDir: string, 
     kind: 'TokenRequest',
     spec: { expirationSeconds },
   });
-  if (r.status !== 201 && r.status !== 200) throw new Error(`TokenRequest for ${account.namespace}/${account.name}: HTTP ${r.status}: ${r.body?.message ?? JSON.stringify(r.body)}`);
+  if (r.status !== 201 && r.status !== 200) throw new Error(`TokenRequest for ${account.namespace}/${account.name}: HTTP ${r.status}: ${objectBody(r).message ?? JSON.stringify(r.body)}`);
   const dir = join(dataDir, 'identities');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${account.namespace}.${account.name}.kubeconfig`);
-  writeFileSync(path, tokenKubeconfig(api.url, api.caPem, `system:serviceaccount:${account.namespace}:${account.name}`, r.body.status.token), { mode: 0o600 });
+  writeFileSync(path, tokenKubeconfig(api.url, api.caPem, `system:serviceaccount:${account.namespace}:${account.name}`, objectBody(r).status.token), { mode: 0o600 });
   return path;
 }

@@ -31,7 +31,7 @@ interface JsonPatchOp {
 }
 
 function getAt(doc: unknown, tokens: string[]): unknown {
-  let cur: any = doc;
+  let cur: unknown = doc;
   for (const t of tokens) {
     if (Array.isArray(cur)) cur = cur[Number(t)];
     else if (isObj(cur)) cur = cur[t];
@@ -42,7 +42,7 @@ function getAt(doc: unknown, tokens: string[]): unknown {
 
 export function applyJsonPatch(doc: KubeObject, ops: unknown): KubeObject {
   if (!Array.isArray(ops)) throw new PatchError('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
-  let root: any = clone(doc);
+  let root: unknown = clone(doc);
   for (const raw of ops as JsonPatchOp[]) {
     const tokens = parsePointer(raw.path);
     const parentTokens = tokens.slice(0, -1);
@@ -119,7 +119,13 @@ export function applyJsonPatch(doc: KubeObject, ops: unknown): KubeObject {
   return root as KubeObject;
 }
 
-export function applyMergePatch(target: unknown, patch: unknown): any {
+/** The result of a merge patch as an object: a patch that replaces the whole document by a scalar or a list leaves nothing to store. */
+export function patchedObject(doc: unknown): KubeObject {
+  if (!isObj(doc)) throw new PatchError('the patched document is not a JSON object');
+  return doc;
+}
+
+export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isObj(patch)) return clone(patch);
   const result: KubeObject = isObj(target) ? clone(target) : {};
   for (const [k, v] of Object.entries(patch)) {
@@ -161,7 +167,7 @@ function mergeList(target: unknown[], patch: unknown[], key: string | 'primitive
     for (const v of patch) if (!out.includes(v)) out.push(v);
     return out;
   }
-  const out = clone(target) as KubeObject[];
+  const out = clone(target);
   for (const item of patch) {
     if (!isObj(item)) continue;
     const idx = out.findIndex((o) => isObj(o) && o[key] === item[key]);
@@ -176,7 +182,7 @@ function mergeList(target: unknown[], patch: unknown[], key: string | 'primitive
 }
 
 /** Strategic merge patch (apimachinery/pkg/util/strategicpatch), for the directives kubectl emits. */
-export function strategicMerge(target: unknown, patch: unknown): any {
+export function strategicMerge(target: unknown, patch: unknown): unknown {
   if (!isObj(patch)) return clone(patch);
   if (patch.$patch === 'replace') {
     const { $patch: _, ...rest } = patch;

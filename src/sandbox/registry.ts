@@ -5,7 +5,7 @@ import { randomUUID, randomInt } from 'node:crypto';
 import { runMutating, runValidating, type AdmissionEnv, type Operation, type UserInfo } from './admission.ts';
 import { crdToResourceDefs } from './crd.ts';
 import { StatusError, alreadyExists, badRequest, conflict, fieldErr, internalError, invalid, notFound, forbidden } from './errors.ts';
-import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
+import { applyJsonPatch, applyMergePatch, patchedObject, strategicMerge, PatchError } from './patch.ts';
 import { apiVersionOf, type ResourceDef, type ResourceRegistry } from './resources.ts';
 import { type ServiceAllocator, defaultService, type Allocation } from './services.ts';
 import { PreconditionFailed, deepCopy, type KubeObject, type Store } from './store.ts';
@@ -357,15 +357,15 @@ export class Registry {
           // strategic-merge semantics; fields dropped from a later configuration are not removed and
           // ownership conflicts are not detected (managedFields records the manager only).
           const merged = live ? (def.crd ? applyMergePatch(live, cfg) : strategicMerge(live, cfg)) : deepCopy(cfg);
-          return { obj: merged as KubeObject, sent: cfg, ...(cfg.metadata?.resourceVersion ? { userRv: cfg.metadata.resourceVersion as string } : {}) };
+          return { obj: patchedObject(merged), sent: cfg, ...(cfg.metadata?.resourceVersion ? { userRv: cfg.metadata.resourceVersion as string } : {}) };
         }
         if (!live) throw notFound(def.group, def.resource, name);
         let out: KubeObject;
         if (contentType === 'application/json-patch+json') out = applyJsonPatch(live, patchDoc);
-        else if (contentType === 'application/merge-patch+json') out = applyMergePatch(live, patchDoc);
+        else if (contentType === 'application/merge-patch+json') out = patchedObject(applyMergePatch(live, patchDoc));
         else if (contentType === 'application/strategic-merge-patch+json') {
           if (def.crd) throw new StatusError(415, 'UnsupportedMediaType', 'strategic merge patch is not supported for custom resources');
-          out = strategicMerge(live, patchDoc);
+          out = patchedObject(strategicMerge(live, patchDoc));
         } else throw new StatusError(415, 'UnsupportedMediaType', `the server does not support the media type ${contentType} for PATCH`);
         const patchedRv = out.metadata?.resourceVersion;
         return { obj: out, sent: (typeof patchDoc === 'object' && patchDoc && !Array.isArray(patchDoc) ? patchDoc : out) as KubeObject, ...(patchedRv && patchedRv !== live.metadata.resourceVersion ? { userRv: patchedRv as string } : {}) };
@@ -468,7 +468,7 @@ export class Registry {
     if (!this.store.get('/services', 'default', 'kubernetes')) {
       const cidr = this.allocator.network.serviceCidrs[0] ?? '10.96.0.0/16';
       const base = cidr.split('/')[0]!;
-      const first = base.includes(':') ? base.replace(/::?$/, '::') + '1' : base.replace(/\.\d+$/, '.1');
+      const first = base.includes(':') ? `${base.replace(/::?$/, '::')}1` : base.replace(/\.\d+$/, '.1');
       const svc = { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { clusterIP: first, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] } };
       defaultService(svc as KubeObject);
       await this.create(svcDef, 'default', svc, ctx);

@@ -101,8 +101,8 @@ export function parseFieldSelector(s: string | null | undefined): FieldReq[] {
 }
 
 function get(obj: KubeObject, path: string): string {
-  let cur: any = obj;
-  for (const p of path.split('.')) cur = cur?.[p];
+  let cur: unknown = obj;
+  for (const p of path.split('.')) cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[p] : undefined;
   return cur === undefined || cur === null ? '' : String(cur);
 }
 

@@ -158,10 +158,10 @@ function evalJsonPath(obj: KubeObject, path: string): unknown {
   if (p.startsWith('{') && p.endsWith('}')) p = p.slice(1, -1);
   if (p.startsWith('$')) p = p.slice(1);
   const tokens = [...p.matchAll(/\.([^.[\]]+)|\[(\d+|'[^']*'|"[^"]*")\]/g)].map((m) => m[1] ?? m[2]!.replace(/^['"]|['"]$/g, ''));
-  let cur: any = obj;
+  let cur: unknown = obj;
   for (const t of tokens) {
-    if (cur === undefined || cur === null) return undefined;
-    cur = Array.isArray(cur) ? cur[Number(t)] : cur[t];
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = Array.isArray(cur) ? cur[Number(t)] : (cur as Record<string, unknown>)[t];
   }
   return cur;
 }

@@ -20,7 +20,7 @@ export interface Assignment {
 export interface SignedAssignment extends Assignment {
   kid: string;
   issuedAt: number;
-  expiresAt?: number;
+  expiresAt?: number | undefined;
 }
 
 interface Payload {
@@ -50,7 +50,7 @@ export interface KeySet {
 
 interface LoadedKey {
   kid: string;
-  privateKey?: KeyObject;
+  privateKey?: KeyObject | undefined;
   publicKey: CryptoKey;
   mtimeMs: number;
 }

@@ -410,7 +410,7 @@ export class L2Announcer extends EventEmitter {
     const dev = await this.localDev.catch(() => null);
     if (dev !== this.localInterface) return;
     const link = (await listLinks(this.runner)).find((l) => l.ifname === dev);
-    if (link && link.addrs.every((a) => a.scope !== 'global')) await deleteLink(this.runner, dev);
+    if (link?.addrs.every((a) => a.scope !== 'global')) await deleteLink(this.runner, dev);
   }
 
   private warn(message: string): void {

@@ -45,7 +45,7 @@ export interface Assignment {
   /** Every address assigned to the Service (LoadBalancer IPs and externalIPs), any order. */
   addresses: string[];
   /** The sharing key of its claims (admitlb.io/sharing-key or the MetalLB equivalents), if shared. */
-  sharingKey?: string;
+  sharingKey?: string | undefined;
 }
 
 /**

@@ -33,7 +33,7 @@ export const DEFAULT_EXCLUDES: readonly string[] = [
 
 export interface InterfaceSelection {
   /** Names or globs (`*`, `?`) allowed to announce; empty/undefined = any. In order of preference. */
-  interfaces?: string[];
+  interfaces?: string[] | undefined;
   /** Names or globs never used; default DEFAULT_EXCLUDES. An explicit `interfaces` entry without glob characters overrides an exclusion. */
   exclude?: readonly string[];
   /** Addresses with this metric are admitlb's own host addresses and never define a subnet. */

@@ -252,7 +252,7 @@ export async function deleteAddress(runner: CommandRunner, address: string, pref
 /** Runs `ip -batch -` with `-force` (continues past failing lines); returns the failures' stderr. */
 export async function ipBatch(runner: CommandRunner, lines: string[][]): Promise<CommandResult> {
   if (lines.length === 0) return { code: 0, stdout: '', stderr: '' };
-  return runner('ip', ['-force', '-batch', '-'], { input: lines.map((l) => l.join(' ')).join('\n') + '\n' });
+  return runner('ip', ['-force', '-batch', '-'], { input: `${lines.map((l) => l.join(' ')).join('\n')}\n` });
 }
 
 // ---------------------------------------------------------------------------------------------

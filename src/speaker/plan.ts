@@ -53,7 +53,7 @@ export interface EndpointSliceObject {
 export interface ServiceInput {
   service: Service;
   /** The Service's signed assignment, present only when its signature verified for this Service. */
-  assignment?: SignedAssignmentFields;
+  assignment?: SignedAssignmentFields | undefined;
 }
 
 export interface PlanInput {
@@ -150,7 +150,7 @@ export function selectsNode(selectors: LabelSelector[] | undefined, labels: Reco
 }
 
 /** ipPools OR ipPoolSelectors; neither set = every pool. */
-export function selectsPool(spec: { ipPools?: string[]; ipPoolSelectors?: LabelSelector[] }, poolName: string, poolLabels: Record<string, string> | undefined): boolean {
+export function selectsPool(spec: { ipPools?: string[] | undefined; ipPoolSelectors?: LabelSelector[] | undefined }, poolName: string, poolLabels: Record<string, string> | undefined): boolean {
   const names = spec.ipPools ?? [];
   const selectors = spec.ipPoolSelectors ?? [];
   if (names.length === 0 && selectors.length === 0) return true;

@@ -188,7 +188,7 @@ const BFD_STATES = ['AdminDown', 'Down', 'Init', 'Up'] as const;
 const NAMED_COMMUNITIES: Record<string, string> = { 'no-export': '65535:65281', 'no-advertise': '65535:65282', 'no-export-subconfed': '65535:65283', 'no-peer': '65535:65284' };
 export const communityForWire = (c: string) => NAMED_COMMUNITIES[c.toLowerCase()] ?? c;
 
-const svcKey = (s: { metadata: { namespace?: string; name?: string } }) => `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}`;
+const svcKey = (s: { metadata?: { namespace?: string | undefined; name?: string | undefined } | undefined }) => `${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`;
 
 export class Speaker {
   readonly live: LiveSet;
@@ -257,7 +257,7 @@ export class Speaker {
       this.checkLive();
       return;
     }
-    if (e.kind === 'service' && e.type === 'delete') this.verified.delete(svcKey(e.object as Service));
+    if (e.kind === 'service' && e.type === 'delete') this.verified.delete(svcKey(e.object));
     this.schedule();
   }
 

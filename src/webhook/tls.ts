@@ -112,7 +112,7 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
   let retryTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
 
-  function read(): { cert: Buffer; key: Buffer; ca?: Buffer; fingerprint: string } {
+  function read(): { cert: Buffer; key: Buffer; ca: Buffer | undefined; fingerprint: string } {
     const cert = readFileSync(certFile);
     const key = readFileSync(keyFile);
     const ca = caFile ? readFileSync(caFile) : undefined;

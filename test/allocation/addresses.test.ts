@@ -56,8 +56,13 @@ describe('interval set', () => {
         const s = new IntervalSet();
         const naive = new Set<number>();
         for (const [add, v] of ops) {
-          if (add) assert.equal(s.add(BigInt(v)), !naive.has(v)), naive.add(v);
-          else assert.equal(s.delete(BigInt(v)), naive.has(v)), naive.delete(v);
+          if (add) {
+            assert.equal(s.add(BigInt(v)), !naive.has(v));
+            naive.add(v);
+          } else {
+            assert.equal(s.delete(BigInt(v)), naive.has(v));
+            naive.delete(v);
+          }
         }
         assert.equal(s.size, BigInt(naive.size));
         for (let v = 0; v <= 62; v++) {

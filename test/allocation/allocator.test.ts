@@ -284,7 +284,7 @@ describe('allocator: properties', () => {
     request: fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }),
   });
 
-  function run(poolSpecs: { base: number; size: number; avoid: boolean; cross: boolean }[], svcs: { ns: string; key?: string; port: number; proto: 'TCP' | 'UDP'; request?: number }[]) {
+  function run(poolSpecs: { base: number; size: number; avoid: boolean; cross: boolean }[], svcs: { ns: string; key?: string | undefined; port: number; proto: 'TCP' | 'UDP'; request?: number | undefined }[]) {
     const pools = poolSpecs.map((p, i) =>
       model(`p${i}`, { addresses: [`10.${i}.${p.base}.250-10.${i}.${p.base}.${250 + Math.min(p.size, 5)}`, `10.${i}.${p.base + 1}.0-10.${i}.${p.base + 1}.${p.size}`], avoidBuggyIPs: p.avoid, sharing: { crossNamespace: p.cross } }),
     );

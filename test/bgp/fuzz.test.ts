@@ -206,7 +206,13 @@ describe('decoder fuzz (fast-check)', () => {
           const enc = new SessionEncoder({ ibgp, as4, localAsn: asn, nextHopIpv4: '192.0.2.1', nextHopIpv6: '2001:db8::1', linkLocalIpv6: undefined });
           const prefixes = hosts.map((h) => (v6 ? `2001:db8::${(h >> 16).toString(16)}:${(h & 0xffff).toString(16)}/128` : `198.${18 + (h >> 16)}.${(h >> 8) & 255}.${h & 255}/32`));
           const chunks: Buffer[] = [];
-          const fake = { destroyed: false, write: (b: Buffer) => (chunks.push(Buffer.from(b)), true) } as unknown as Socket;
+          const fake = {
+            destroyed: false,
+            write: (b: Buffer) => {
+              chunks.push(Buffer.from(b));
+              return true;
+            },
+          } as unknown as Socket;
           const w = new MessageWriter(fake, 16384);
           await writeAnnouncements(w, enc.encode(afi, set)!, prefixes.map((p) => parsePrefix(p).key));
           await w.flush();

@@ -31,7 +31,13 @@ const auto = (type: number, body: string) => {
 /** Collects what the fast-path writers emit, without a socket. */
 async function collect(fn: (w: MessageWriter) => Promise<void>): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  const fake = { destroyed: false, write: (b: Buffer) => (chunks.push(Buffer.from(b)), true) } as unknown as Socket;
+  const fake = {
+    destroyed: false,
+    write: (b: Buffer) => {
+      chunks.push(Buffer.from(b));
+      return true;
+    },
+  } as unknown as Socket;
   const w = new MessageWriter(fake, 8192);
   await fn(w);
   await w.flush();
@@ -255,7 +261,7 @@ describe('golden bytes: decoding', () => {
 
 describe('malformed input gets the RFC 4271 / RFC 7606 answer', () => {
   it('bad marker: 1/1 Connection Not Synchronized', () => {
-    const e = decodeErr(hex('ff'.repeat(15) + '00 0013 04'));
+    const e = decodeErr(hex(`${'ff'.repeat(15)}00 0013 04`));
     assert.deepEqual([e.code, e.subcode], [1, 1]);
   });
 
@@ -348,7 +354,7 @@ describe('malformed input gets the RFC 4271 / RFC 7606 answer', () => {
 
   it('duplicate MP_REACH_NLRI: session reset 3/1', () => {
     const mp = '900e 0005 0001 01 00 00';
-    const body = '0000 0012' + mp + mp;
+    const body = `0000 0012${mp}${mp}`;
     const e = decodeErr(auto(2, body));
     assert.deepEqual([e.code, e.subcode], [3, 1]);
   });

@@ -372,7 +372,10 @@ describe('BGP session (loopback, scripted peer)', { concurrency: 1 }, () => {
     const states: string[] = [];
     const advertised: number[] = [];
     const lines: string[] = [];
-    const logger = pino({ level: 'debug' }, new Writable({ write: (chunk, _e, cb) => (lines.push(String(chunk)), cb()) }));
+    const logger = pino({ level: 'debug' }, new Writable({ write: (chunk, _e, cb) => {
+      lines.push(String(chunk));
+      cb();
+    } }));
     const { s, peer } = await connected({
       logger,
       hooks: {

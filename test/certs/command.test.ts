@@ -71,7 +71,7 @@ describe('runCertsCommand', () => {
     const signing = find(objects, 'Secret', 'admitlb-signing-keys');
     assert.equal(signing.metadata.namespace, 'admitlb-system');
     assert.deepEqual(Object.keys(dataOf(signing)).sort(), [`${kid}.jwk.json`, 'active'].sort());
-    assert.equal(Buffer.from(dataOf(signing)['active']!, 'base64').toString().trim(), kid);
+    assert.equal(Buffer.from(dataOf(signing).active!, 'base64').toString().trim(), kid);
     const jwk = JSON.parse(Buffer.from(dataOf(signing)[`${kid}.jwk.json`]!, 'base64').toString()) as Record<string, string>;
     assert.equal(jwk.kid, kid);
     assert.ok(jwk.d, 'the Secret holds the private key (the webhook signs)');
@@ -98,7 +98,7 @@ describe('runCertsCommand', () => {
     assert.deepEqual(result.signingKids, [old, result.activeSigningKid].sort());
     const signing = find(kustomize(inst.manifestsDir), 'Secret', 'admitlb-signing-keys');
     assert.deepEqual(Object.keys(dataOf(signing)).sort(), [`${old}.jwk.json`, `${result.activeSigningKid}.jwk.json`, 'active'].sort());
-    assert.equal(Buffer.from(dataOf(signing)['active']!, 'base64').toString().trim(), result.activeSigningKid);
+    assert.equal(Buffer.from(dataOf(signing).active!, 'base64').toString().trim(), result.activeSigningKid);
   });
 
   it('--force creates a new CA and the caBundle follows', async () => {
@@ -180,7 +180,7 @@ describe("the speakers' public keys (ConfigMap admitlb-signing-public-keys)", ()
   const mounted = (objects: K8sObject[]) => {
     const pod = (find(objects, 'DaemonSet', 'admitlb-speaker').spec as { template: { spec: { volumes: { name: string; configMap?: { name: string } }[] } } }).template.spec;
     const name = pod.volumes.find((v) => v.name === 'signing-public-keys')?.configMap?.name;
-    assert.ok(name !== undefined && name.startsWith(`${PUBLIC_KEYS_CONFIGMAP_NAME}-`), `hash-suffixed name: ${name}`);
+    assert.ok(typeof name === 'string' && name.startsWith(`${PUBLIC_KEYS_CONFIGMAP_NAME}-`), `hash-suffixed name: ${name}`);
     const cm = find(objects, 'ConfigMap', name);
     assert.equal(cm.metadata.namespace, 'admitlb-system');
     // The other ConfigMap is the API server's client CA (for the webhook, not the speakers).

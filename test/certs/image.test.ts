@@ -28,7 +28,7 @@ function instructions(text: string): Instruction[] {
     if (!current && (line === '' || line.startsWith('#'))) continue;
     if (line.startsWith('#')) continue; // comment inside a continuation
     if (line.endsWith('\\')) {
-      current += line.slice(0, -1) + ' ';
+      current += `${line.slice(0, -1)} `;
       continue;
     }
     current += line;

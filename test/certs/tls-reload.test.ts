@@ -46,7 +46,7 @@ function replaceFile(path: string, content: string): void {
 }
 
 function memoryLogger() {
-  const lines: { level: string; obj: object; msg?: string }[] = [];
+  const lines: { level: string; obj: object; msg?: string | undefined }[] = [];
   const logger: TlsLogger = {
     info: (obj, msg) => void lines.push({ level: 'info', obj, msg }),
     warn: (obj, msg) => void lines.push({ level: 'warn', obj, msg }),

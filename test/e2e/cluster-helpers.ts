@@ -15,6 +15,7 @@ import {
   createOrReplace,
   ensureWebhookFiles,
   installAdmitlb,
+  objectBody,
   startSandbox,
   webhookConfigurations,
   PROJECT_ROOT,
@@ -88,7 +89,7 @@ export async function waitForPool(request: E2eCluster['request'], name: string, 
   const probe = service('pool-probe', { annotations: { 'admitlb.io/pool': name } });
   for (;;) {
     const r = await request('POST', '/api/v1/namespaces/default/services?dryRun=All', probe);
-    const message: string = r.body?.message ?? '';
+    const message: string = objectBody(r).message ?? '';
     if (!message.includes(`IPPool "${name}" does not exist`)) return;
     if (Date.now() > deadline) throw new Error(`the webhook did not see IPPool ${name} within ${timeoutMs} ms: ${message}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -295,10 +296,10 @@ export async function createServicesInParallel(
           const r = await apiRequest(api, 'POST', `/api/v1/namespaces/${ns}/services`, service(name, { namespace: ns, type: opts.type ?? 'LoadBalancer', ...(opts.spec ? { spec: opts.spec } : {}) }), agent);
           if (r.status === 201) {
             result.latenciesMs.push(performance.now() - t0);
-            result.created.push({ namespace: ns, name, assigned: r.body.metadata?.annotations?.['admitlb.io/assigned-ips'] ?? '' });
+            result.created.push({ namespace: ns, name, assigned: objectBody(r).metadata?.annotations?.['admitlb.io/assigned-ips'] ?? '' });
             break;
           }
-          const message: string = r.body?.message ?? String(r.body);
+          const message: string = objectBody(r).message ?? String(r.body);
           const retryable = r.status >= 500 || (r.status === 409 && message.includes('could not claim'));
           if (retryable && attempt < (opts.maxRetries ?? 5)) {
             result.retries++;
@@ -448,8 +449,8 @@ export async function startMultiWebhookCluster(prefix: string, opts: { count: nu
 export async function checkNoAddressHeldTwice(api: ApiServer): Promise<{ services: number; claims: number; problems: string[]; orphans: string[] }> {
   const problems: string[] = [];
   const orphans: string[] = [];
-  const svcs = (await apiRequest(api, 'GET', '/api/v1/services')).body.items as any[];
-  const claimList = (await apiRequest(api, 'GET', '/apis/admitlb.io/v1alpha1/ipclaims')).body.items as any[];
+  const svcs = objectBody(await apiRequest(api, 'GET', '/api/v1/services')).items as any[];
+  const claimList = objectBody(await apiRequest(api, 'GET', '/apis/admitlb.io/v1alpha1/ipclaims')).items as any[];
   const holderOf = new Map<string, string>();
   let services = 0;
   for (const s of svcs) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { objectBody, PROJECT_ROOT } from '../../src/sandbox/command.ts';
 import { checkNoAddressHeldTwice, startCluster, type E2eCluster } from './cluster-helpers.ts';
 import { until } from './cluster-helpers.ts';
 
@@ -43,12 +43,12 @@ function spawnController(podName: string): ChildProcess {
 
 async function holder(): Promise<string | undefined> {
   const r = await c.request('GET', '/apis/coordination.k8s.io/v1/namespaces/admitlb-system/leases/admitlb-controller');
-  return r.status === 200 ? (r.body.spec?.holderIdentity as string | undefined) || undefined : undefined;
+  return r.status === 200 ? (objectBody(r).spec?.holderIdentity as string | undefined) || undefined : undefined;
 }
 
 async function converged(names: string[]): Promise<boolean> {
   const r = await c.request('GET', '/api/v1/namespaces/default/services');
-  const byName = new Map<string, any>(r.body.items.map((s: any) => [s.metadata.name, s]));
+  const byName = new Map<string, any>(objectBody(r).items.map((s: any) => [s.metadata.name, s]));
   return names.every((n) => {
     const s = byName.get(n);
     const ips = s?.metadata?.annotations?.['admitlb.io/assigned-ips'];

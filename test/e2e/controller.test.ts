@@ -4,7 +4,7 @@
 // moves its holders, and restarting everything changes nothing that was valid.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createOrReplace, webhookConfigurations } from '../../src/sandbox/command.ts';
+import { createOrReplace, objectBody, webhookConfigurations } from '../../src/sandbox/command.ts';
 import { checkNoAddressHeldTwice, namespace, pool, service, startCluster, type E2eCluster } from './cluster-helpers.ts';
 import { sleep, until } from './cluster-helpers.ts';
 
@@ -39,7 +39,7 @@ const assigned = (s: any): string => s?.metadata?.annotations?.['admitlb.io/assi
 
 async function claimAddresses(): Promise<Map<string, string[]>> {
   const r = await c.request('GET', '/apis/admitlb.io/v1alpha1/ipclaims');
-  return new Map(r.body.items.map((i: any) => [i.spec.address, i.spec.holders.map((h: any) => `${h.namespace}/${h.name}`)]));
+  return new Map(objectBody(r).items.map((i: any) => [i.spec.address, i.spec.holders.map((h: any) => `${h.namespace}/${h.name}`)]));
 }
 
 async function events(name: string, ns = 'default'): Promise<string> {
@@ -194,7 +194,7 @@ describe('controller on the sandbox', () => {
     const snapshot = async () => {
       const r = await c.request('GET', '/api/v1/services');
       return new Map<string, string>(
-        r.body.items.map((s: any) => [`${s.metadata.namespace}/${s.metadata.name}`, `${s.metadata.resourceVersion} ${assigned(s)} ${statusIPs(s)}`]),
+        objectBody(r).items.map((s: any) => [`${s.metadata.namespace}/${s.metadata.name}`, `${s.metadata.resourceVersion} ${assigned(s)} ${statusIPs(s)}`]),
       );
     };
     await sleep(300);

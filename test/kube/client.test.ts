@@ -314,7 +314,7 @@ describe('KubeCluster across API server outages', () => {
         events.length = 0;
         proxy.setMode('pass');
         const server = (await sb.request('GET', '/apis/admitlb.io/v1alpha1/ipclaims')).json().items as IPClaim[];
-        const key = (cs: IPClaim[]) => cs.map((c) => `${c.metadata.name}@${c.metadata.resourceVersion}`).sort().join(',');
+        const key = (cs: readonly IPClaim[]) => cs.map((c) => `${c.metadata.name}@${c.metadata.resourceVersion}`).sort().join(',');
         await waitFor('the cache to match the server', () => key(cluster.listClaims()) === key(server), 5000);
         assert.ok(claimsStats().lists > listsBefore, 'the claims informer relisted');
         assert.ok(events.some((e) => e.kind === 'claim' && e.type === 'delete' && e.claim.metadata.name === '192.0.2.1'), 'the relist reports the deletion it missed');

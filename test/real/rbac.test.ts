@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { objectBody } from '../../src/sandbox/api-client.ts';
 import { MANIFESTS_DIR } from '../../src/sandbox/paths.ts';
 import { readAuditLog, type AuditEvent } from '../../src/sandbox/real-control-plane.ts';
 import { missingRequirements } from '../bgp/lab/sys.ts';
@@ -110,8 +111,8 @@ describe('RBAC of webhook-manifests/rbac.yaml on the real control plane', { skip
     await sleep(500);
     assert.equal((await c.request('POST', '/api/v1/namespaces/default/services', service('bypass'))).status, 201);
     await waitFor('bypass back-stopped', async () => (await lab!.kubectlOk(['get', 'svc', 'bypass', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}'])).trim());
-    const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, managedFields: _mf, generation: _g, ...meta } = hook.body.metadata;
-    assert.equal((await c.request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', { ...hook.body, metadata: meta })).status, 201);
+    const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, managedFields: _mf, generation: _g, ...meta } = objectBody(hook).metadata;
+    assert.equal((await c.request('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', { ...objectBody(hook), metadata: meta })).status, 201);
     // A forced shrink of the pool moves its holder.
     await lab.kubectlOk(['annotate', 'ippool', 'lab', 'admitlb.io/force=true']);
     await lab.apply(pool('lab', { addresses: ['192.0.2.208-192.0.2.209'] }));
@@ -119,7 +120,7 @@ describe('RBAC of webhook-manifests/rbac.yaml on the real control plane', { skip
     // Deletion frees the claim; the orphan of the rejected create is gone after its grace.
     await lab.kubectlOk(['delete', 'svc', 'web']);
     await until('claims settle', async () => {
-      const claims = (await c.request('GET', '/apis/admitlb.io/v1alpha1/ipclaims')).body.items as any[];
+      const claims = objectBody(await c.request('GET', '/apis/admitlb.io/v1alpha1/ipclaims')).items as any[];
       return claims.length === 1 && claims[0].spec.heldBy === 'default/bypass' ? true : undefined;
     }, 30_000);
     // A speaker killed and restarted finds its Lease still there (create → AlreadyExists → read → update).

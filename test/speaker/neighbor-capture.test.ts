@@ -104,7 +104,7 @@ describe('neighbor request capture: lifecycle', () => {
     await tick();
     assert.deepEqual(h.capture.listening(), ['eth0']);
     for (const l of [RECORDED.arp, RECORDED.arp, RECORDED.gratuitous, RECORDED.ns, RECORDED.arpReply, RECORDED.ns.replace('9::200', '9::201')]) child.stdout.write(`${l}\n`);
-    child.stdout.write(RECORDED.arp.replace('192.0.2.200', '192.0.2.201') + '\n');
+    child.stdout.write(`${RECORDED.arp.replace('192.0.2.200', '192.0.2.201')}\n`);
     await tick();
     assert.deepEqual(h.counted, [
       ['ipv4', '192.0.2.200', 'eth0'],

@@ -44,8 +44,8 @@ function claim(address: string, pool: string, holders: { svc: Service; use?: 'Lo
 
 const poolObj = (name: string, labels?: Record<string, string>): IPPool => ({ metadata: { name, ...(labels ? { labels } : {}) }, spec: { addresses: ['192.0.2.0/24'], autoAssign: true, avoidBuggyIPs: false, usage: ['LoadBalancer'] } });
 
-const slice = (s: Service, endpoints: { node?: string; ready?: boolean | null }[]): EndpointSliceObject => ({
-  metadata: { name: `${s.metadata.name}-x`, namespace: s.metadata.namespace, labels: { 'kubernetes.io/service-name': s.metadata.name! } },
+const slice = (s: Service, endpoints: { node?: string | undefined; ready?: boolean | null }[]): EndpointSliceObject => ({
+  metadata: { name: `${s.metadata.name}-x`, namespace: s.metadata.namespace!, labels: { 'kubernetes.io/service-name': s.metadata.name! } },
   endpoints: endpoints.map((e, i) => ({ addresses: [`10.0.0.${i + 1}`], ...(e.node ? { nodeName: e.node } : {}), conditions: e.ready === null ? {} : { ready: e.ready ?? true } })),
 });
 

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { missingRequirements } from '../bgp/lab/sys.ts';
 import { BirdPeer } from '../bgp/lab/peers.ts';
+import { objectBody } from '../../src/sandbox/api-client.ts';
 import { pool } from '../e2e/cluster-helpers.ts';
 import { nativeUnavailable } from '../../src/bgp/native.ts';
 import { SpeakerLab, labNamespaces, sleep, waitFor, type LabNode } from './lab.ts';
@@ -75,7 +76,7 @@ describe('admitlb speaker: BGPPeer passwordSecretRef and BFD against BIRD', { sk
       'announceFailed naming TCP MD5',
       async () => {
         const r = await lab!.cluster.request('GET', '/api/v1/namespaces/default/events');
-        const items = r.body.items as { reason: string; type: string; message: string; involvedObject: { name: string } }[];
+        const items = objectBody(r).items as { reason: string; type: string; message: string; involvedObject: { name: string } }[];
         return items.find((e) => e.involvedObject.name === 'web' && e.reason === 'announceFailed' && /TCP MD5/.test(e.message));
       },
       { timeoutMs: 40_000, intervalMs: 500 },

@@ -10,6 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { missingRequirements } from '../bgp/lab/sys.ts';
+import { objectBody } from '../../src/sandbox/api-client.ts';
 import { pool } from '../e2e/cluster-helpers.ts';
 import { MultiBird, MultiFrr, SpeakerLab, labNamespaces, run, sleep, waitFor, which, type LabNode } from './lab.ts';
 
@@ -164,7 +165,7 @@ describe('admitlb speaker: three nodes, BIRD and FRR, ECMP, Local policy, extern
     );
     const claim = await waitFor('IPClaim for the externalIP', async () => {
       const r = await lab!.cluster.request('GET', `/apis/admitlb.io/v1alpha1/ipclaims/${ext}`);
-      return r.status === 200 ? r.body : null;
+      return r.status === 200 ? objectBody(r) : null;
     });
     assert.equal(claim.spec.holders[0].use, 'ExternalIP');
     const bound = await waitFor('bound on every announcing node', async () => {

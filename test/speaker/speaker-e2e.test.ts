@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Topo, labNamespaces, sweepStale, type LabNode } from '../bgp/lab/topo.ts';
 import { missingRequirements, run, runOk, sleep, waitFor } from '../bgp/lab/sys.ts';
 import { BirdPeer } from '../bgp/lab/peers.ts';
-import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { objectBody, PROJECT_ROOT } from '../../src/sandbox/command.ts';
 import { pool, startCluster, type E2eCluster } from '../e2e/cluster-helpers.ts';
 import { FORWARDER, LAB_CRD_KINDS, spawnInNamespace, type Child } from './lab.ts';
 
@@ -236,7 +236,7 @@ describe('admitlb speaker: two nodes in network namespaces, L2 election and fail
     const l2 = new RegExp(`from node ${owner} \\(L2`);
     const events = await waitFor('nodeAssigned event for L2', async () => {
       const r = await cluster!.request('GET', '/api/v1/namespaces/default/events');
-      const list = (r.body.items as { reason: string; message: string; involvedObject: { name: string } }[]).filter((e) => e.involvedObject.name === 'web' && e.reason === 'nodeAssigned');
+      const list = (objectBody(r).items as { reason: string; message: string; involvedObject: { name: string } }[]).filter((e) => e.involvedObject.name === 'web' && e.reason === 'nodeAssigned');
       return list.some((e) => l2.test(e.message)) ? list : null;
     });
     assert.ok(events.every((e) => /from node node-[ab] \((L2|BGP)/.test(e.message)), events.map((e) => e.message).join('; '));

@@ -26,10 +26,22 @@ function create(name: string): AdmissionRequest {
 function slow(store: ClaimStore): ClaimStore {
   const tick = () => new Promise((r) => setTimeout(r, 1));
   return {
-    create: async (c) => (await tick(), store.create(c)),
-    update: async (c) => (await tick(), store.update(c)),
-    delete: async (n, rv) => (await tick(), store.delete(n, rv)),
-    get: async (n) => (await tick(), store.get(n)),
+    create: async (c) => {
+      await tick();
+      return store.create(c);
+    },
+    update: async (c) => {
+      await tick();
+      return store.update(c);
+    },
+    delete: async (n, rv) => {
+      await tick();
+      return store.delete(n, rv);
+    },
+    get: async (n) => {
+      await tick();
+      return store.get(n);
+    },
   };
 }
 

@@ -158,7 +158,7 @@ describe('webhook endpoints: malformed reviews are a 400', () => {
         fc.string({ maxLength: 30 }),
         fc.string(),
         async (url, method, contentType, query, payload) => {
-          const res = await app.inject({ method, url: `${url}?${encodeURIComponent(query)}`, headers: { 'content-type': contentType }, payload: method === 'GET' ? undefined : payload });
+          const res = await app.inject({ method, url: `${url}?${encodeURIComponent(query)}`, headers: { 'content-type': contentType }, ...(method === 'GET' ? {} : { payload }) });
           assert.ok(res.statusCode < 500, `${method} ${url} ${contentType}: ${res.statusCode} ${res.body.slice(0, 200)}`);
         },
       ),

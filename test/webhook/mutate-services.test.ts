@@ -228,7 +228,10 @@ describe('webhook: requests, denials and warnings', () => {
   it('a pool above 90 % used is logged for the operator, never told in the answer', async () => {
     const h = await harness([pool('small', { addresses: ['203.0.113.0/30'] })]);
     const lines: any[] = [];
-    const logger = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }));
+    const logger = pino({ level: 'info' }, new Writable({ write: (c, _e, cb) => {
+      lines.push(JSON.parse(c.toString()));
+      cb();
+    } }));
     const app = buildWebhookApp({ deps: h.deps, logger, metrics: createWebhookMetrics(h.state), readiness: { ready: () => ({ ok: true, reasons: [] }) } });
     const bodies: any[] = [];
     for (const n of ['a', 'b', 'c', 'd']) bodies.push((await post(app, withObject(fixture('create-loadbalancer'), (o) => (o.metadata.name = n), { name: n }))).body);
@@ -331,7 +334,7 @@ describe('webhook: malformed input', () => {
   });
   it('a body over the limit is a 413', async () => {
     const t = await setup();
-    const res = await t.app.inject({ method: 'POST', url: '/mutate/services', headers: { 'content-type': 'application/json' }, payload: '"' + 'x'.repeat(BODY_LIMIT + 10) + '"' });
+    const res = await t.app.inject({ method: 'POST', url: '/mutate/services', headers: { 'content-type': 'application/json' }, payload: `"${'x'.repeat(BODY_LIMIT + 10)}"` });
     assert.equal(res.statusCode, 413);
   });
   it('fuzz: every answer is a valid AdmissionReview or a 4xx, never a 500 or a crash', async () => {

@@ -139,7 +139,10 @@ describe('POST /validate/speaker-config', () => {
 
   it('DELETE (not registered, but harmless) is allowed and audited as skipped', async () => {
     const lines: any[] = [];
-    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk))), cb()) }));
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => {
+      lines.push(JSON.parse(String(chunk)));
+      cb();
+    } }));
     const t = await setup({}, logger);
     const { body } = await post(t.app, review('BGPPeer', 'DELETE', null, obj('BGPPeer', 'tor-a', {})));
     assert.equal(body.response.allowed, true);
@@ -150,7 +153,10 @@ describe('POST /validate/speaker-config', () => {
 
   it('writes one audit line per decision and counts it in the metrics', async () => {
     const lines: any[] = [];
-    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => (lines.push(JSON.parse(String(chunk))), cb()) }));
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _e, cb) => {
+      lines.push(JSON.parse(String(chunk)));
+      cb();
+    } }));
     const t = await setup({}, logger);
     await post(t.app, review('L2Advertisement', 'CREATE', obj('L2Advertisement', 'l2', {})));
     await post(t.app, review('L2Advertisement', 'CREATE', obj('L2Advertisement', 'l2b', { ipPools: ['ghost'] })));

@@ -23,12 +23,12 @@ export interface PeerDaemonOptions {
     asn: number;
     /** Daemon waits for us to connect (true) or connects itself (false). */
     passive: boolean;
-    holdTime?: number;
+    holdTime?: number | undefined;
   };
   /** Graceful restart helper with this restart time (seconds); default 120. */
   restartTime?: number;
   /** TCP MD5 password for the session (BIRD, FRR). */
-  password?: string;
+  password?: string | undefined;
   /** BFD for the session (BIRD: protocol bfd; FRR: zebra + bfdd + bgpd). */
   bfd?: { intervalMs: number; multiplier: number };
 }
@@ -304,7 +304,7 @@ protocol bgp spk {
 
   async lastError(): Promise<string> {
     const out = await this.birdc('show protocols all spk');
-    return (/Last error:\s*(.*)/.exec(out)?.[1] ?? '') + '\n' + this.logText('bird.log');
+    return `${/Last error:\s*(.*)/.exec(out)?.[1] ?? ''}\n${this.logText('bird.log')}`;
   }
 }
 
@@ -532,7 +532,7 @@ bfd
 
   async lastError(): Promise<string> {
     const n = await this.neighbor();
-    return JSON.stringify({ lastNotificationReason: n?.lastNotificationReason, lastResetDueTo: n?.lastResetDueTo, lastErrorCodeSubcode: n?.lastErrorCodeSubcode }) + '\n' + this.logText('bgpd.log');
+    return `${JSON.stringify({ lastNotificationReason: n?.lastNotificationReason, lastResetDueTo: n?.lastResetDueTo, lastErrorCodeSubcode: n?.lastErrorCodeSubcode })}\n${this.logText('bgpd.log')}`;
   }
 }
 

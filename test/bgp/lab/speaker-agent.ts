@@ -7,7 +7,7 @@ import type { CloseOptions } from '../../../src/bgp/speaker.ts';
 import type { RouteAttributes } from '../../../src/bgp/adj-rib-out.ts';
 
 let speaker: BgpSpeaker | null = null;
-const out = (obj: unknown) => process.stdout.write(JSON.stringify(obj) + '\n');
+const out = (obj: unknown) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 /** Host routes 198.18.0.0 + i (benchmark range), as text. */
 function benchPrefix(i: number): string {

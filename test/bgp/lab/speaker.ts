@@ -83,7 +83,7 @@ export class SpeakerAgent extends EventEmitter {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.stdin!.write(JSON.stringify({ id, op, args }) + '\n');
+      this.child.stdin!.write(`${JSON.stringify({ id, op, args })}\n`);
     });
   }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { objectBody } from '../../src/sandbox/api-client.ts';
 import { checkNoAddressHeldTwice, namespace, pool, startCluster, until, type E2eCluster } from './cluster-helpers.ts';
 
 let c: E2eCluster;
@@ -49,7 +50,7 @@ async function stopController(child: ChildProcess): Promise<void> {
 async function webhookOf(): Promise<any> {
   const r = await c.request('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/admitlb');
   assert.equal(r.status, 200);
-  return r.body;
+  return objectBody(r);
 }
 
 /** The Service webhook made unreachable: its URL now points at a port nothing listens on. */
@@ -67,11 +68,11 @@ async function webhookDown(): Promise<() => Promise<void>> {
 async function assignedAndClaimed(name: string): Promise<string | undefined> {
   const r = await c.request('GET', `/api/v1/namespaces/outage/services/${name}`);
   if (r.status !== 200) return undefined;
-  const ips: string = r.body.metadata?.annotations?.['admitlb.io/assigned-ips'] ?? '';
-  const status = (r.body.status?.loadBalancer?.ingress ?? []).map((i: any) => i.ip).join(',');
-  if (!ips || ips !== status || !r.body.metadata.annotations['admitlb.io/allocation']) return undefined;
+  const ips: string = objectBody(r).metadata?.annotations?.['admitlb.io/assigned-ips'] ?? '';
+  const status = (objectBody(r).status?.loadBalancer?.ingress ?? []).map((i: any) => i.ip).join(',');
+  if (!ips || ips !== status || !objectBody(r).metadata.annotations['admitlb.io/allocation']) return undefined;
   const claims = await c.request('GET', '/apis/admitlb.io/v1alpha1/ipclaims');
-  const claim = claims.body.items.find((i: any) => i.spec.address === ips);
+  const claim = objectBody(claims).items.find((i: any) => i.spec.address === ips);
   return claim?.spec.holders.some((h: any) => h.namespace === 'outage' && h.name === name) ? ips : undefined;
 }
 
@@ -84,7 +85,7 @@ describe('failurePolicy Ignore (the failure-policy-ignore component)', () => {
     assert.equal(w.webhooks[0].name, 'services.admitlb.io');
     assert.equal(w.webhooks[0].failurePolicy, 'Ignore');
     const v = await c.request('GET', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/admitlb');
-    for (const hook of v.body.webhooks) assert.equal(hook.failurePolicy, 'Fail', `${hook.name} keeps Fail`);
+    for (const hook of objectBody(v).webhooks) assert.equal(hook.failurePolicy, 'Fail', `${hook.name} keeps Fail`);
   });
 
   it('webhook unreachable, controller running: creates succeed and get their addresses from the back-stop', async () => {
@@ -118,7 +119,7 @@ describe('failurePolicy Ignore (the failure-policy-ignore component)', () => {
         assert.equal(created.code, 0, created.stderr);
       }
       const r = await c.request('GET', '/api/v1/namespaces/outage/services/d');
-      assert.equal(r.body.metadata.annotations?.['admitlb.io/assigned-ips'], undefined, 'nobody assigned anything during the outage');
+      assert.equal(objectBody(r).metadata.annotations?.['admitlb.io/assigned-ips'], undefined, 'nobody assigned anything during the outage');
       const controller = spawnController();
       try {
         for (const name of ['d', 'e']) await until(`address for outage/${name} after the controller started`, () => assignedAndClaimed(name), 30_000);

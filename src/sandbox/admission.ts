@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import { evaluateMatchConditions } from './cel.ts';
 import { StatusError, badRequest, internalError, notFound, forbidden } from './errors.ts';
 import { applyJsonPatch } from './patch.ts';
+import { runPolicies, type PolicyEnv } from './policy.ts';
 import { matchLabelSelectorObject } from './selectors.ts';
 import type { ResourceDef } from './resources.ts';
 import type { KubeObject } from './store.ts';
@@ -36,7 +37,7 @@ export interface AdmissionAttributes {
   userInfo: UserInfo;
 }
 
-export interface AdmissionEnv {
+export interface AdmissionEnv extends PolicyEnv {
   /** webhook configurations, read at call time */
   listConfigs(kind: 'mutating' | 'validating'): KubeObject[];
   /** namespace object lookup for namespaceSelector */
@@ -420,10 +421,14 @@ export async function runMutating(a: AdmissionAttributes, env: AdmissionEnv, nam
   return { object: attrs.object, warnings };
 }
 
-/** Validating admission: all matching webhooks in parallel; the first error to arrive wins. */
+/**
+ * Validating admission: ValidatingAdmissionPolicies first (in-process, policy.ts), then all matching
+ * webhooks in parallel; the first error to arrive wins.
+ */
 export async function runValidating(a: AdmissionAttributes, env: AdmissionEnv): Promise<{ warnings: string[] }> {
+  const { uid: _uid, ...request } = buildRequest(a, '');
+  const warnings: string[] = [...runPolicies(a, request, env).warnings];
   const hooks = selectHooks('validating', a, env).filter((w) => shouldCall(w, a, env));
-  const warnings: string[] = [];
   if (!hooks.length) return { warnings };
   await new Promise<void>((resolve, reject) => {
     let pending = hooks.length;

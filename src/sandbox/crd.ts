@@ -147,7 +147,7 @@ export function validateAgainstSchema(obj: unknown, schema: Schema | undefined, 
   if (schema.type) {
     const ok = schema.type === t || (schema.type === 'number' && t === 'integer');
     if (!ok) {
-      errs.push(fieldErr.typeInvalid(path, obj, `${path} in body must be of type ${schema.type}: "${t}"`));
+      errs.push(fieldErr.typeInvalid(path, t, `${path} in body must be of type ${schema.type}: "${t}"`));
       return;
     }
   }

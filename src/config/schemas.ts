@@ -140,8 +140,9 @@ export type IPClaim = z.infer<typeof ipClaimSchema>;
  * under another name would be a second, shadowing claim for the same address. IPv4: the name is the
  * canonical address itself; IPv6: 8 groups of 4 lowercase hex digits joined by '-', which is the
  * address again once '-' becomes ':'. Uses the Kubernetes CEL IP library (isIP, ip, ip.isCanonical,
- * string(ip); GA since 1.31) and the strings extension (replace); the API double evaluates the same
- * rule (src/sandbox/cel.ts).
+ * string(ip): kube-apiserver 1.31 or newer) and the strings extension (replace); the API double
+ * evaluates the same rule (src/sandbox/cel.ts). IPv4-mapped IPv6 addresses are not IPs to that
+ * library, so a claim for one is refused.
  */
 export const IPCLAIM_NAME_RULE = {
   rule: [

@@ -9,7 +9,7 @@
 // extension (replace, split, …) and the IP library (isIP, ip, ip.isCanonical, string(ip), family).
 // Expressions using anything else evaluate to an error ("found no matching overload"), where
 // kube-apiserver would have refused the expression when the object holding it was written.
-import { celFunc, celMethod, CelScalar, isCelError, mapType, run, type CelFunc, type CelInput, type CelMap, type CelValue } from '@bufbuild/cel';
+import { celEnv, celError, celFunc, celMethod, CelScalar, isCelError, mapType, parse, plan, type CelFunc, type CelInput, type CelMap, type CelResult, type CelValue } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { AddressError, formatIP, parseIP, type IP } from '../allocation/addresses.ts';
 
@@ -76,10 +76,50 @@ export function celBindings(vars: Record<string, unknown>): Record<string, CelIn
   return bindings;
 }
 
+const MAX_PROGRAMS = 512;
+
+// Building the environment and parsing cost milliseconds; the same few expressions (manifests,
+// CRD rules) run on every request, so their plans are kept (bounded: expressions come from stored
+// objects, which clients may vary at will).
+// `matches` with JavaScript's RegExp (u flag), compiled once per pattern, as the double's CRD `pattern`
+// checks do: @bufbuild/cel's own RE2 port recompiles on every call (about 0.5 ms). RE2-only syntax
+// fails to compile here (an evaluation error) where kube-apiserver would accept it.
+const regexps = new Map<string, RegExp>();
+const re2 = {
+  compile(pattern: string) {
+    let r = regexps.get(pattern);
+    if (!r) {
+      r = new RegExp(pattern, 'u');
+      if (regexps.size >= MAX_PROGRAMS) regexps.delete(regexps.keys().next().value!);
+      regexps.set(pattern, r);
+    }
+    const compiled = r;
+    return { test: (text: string) => compiled.test(text) };
+  },
+};
+const ENV = celEnv({ funcs: KUBE_CEL_FUNCS, re2 });
+type Program = (bindings: Record<string, CelInput>) => CelResult;
+const programs = new Map<string, Program>();
+
+function program(expression: string): Program {
+  let p = programs.get(expression);
+  if (!p) {
+    try {
+      p = plan(ENV, parse(expression)) as Program;
+    } catch (e) {
+      const err = celError(e);
+      p = () => err;
+    }
+    if (programs.size >= MAX_PROGRAMS) programs.delete(programs.keys().next().value!);
+    programs.set(expression, p);
+  }
+  return p;
+}
+
 /** Evaluates one expression. Never throws. */
 export function evaluate(expression: string, bindings: Record<string, CelInput>): CelOutcome {
   try {
-    const result = run(expression, bindings, { funcs: KUBE_CEL_FUNCS });
+    const result = program(expression)(bindings);
     if (isCelError(result)) return { error: result.message };
     return { value: result };
   } catch (err) {

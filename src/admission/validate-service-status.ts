@@ -7,9 +7,10 @@
 // part so that it stands on its own.
 //
 // Why a webhook and not a ValidatingAdmissionPolicy with IPPools as params: pool entries may be
-// ranges (`first-last`), and the CEL IP library has no ordering of addresses, so range membership
-// would need a second implementation of address arithmetic in string functions. Here the check is
-// poolContains over the pools the webhook already holds, the same code allocation uses.
+// ranges (`first-last`), and the CEL IP and CIDR libraries test CIDR membership but have no ordering
+// of addresses, so range membership would need a second implementation of address arithmetic in
+// string functions (or a CIDR copy of every pool, written late). Here the check is poolContains over
+// the pools the webhook already holds, the same code allocation uses.
 import type { PoolModel } from '../allocation/pools.ts';
 import { poolContains } from '../allocation/pools.ts';
 import { formatIP, parseIP, tryParseIP, type IP } from '../allocation/addresses.ts';

@@ -526,6 +526,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       res.end('ok');
       return;
     }
+    // The impersonation filter runs before every handler (reads and discovery too).
+    effectiveUser(req);
     const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
     if (path === '/api' || path === '/apis') {
       const agg = negotiateAggregated(req.headers.accept);

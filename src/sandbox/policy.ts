@@ -12,7 +12,7 @@
 // handled by the failurePolicy), auditAnnotations (there is no audit log), the Audit action, the
 // `authorizer` variable, type checking (status.typeChecking), matchPolicy Equivalent across versions.
 import { celBindings, evaluate, evaluateMatchConditions } from './cel.ts';
-import { StatusError, qualifiedResource } from './errors.ts';
+import { StatusError, fieldErr, qualifiedResource, type FieldError } from './errors.ts';
 import { ruleMatches } from './rules.ts';
 import { matchLabelSelectorObject } from './selectors.ts';
 import type { AdmissionAttributes } from './admission.ts';
@@ -46,19 +46,19 @@ export function defaultPolicy(obj: KubeObject, binding: boolean): void {
 }
 
 /** The few structural checks kube's validation makes that a hand-written manifest could miss. */
-export function validatePolicy(obj: KubeObject, binding: boolean): { field: string; detail: string }[] {
+export function validatePolicy(obj: KubeObject, binding: boolean): FieldError[] {
   const spec = obj.spec ?? {};
-  const errs: { field: string; detail: string }[] = [];
+  const errs: FieldError[] = [];
   if (binding) {
-    if (!spec.policyName) errs.push({ field: 'spec.policyName', detail: 'Required value' });
-    if (!Array.isArray(spec.validationActions) || spec.validationActions.length === 0) errs.push({ field: 'spec.validationActions', detail: 'Required value: at least one validation action is required' });
+    if (!spec.policyName) errs.push(fieldErr.required('spec.policyName'));
+    if (!Array.isArray(spec.validationActions) || spec.validationActions.length === 0) errs.push(fieldErr.required('spec.validationActions', 'at least one validation action is required'));
   } else {
-    if (!spec.matchConstraints?.resourceRules?.length) errs.push({ field: 'spec.matchConstraints.resourceRules', detail: 'Required value' });
-    if (!['Fail', 'Ignore'].includes(spec.failurePolicy)) errs.push({ field: 'spec.failurePolicy', detail: `Unsupported value: ${JSON.stringify(spec.failurePolicy)}: supported values: "Fail", "Ignore"` });
-    if (!spec.validations?.length && !spec.auditAnnotations?.length) errs.push({ field: 'spec.validations', detail: 'Required value: validations or auditAnnotations must contain at least one item' });
+    if (!spec.matchConstraints?.resourceRules?.length) errs.push(fieldErr.required('spec.matchConstraints.resourceRules'));
+    if (!['Fail', 'Ignore'].includes(spec.failurePolicy)) errs.push(fieldErr.notSupported('spec.failurePolicy', spec.failurePolicy, ['Fail', 'Ignore']));
+    if (!spec.validations?.length && !spec.auditAnnotations?.length) errs.push(fieldErr.required('spec.validations', 'validations or auditAnnotations must contain at least one item'));
     for (const [i, v] of ((spec.validations ?? []) as KubeObject[]).entries()) {
-      if (!v.expression) errs.push({ field: `spec.validations[${i}].expression`, detail: 'Required value' });
-      if (v.reason !== undefined && !(v.reason in REASON_CODES)) errs.push({ field: `spec.validations[${i}].reason`, detail: `Unsupported value: ${JSON.stringify(v.reason)}: supported values: "Forbidden", "Invalid", "RequestEntityTooLarge", "Unauthorized"` });
+      if (!v.expression) errs.push(fieldErr.required(`spec.validations[${i}].expression`));
+      if (v.reason !== undefined && !(v.reason in REASON_CODES)) errs.push(fieldErr.notSupported(`spec.validations[${i}].reason`, v.reason, ['Forbidden', 'Invalid', 'RequestEntityTooLarge', 'Unauthorized']));
     }
   }
   return errs;

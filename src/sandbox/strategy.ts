@@ -194,7 +194,7 @@ export function validateObject(def: ResourceDef, obj: KubeObject, old?: KubeObje
       break;
     case 'admissionregistration.k8s.io/validatingadmissionpolicies':
     case 'admissionregistration.k8s.io/validatingadmissionpolicybindings':
-      for (const e of validatePolicy(obj, def.resource.endsWith('bindings'))) errs.push({ type: e.detail.startsWith('Required') ? 'FieldValueRequired' : e.detail.startsWith('Unsupported') ? 'FieldValueNotSupported' : 'FieldValueInvalid', field: e.field, body: e.detail });
+      errs.push(...validatePolicy(obj, def.resource.endsWith('bindings')));
       break;
   }
   if (def.crd?.schema) {

@@ -129,7 +129,15 @@ describe(`IPClaims at the API (${e2eTarget()})`, () => {
     const claims = (await c.request('GET', CLAIMS)).body.items.filter((x: any) => x.spec.holders.some((h: any) => h.name === 'claimed'));
     assert.equal(claims.length, 1, "admitlb claimed the Service's address");
     const held = claims[0];
-    const upd = await ops('PUT', `${CLAIMS}/${held.metadata.name}`, { ...held, spec: { ...held.spec, holders: [{ namespace: 'tenant-a', name: 'thief', use: 'LoadBalancer', ports: [], backend: '' }] } });
+    // The controller may update the claim meanwhile (the holder's uid): a stale resourceVersion is a
+    // 409 before admission runs, so read the claim again until the write reaches the policy.
+    const upd = await until(
+      async () => {
+        const live = (await c.request('GET', `${CLAIMS}/${held.metadata.name}`)).body;
+        return ops('PUT', `${CLAIMS}/${held.metadata.name}`, { ...live, spec: { ...live.spec, holders: [{ namespace: 'tenant-a', name: 'thief', use: 'LoadBalancer', ports: [], backend: '' }] } });
+      },
+      (x) => x.status !== 409,
+    );
     assert.equal(upd.status, 403, JSON.stringify(upd.body));
     assert.equal(upd.body.message, VAP_DENIAL(held.metadata.name, OPS));
     const patch = await ops('PATCH', `${CLAIMS}/${held.metadata.name}`, { spec: { sharingKey: 'x' } }, 'application/merge-patch+json');

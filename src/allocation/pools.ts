@@ -42,6 +42,9 @@ export class PoolInvalidError extends Error {
   }
 }
 
+const MAPPED_FIRST = 0xffffn << 32n;
+const MAPPED_LAST = MAPPED_FIRST | 0xffffffffn;
+
 /** Parses and checks one pool on its own (overlaps with other pools are checked separately). */
 export function compilePool(pool: IPPool): PoolModel {
   const problems: FieldProblem[] = [];
@@ -56,7 +59,14 @@ export function compilePool(pool: IPPool): PoolModel {
   const ranges: AddressRange[] = [];
   spec.addresses.forEach((text, i) => {
     try {
-      ranges.push(parseRange(text));
+      const r = parseRange(text);
+      // ::ffff:0:0/96 are IPv4 addresses in IPv6 form: not IPs to Kubernetes' CEL IP library, so the
+      // IPClaim CRD's name rule refuses claims for them (and kube-proxy would read them as IPv4).
+      if (r.family === 6 && r.first <= MAPPED_LAST && MAPPED_FIRST <= r.last) {
+        problems.push({ field: `spec.addresses[${i}]`, message: `"${text}" includes IPv4-mapped IPv6 addresses (::ffff:0:0/96); use the IPv4 addresses` });
+        return;
+      }
+      ranges.push(r);
     } catch (err) {
       problems.push({ field: `spec.addresses[${i}]`, message: (err as Error).message });
     }

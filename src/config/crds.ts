@@ -69,7 +69,7 @@ export function buildCrd(def: CrdDefinition): Json {
           storage: true,
           ...(def.status ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: def.printerColumns,
-          schema: { openAPIV3Schema: { type: 'object', required: ['spec'], properties } },
+          schema: { openAPIV3Schema: { type: 'object', required: ['spec'], properties, ...(def.validations?.length ? { 'x-kubernetes-validations': def.validations } : {}) } },
         },
       ],
     },

@@ -118,7 +118,8 @@ export const claimHolderSchema = z.object({
 export type ClaimHolder = z.infer<typeof claimHolderSchema>;
 
 export const ipClaimSpecSchema = z.object({
-  address: z.string().min(1).describe('The claimed address in canonical form.'),
+  // 39 = the longest canonical IPv6 text; the bound also keeps the CRD rule's CEL cost estimate small.
+  address: z.string().min(1).max(39).describe('The claimed address in canonical form.'),
   pool: z.string().min(1),
   sharingKey: z.string().optional(),
   holders: z.array(claimHolderSchema).min(1),
@@ -133,6 +134,26 @@ export const ipClaimSchema = z.object({
   spec: ipClaimSpecSchema,
 });
 export type IPClaim = z.infer<typeof ipClaimSchema>;
+
+/**
+ * The API server refuses a claim whose name is not claimNameFor(spec.address) (addresses.ts): a claim
+ * under another name would be a second, shadowing claim for the same address. IPv4: the name is the
+ * canonical address itself; IPv6: 8 groups of 4 lowercase hex digits joined by '-', which is the
+ * address again once '-' becomes ':'. Uses the Kubernetes CEL IP library (isIP, ip, ip.isCanonical,
+ * string(ip): kube-apiserver 1.31 or newer) and the strings extension (replace); the API double
+ * evaluates the same rule (src/sandbox/cel.ts). IPv4-mapped IPv6 addresses are not IPs to that
+ * library, so a claim for one is refused.
+ */
+export const IPCLAIM_NAME_RULE = {
+  rule: [
+    'isIP(self.spec.address) && ip.isCanonical(self.spec.address) && (ip(self.spec.address).family() == 4',
+    '? self.metadata.name == self.spec.address',
+    ": self.metadata.name.matches('^[0-9a-f]{4}(-[0-9a-f]{4}){7}$') && string(ip(self.metadata.name.replace('-', ':'))) == self.spec.address)",
+  ].join(' '),
+  message: "spec.address must be an IP address in canonical form and metadata.name its claim name (IPv4: the address; IPv6: all 32 hex digits in groups of 4 joined by '-')",
+  fieldPath: '.spec.address',
+  reason: 'FieldValueInvalid',
+} as const;
 
 // ---- speaker configuration: L2Advertisement, BGPPeer, BGPAdvertisement ----------------------------
 // Field rules that need only the field (address syntax, ranges, hold time 1–2) and rules between the
@@ -361,6 +382,8 @@ export interface CrdDefinition {
   spec: z.ZodType;
   status?: z.ZodType;
   printerColumns: { name: string; type: string; jsonPath: string; priority?: number; description?: string }[];
+  /** CEL rules on the whole object (x-kubernetes-validations at the schema root: self.metadata.name is visible there). */
+  validations?: readonly { rule: string; message: string; fieldPath?: string; reason?: string }[];
 }
 
 export const crdDefinitions: CrdDefinition[] = [
@@ -390,6 +413,7 @@ export const crdDefinitions: CrdDefinition[] = [
     categories: ['admitlb'],
     scope: 'Cluster',
     spec: ipClaimSpecSchema,
+    validations: [IPCLAIM_NAME_RULE],
     printerColumns: [
       { name: 'Address', type: 'string', jsonPath: '.spec.address' },
       { name: 'Pool', type: 'string', jsonPath: '.spec.pool' },

@@ -10,6 +10,8 @@ import { isIP } from 'node:net';
 import { evaluateMatchConditions } from './cel.ts';
 import { StatusError, badRequest, internalError, notFound, forbidden } from './errors.ts';
 import { applyJsonPatch } from './patch.ts';
+import { runPolicies, type PolicyEnv } from './policy.ts';
+import { ruleMatches } from './rules.ts';
 import { matchLabelSelectorObject } from './selectors.ts';
 import type { ResourceDef } from './resources.ts';
 import type { KubeObject } from './store.ts';
@@ -36,7 +38,7 @@ export interface AdmissionAttributes {
   userInfo: UserInfo;
 }
 
-export interface AdmissionEnv {
+export interface AdmissionEnv extends PolicyEnv {
   /** webhook configurations, read at call time */
   listConfigs(kind: 'mutating' | 'validating'): KubeObject[];
   /** namespace object lookup for namespaceSelector */
@@ -118,34 +120,6 @@ function webhooksOf(configs: KubeObject[]): Webhook[] {
     }
   }
   return out;
-}
-
-function ruleMatches(rule: KubeObject, a: AdmissionAttributes): boolean {
-  const ops: string[] = rule.operations ?? [];
-  if (!ops.includes('*') && !ops.includes(a.operation)) return false;
-  const groups: string[] = rule.apiGroups ?? [];
-  if (!groups.includes('*') && !groups.includes(a.def.group)) return false;
-  const versions: string[] = rule.apiVersions ?? [];
-  if (!versions.includes('*') && !versions.includes(a.def.version)) return false;
-  const resources: string[] = rule.resources ?? [];
-  const res = a.def.resource;
-  const sub = a.subresource;
-  const resOk = resources.some((r) => {
-    if (r === '*/*') return true;
-    const [rr, rs] = r.split('/') as [string, string | undefined];
-    if (rs === undefined) return sub === '' && (rr === '*' || rr === res);
-    return (rr === '*' || rr === res) && (rs === '*' || rs === sub);
-  });
-  if (!resOk) return false;
-  const isNamespaceResource = a.def.group === '' && a.def.resource === 'namespaces';
-  switch (rule.scope ?? '*') {
-    case 'Cluster':
-      return a.namespace === '' || isNamespaceResource;
-    case 'Namespaced':
-      return !isNamespaceResource && a.namespace !== '';
-    default:
-      return true;
-  }
 }
 
 /** Returns false when the namespaceSelector excludes the request (predicates/namespace/matcher.go). */
@@ -420,10 +394,14 @@ export async function runMutating(a: AdmissionAttributes, env: AdmissionEnv, nam
   return { object: attrs.object, warnings };
 }
 
-/** Validating admission: all matching webhooks in parallel; the first error to arrive wins. */
+/**
+ * Validating admission: ValidatingAdmissionPolicies first (in-process, policy.ts), then all matching
+ * webhooks in parallel; the first error to arrive wins.
+ */
 export async function runValidating(a: AdmissionAttributes, env: AdmissionEnv): Promise<{ warnings: string[] }> {
+  const { uid: _uid, ...request } = buildRequest(a, '');
+  const warnings: string[] = [...runPolicies(a, request, env).warnings];
   const hooks = selectHooks('validating', a, env).filter((w) => shouldCall(w, a, env));
-  const warnings: string[] = [];
   if (!hooks.length) return { warnings };
   await new Promise<void>((resolve, reject) => {
     let pending = hooks.length;

@@ -15,8 +15,11 @@ export function objectBody(res: ApiResponse): KubeObject {
   return typeof res.body === 'object' && res.body !== null && !Array.isArray(res.body) ? (res.body as KubeObject) : {};
 }
 
-/** One JSON request to the API server with its CA and bearer token. */
-export function apiRequest(api: Pick<ApiServer, 'url' | 'caPem' | 'token'>, method: string, path: string, body?: unknown, agent?: https.Agent): Promise<ApiResponse> {
+/**
+ * One JSON request to the API server with its CA and bearer token. `headers` adds or overrides
+ * headers: a patch's Content-Type, impersonation (Impersonate-User, Impersonate-Group as a list).
+ */
+export function apiRequest(api: Pick<ApiServer, 'url' | 'caPem' | 'token'>, method: string, path: string, body?: unknown, agent?: https.Agent, headers?: Record<string, string | string[]>): Promise<ApiResponse> {
   return new Promise((resolvePromise, reject) => {
     const u = new URL(path, api.url);
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -32,6 +35,7 @@ export function apiRequest(api: Pick<ApiServer, 'url' | 'caPem' | 'token'>, meth
           Accept: 'application/json',
           Authorization: `Bearer ${api.token}`,
           ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+          ...headers,
         },
       },
       (res) => {

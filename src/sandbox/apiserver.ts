@@ -402,12 +402,36 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     res.on('error', finish);
   }
 
+  /**
+   * Impersonation headers (endpoints/filters/impersonation.go): the token's user, in system:masters,
+   * may act as anyone (kubectl --as / --as-group, a kubeconfig's `as`). A ServiceAccount named
+   * without groups gets its ServiceAccount groups; everyone gets system:authenticated. There is
+   * still no authorization: the impersonated user may do everything, but admission (policies,
+   * webhooks' userInfo) sees that user.
+   */
+  function effectiveUser(req: IncomingMessage): UserInfo {
+    const asUser = req.headers['impersonate-user'];
+    const rawGroups = req.headers['impersonate-group'];
+    const asGroups = rawGroups === undefined ? [] : Array.isArray(rawGroups) ? rawGroups : rawGroups.split(',').map((g) => g.trim());
+    if (typeof asUser !== 'string' || asUser === '') {
+      if (asGroups.length) throw new StatusError(500, 'InternalError', `Internal error occurred: requested [${asGroups.map((g) => `{Group  ${g}  authentication.k8s.io/v1  }`).join(' ')}] without impersonating a user`);
+      return user;
+    }
+    if (!user.groups.includes('system:masters')) throw new StatusError(403, 'Forbidden', `users "${asUser}" is forbidden: User "${user.username}" cannot impersonate resource "users" in API group "" at the cluster scope`, { name: asUser, kind: 'users' });
+    const groups = [...asGroups];
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(asUser);
+    if (sa && !groups.length) groups.push('system:serviceaccounts', `system:serviceaccounts:${sa[1]}`);
+    if (!groups.includes('system:authenticated')) groups.push('system:authenticated');
+    const uid = req.headers['impersonate-uid'];
+    return { username: asUser, groups, ...(typeof uid === 'string' ? { uid } : {}) };
+  }
+
   function requestContext(q: URLSearchParams, req: IncomingMessage, dryRunFromBody?: unknown): RequestContext {
     const dryRun = q.getAll('dryRun');
     if (dryRun.some((d) => d !== 'All')) throw badRequest(`dryRun: Unsupported value: "${dryRun.find((d) => d !== 'All')}": supported values: "All"`);
     const ua = req.headers['user-agent'] ?? '';
     return {
-      user,
+      user: effectiveUser(req),
       dryRun: dryRun.includes('All') || (Array.isArray(dryRunFromBody) && dryRunFromBody.includes('All')),
       fieldManager: q.get('fieldManager') ?? (ua.split('/')[0] || 'unknown'),
       fieldValidation: q.get('fieldValidation') ?? 'Warn',
@@ -502,6 +526,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       res.end('ok');
       return;
     }
+    // The impersonation filter runs before every handler (reads and discovery too).
+    effectiveUser(req);
     const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
     if (path === '/api' || path === '/apis') {
       const agg = negotiateAggregated(req.headers.accept);

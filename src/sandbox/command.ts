@@ -27,7 +27,7 @@ import {
 import type { ControllerConfig } from '../config/webhook-config.ts';
 import { parseServerConfig, startWebhook, type RunningWebhook } from '../webhook/main.ts';
 import { startApiServer, type ApiServer, type ApiServerOptions } from './apiserver.ts';
-import { COMPONENT_ACCOUNTS, installWithKustomize, serviceAccountKubeconfig, type Component, type WebhookFiles } from './kustomize-install.ts';
+import { COMPONENT_ACCOUNTS, impersonationKubeconfig, installWithKustomize, serviceAccountKubeconfig, type Component, type WebhookFiles } from './kustomize-install.ts';
 import { ControlPlaneError, startRealControlPlane, type RealControlPlane } from './real-control-plane.ts';
 import type { KubeObject } from './store.ts';
 
@@ -62,6 +62,8 @@ const KNOWN_PATHS: Record<string, { path: string; namespaced: boolean }> = {
   'admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration': { path: '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', namespaced: false },
   'v1/Namespace': { path: '/api/v1/namespaces', namespaced: false },
   'admitlb.io/v1alpha1/IPPool': { path: '/apis/admitlb.io/v1alpha1/ippools', namespaced: false },
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': { path: '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', namespaced: false },
+  'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': { path: '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', namespaced: false },
 };
 
 function collectionPath(obj: KubeObject): string {
@@ -109,9 +111,9 @@ async function readManifest(file: string): Promise<KubeObject[]> {
   return out;
 }
 
-/** admitlb's CRDs (webhook-manifests/crds.yaml) and its namespace, unchanged. */
+/** admitlb's namespace, CRDs and admission policies (webhook-manifests/), unchanged. */
 export async function admitlbResources(): Promise<KubeObject[]> {
-  return [...(await readManifest('namespace.yaml')), ...(await readManifest('crds.yaml'))];
+  return [...(await readManifest('namespace.yaml')), ...(await readManifest('crds.yaml')), ...(await readManifest('admission-policies.yaml'))];
 }
 
 /**
@@ -307,7 +309,8 @@ export interface RunningSandbox {
   kubeconfigPath: string;
   /**
    * The kubeconfig each admitlb component uses: on the real control plane one per ServiceAccount of
-   * the manifests (RBAC applies); on the double, which has no authorization, the admin's.
+   * the manifests (RBAC applies); on the double, which has no authorization, the admin's token
+   * impersonating that ServiceAccount (admission sees the account, as on a cluster).
    */
   identity(component: Component): Promise<string>;
   webhook: RunningWebhook;
@@ -362,11 +365,11 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       }
       cleanups.push(() => api.close());
       await installAdmitlb(api);
-      webhookKubeconfig = api.kubeconfigPath;
+      webhookKubeconfig = impersonationKubeconfig(api, dataDir, COMPONENT_ACCOUNTS.webhook);
     }
     const identities = new Map<Component, Promise<string>>();
     const identity = (component: Component) => {
-      if (!real) return Promise.resolve(api.kubeconfigPath);
+      if (!real) return Promise.resolve(impersonationKubeconfig(api, dataDir, COMPONENT_ACCOUNTS[component]));
       let p = identities.get(component);
       if (!p) identities.set(component, (p = serviceAccountKubeconfig(api, dataDir, COMPONENT_ACCOUNTS[component])));
       return p;

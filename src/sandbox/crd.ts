@@ -1,6 +1,8 @@
 // CustomResourceDefinitions: turning a CRD into served resources, and the structural-schema pipeline for
 // custom resources: pruning (apiextensions-apiserver/pkg/apiserver/schema/pruning), defaulting
-// (schema/defaulting) and OpenAPI validation (kube-openapi validate, messages like "in body must be of type").
+// (schema/defaulting), OpenAPI validation (kube-openapi validate, messages like "in body must be of type")
+// and CEL validation rules (x-kubernetes-validations).
+import { celBindings, evaluate } from './cel.ts';
 import { fieldErr, type FieldError } from './errors.ts';
 import { standardVerbs, type ResourceDef } from './resources.ts';
 import type { KubeObject } from './store.ts';
@@ -145,7 +147,7 @@ export function validateAgainstSchema(obj: unknown, schema: Schema | undefined, 
   if (schema.type) {
     const ok = schema.type === t || (schema.type === 'number' && t === 'integer');
     if (!ok) {
-      errs.push(fieldErr.typeInvalid(path, obj, `${path} in body must be of type ${schema.type}: "${t}"`));
+      errs.push(fieldErr.typeInvalid(path, t, `${path} in body must be of type ${schema.type}: "${t}"`));
       return;
     }
   }
@@ -180,5 +182,91 @@ export function validateAgainstSchema(obj: unknown, schema: Schema | undefined, 
       const child = props[k] ?? (isObj(schema.additionalProperties) ? schema.additionalProperties : undefined);
       if (child) validateAgainstSchema(v, child, path ? `${path}.${k}` : k, errs);
     }
+  }
+}
+
+// ---- x-kubernetes-validations (apiextensions-apiserver/pkg/apiserver/schema/cel/validation.go) ----
+
+/** hasBlockingErr (registry/customresource/strategy.go): CEL rules are skipped after these. */
+const BLOCKING: ReadonlySet<FieldError['type']> = new Set(['FieldValueNotSupported', 'FieldValueRequired', 'FieldValueTooLong', 'FieldValueTypeInvalid']);
+
+interface ValidationRule {
+  rule: string;
+  message?: string;
+  messageExpression?: string;
+  fieldPath?: string;
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+}
+
+const usesOldSelf = (rule: string) => /\boldSelf\b/.test(rule);
+const ruleText = (r: ValidationRule) => (r.message?.trim() || r.rule.trim());
+const joinPath = (base: string, child: string) => (base ? `${base}.${child}` : child);
+
+function ruleError(path: string, type: string, detail: string, reason: ValidationRule['reason']): FieldError {
+  switch (reason) {
+    case 'FieldValueForbidden':
+      return fieldErr.forbidden(path, detail);
+    case 'FieldValueRequired':
+      return fieldErr.required(path, detail);
+    case 'FieldValueDuplicate':
+      return fieldErr.duplicate(path, type);
+    default:
+      return fieldErr.invalid(path, type, detail);
+  }
+}
+
+/**
+ * Evaluates the CEL rules of a custom resource after schema validation, like the customresource
+ * strategy: skipped (with kube's one-line error) when schema validation found a blocking error.
+ * At the root, `self.metadata` holds only name and generateName. Transition rules (those naming
+ * oldSelf) run on updates only, with oldSelf correlated through object properties (not through
+ * lists). Not modelled: the cost budget, validation ratcheting (an unchanged invalid value is
+ * still an error here), optionalOldSelf.
+ */
+export function validateCelRules(obj: KubeObject, old: KubeObject | undefined, schema: Schema | undefined, errs: FieldError[]): void {
+  if (!schema) return;
+  if (errs.some((e) => BLOCKING.has(e.type))) {
+    errs.push(fieldErr.invalid('<nil>', null, 'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation'));
+    return;
+  }
+  const rootView = (o: KubeObject | undefined) => {
+    if (!o) return undefined;
+    const meta: KubeObject = {};
+    if (o.metadata?.name !== undefined) meta.name = o.metadata.name;
+    if (o.metadata?.generateName !== undefined) meta.generateName = o.metadata.generateName;
+    return { ...o, metadata: meta };
+  };
+  walkRules(rootView(obj), rootView(old), schema, '', errs);
+}
+
+function walkRules(value: unknown, old: unknown, schema: Schema | undefined, path: string, errs: FieldError[]): void {
+  if (!schema || value === undefined || value === null) return;
+  const rules = (schema['x-kubernetes-validations'] ?? []) as ValidationRule[];
+  if (rules.length) {
+    const bindings = celBindings(old === undefined ? { self: value } : { self: value, oldSelf: old });
+    for (const r of rules) {
+      if (usesOldSelf(r.rule) && old === undefined) continue;
+      const out = evaluate(r.rule, bindings);
+      const at = r.fieldPath ? joinPath(path, r.fieldPath.replace(/^\./, '')) : path;
+      if ('error' in out) errs.push(fieldErr.invalid(path, schema.type, `${out.error} evaluating rule: ${ruleText(r)}`));
+      else if (out.value !== true) {
+        let detail = r.message?.trim() || `failed rule: ${r.rule.trim()}`;
+        if (r.messageExpression) {
+          const m = evaluate(r.messageExpression, bindings);
+          if (!('error' in m) && typeof m.value === 'string' && m.value.trim() && !m.value.includes('\n')) detail = m.value.trim();
+        }
+        errs.push(ruleError(at, schema.type, detail, r.reason));
+      }
+    }
+  }
+  if (isObj(value)) {
+    const props = (schema.properties ?? {}) as Record<string, Schema>;
+    const oldObj = isObj(old) ? old : undefined;
+    for (const [k, v] of Object.entries(value)) {
+      const child = props[k] ?? (isObj(schema.additionalProperties) ? schema.additionalProperties : undefined);
+      if (child) walkRules(v, oldObj?.[k], child, joinPath(path, k), errs);
+    }
+  } else if (Array.isArray(value) && schema.items) {
+    value.forEach((item, i) => walkRules(item, undefined, schema.items, `${path}[${i}]`, errs));
   }
 }

@@ -154,3 +154,28 @@ export async function serviceAccountKubeconfig(api: ApiServer, dataDir: string, 
   writeFileSync(path, tokenKubeconfig(api.url, api.caPem, `system:serviceaccount:${account.namespace}:${account.name}`, objectBody(r).status.token), { mode: 0o600 });
   return path;
 }
+
+/**
+ * On the API double, which has no ServiceAccounts or TokenRequest: a kubeconfig with the admin token
+ * that impersonates the ServiceAccount (`as:`), so admission (policies, webhooks' userInfo) sees the
+ * component as the account it runs as in a cluster. Written next to the real target's files.
+ */
+export function impersonationKubeconfig(api: Pick<ApiServer, 'url' | 'caPem' | 'token'>, dataDir: string, account: { namespace: string; name: string }): string {
+  const dir = join(dataDir, 'identities');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${account.namespace}.${account.name}.kubeconfig`);
+  const user = `system:serviceaccount:${account.namespace}:${account.name}`;
+  writeFileSync(
+    path,
+    stringifyYaml({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'admitlb', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(api.caPem).toString('base64') } }],
+      users: [{ name: user, user: { token: api.token, as: user } }],
+      contexts: [{ name: 'admitlb', context: { cluster: 'admitlb', user } }],
+      'current-context': 'admitlb',
+    }),
+    { mode: 0o600 },
+  );
+  return path;
+}

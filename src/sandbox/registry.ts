@@ -106,6 +106,8 @@ export class Registry {
     this.admission = {
       listConfigs: (kind) => this.store.list(`admissionregistration.k8s.io/${kind}webhookconfigurations`),
       getNamespace: (name) => this.store.get('/namespaces', '', name),
+      listPolicies: () => this.store.list('admissionregistration.k8s.io/validatingadmissionpolicies'),
+      listPolicyBindings: () => this.store.list('admissionregistration.k8s.io/validatingadmissionpolicybindings'),
       resolveService,
       redefault: (def, obj) => {
         const copy = deepCopy(obj);

@@ -1,7 +1,8 @@
 // Per-kind REST strategy hooks (defaulting, PrepareForCreate/Update, Validate/ValidateUpdate), mirroring
 // pkg/registry/<group>/<resource>/strategy.go for the kinds the double serves.
 import { defaultWebhookConfiguration } from './admission.ts';
-import { applyDefaults, crdStatusFor, defaultCrd, prune, validateAgainstSchema, validateCrd } from './crd.ts';
+import { defaultPolicy, validatePolicy } from './policy.ts';
+import { applyDefaults, crdStatusFor, defaultCrd, prune, validateAgainstSchema, validateCelRules, validateCrd } from './crd.ts';
 import { badRequest, fieldErr, type FieldError } from './errors.ts';
 import type { ResourceDef } from './resources.ts';
 import { defaultService, dropTypeDependentFields, validateService, validateServiceUpdate } from './services.ts';
@@ -59,6 +60,12 @@ export function defaultObject(def: ResourceDef, obj: KubeObject): string[] {
       break;
     case 'apiextensions.k8s.io/customresourcedefinitions':
       defaultCrd(obj);
+      break;
+    case 'admissionregistration.k8s.io/validatingadmissionpolicies':
+      defaultPolicy(obj, false);
+      break;
+    case 'admissionregistration.k8s.io/validatingadmissionpolicybindings':
+      defaultPolicy(obj, true);
       break;
   }
   if (def.crd?.schema) {
@@ -170,7 +177,7 @@ function validateWebhookConfig(obj: KubeObject, mutating: boolean): FieldError[]
   return errs;
 }
 
-export function validateObject(def: ResourceDef, obj: KubeObject): FieldError[] {
+export function validateObject(def: ResourceDef, obj: KubeObject, old?: KubeObject): FieldError[] {
   const errs = validateMetadata(def, obj);
   switch (def.storageGr) {
     case '/services':
@@ -185,14 +192,21 @@ export function validateObject(def: ResourceDef, obj: KubeObject): FieldError[] 
     case 'admissionregistration.k8s.io/validatingwebhookconfigurations':
       errs.push(...validateWebhookConfig(obj, false));
       break;
+    case 'admissionregistration.k8s.io/validatingadmissionpolicies':
+    case 'admissionregistration.k8s.io/validatingadmissionpolicybindings':
+      errs.push(...validatePolicy(obj, def.resource.endsWith('bindings')));
+      break;
   }
-  if (def.crd?.schema) validateAgainstSchema(obj, def.crd.schema, '', errs, true);
+  if (def.crd?.schema) {
+    validateAgainstSchema(obj, def.crd.schema, '', errs, true);
+    validateCelRules(obj, old, def.crd.schema, errs);
+  }
   return errs;
 }
 
 export function validateObjectUpdate(def: ResourceDef, obj: KubeObject, old: KubeObject): FieldError[] {
   if (def.storageGr === '/services') return [...validateMetadata(def, obj), ...validateServiceUpdate(obj, old)];
-  const errs = validateObject(def, obj);
+  const errs = validateObject(def, obj, old);
   if (def.storageGr === 'apiextensions.k8s.io/customresourcedefinitions') {
     if (obj.spec?.scope !== old.spec?.scope) errs.push(fieldErr.invalid('spec.scope', obj.spec?.scope, 'field is immutable'));
   }

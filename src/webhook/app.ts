@@ -1,5 +1,6 @@
 // The webhook's fastify app, built without listening (tests use app.inject()). Routes: Service
-// mutation, IPPool validation, speaker configuration validation, health, readiness and metrics.
+// mutation, IPPool validation, services/status validation, speaker configuration validation, health,
+// readiness and metrics.
 // Every admission decision is written as one audit log line with stable keys.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
@@ -7,6 +8,7 @@ import { z, type ZodError } from 'zod';
 import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
 import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
 import { validatePool } from '../admission/validate-pool.ts';
+import { validateServiceStatus } from '../admission/validate-service-status.ts';
 import { SPEAKER_CONFIG_RESOURCES, validateSpeakerConfig, type StoredBgpAdvertisement, type StoredBgpPeer } from '../admission/validate-speaker-config.ts';
 import type { ClientAuthenticator } from './client-auth.ts';
 import { applyLimits, fastifyLimitOptions, WEBHOOK_BODY_BUDGET_BYTES, WEBHOOK_LIMITS, type ListenerLimits } from './limits.ts';
@@ -194,6 +196,18 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
     const outcome = validatePool({ pools: deps.state.pools, claims: deps.state.claims }, req);
     audit('ippools.admitlb.io', req, { decision: outcome.allowed ? 'allowed' : 'denied', reason: outcome.status?.message, name: req.name }, started);
+    return reviewResponse(req.uid, outcome);
+  });
+
+  app.post('/validate/services-status', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    const req = parseReview(request.body, 'services');
+    if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    if (req.subResource !== 'status') return reply.status(400).send({ error: ERRORS.WRONG_RESOURCE.code, message: `this endpoint admits services/status, not services${req.subResource ? `/${req.subResource}` : ''}` });
+    const problem = objectProblem(req);
+    if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
+    const outcome = validateServiceStatus(deps.state.pools, req);
+    audit('services-status.admitlb.io', req, { decision: outcome.allowed ? 'allowed' : 'denied', reason: outcome.status?.message }, started);
     return reviewResponse(req.uid, outcome);
   });
 

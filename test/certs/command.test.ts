@@ -36,6 +36,7 @@ describe('runCertsCommand', () => {
       'MutatingWebhookConfiguration/admitlb/services.admitlb.io',
       'ValidatingWebhookConfiguration/admitlb/ippools.admitlb.io',
       'ValidatingWebhookConfiguration/admitlb/speaker-config.admitlb.io',
+      'ValidatingWebhookConfiguration/admitlb/services-status.admitlb.io',
     ]);
     assert.ok(logs.length >= 3);
     for (const f of ['ca.crt', 'ca.key', 'tls.crt', 'tls.key', 'jwks.json']) statSync(join(inst.certsDir, f));

@@ -213,7 +213,7 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
 
   it('ValidatingWebhookConfiguration admitlb / speaker-config.admitlb.io', () => {
     const webhooks = find(objects, 'ValidatingWebhookConfiguration', 'admitlb').webhooks as Webhook[];
-    assert.deepEqual(webhooks.map((w) => w.name), ['ippools.admitlb.io', 'speaker-config.admitlb.io']);
+    assert.deepEqual(webhooks.map((w) => w.name), ['ippools.admitlb.io', 'speaker-config.admitlb.io', 'services-status.admitlb.io']);
     const w = webhooks.find((x) => x.name === 'speaker-config.admitlb.io');
     assert.ok(w);
     assert.deepEqual(w.clientConfig.service, { name: 'admitlb-webhook', namespace: 'admitlb-system', path: '/validate/speaker-config', port: 443 });

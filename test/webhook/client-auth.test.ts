@@ -71,7 +71,7 @@ describe('admission endpoints answer the API server only', () => {
   });
 
   it('--client-ca-file: no certificate or a stranger\'s is a 401 and claims nothing; the API server\'s certificate is answered', async () => {
-    for (const path of ['/mutate/services', '/validate/ippools', '/validate/speaker-config']) {
+    for (const path of ['/mutate/services', '/validate/ippools', '/validate/speaker-config', '/validate/services-status']) {
       const none = await post(`${byCert.url}${path}`, ca, review());
       assert.equal(none.status, 401, path);
       assert.equal(none.json.error, 'ADMITLB_UNAUTHENTICATED');

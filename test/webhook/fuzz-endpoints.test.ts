@@ -30,10 +30,33 @@ function crdReview(kind: string, resource: string, object: Record<string, unknow
   };
 }
 
+/** A services/status UPDATE by another load balancer's controller that adds an ingress IP. */
+function statusReview(): Review {
+  const svc = JSON.parse(JSON.stringify(serviceReview().request.object));
+  const withIngress = { ...svc, status: { loadBalancer: { ingress: [{ ip: '203.0.113.9' }, { hostname: 'lb.example.test' }] } } };
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'uid-status',
+      kind: { group: '', version: 'v1', kind: 'Service' },
+      resource: { group: '', version: 'v1', resource: 'services' },
+      subResource: 'status',
+      name: svc.metadata?.name ?? 'x',
+      namespace: 'default',
+      operation: 'UPDATE',
+      userInfo: { username: 'system:serviceaccount:other-lb:controller', groups: ['system:serviceaccounts'] },
+      object: withIngress,
+      oldObject: { ...svc, status: { loadBalancer: {} } },
+    },
+  };
+}
+
 /** Each admission endpoint with a well-formed review it allows or denies (never a 4xx). */
 const ENDPOINTS: { url: string; review: () => Review }[] = [
   { url: '/mutate/services', review: serviceReview },
   { url: '/validate/ippools', review: () => crdReview('IPPool', 'ippools', pool('x', { addresses: ['198.51.100.0/24'] }) as never) },
+  { url: '/validate/services-status', review: statusReview },
   { url: '/validate/speaker-config', review: () => crdReview('BGPPeer', 'bgppeers', { apiVersion: 'admitlb.io/v1alpha1', kind: 'BGPPeer', metadata: { name: 'x' }, spec: { peerAddress: '192.0.2.1', peerASN: 64501, myASN: 64500 } }) },
   { url: '/validate/speaker-config', review: () => crdReview('L2Advertisement', 'l2advertisements', { apiVersion: 'admitlb.io/v1alpha1', kind: 'L2Advertisement', metadata: { name: 'x' }, spec: {} }) },
   { url: '/validate/speaker-config', review: () => crdReview('BGPAdvertisement', 'bgpadvertisements', { apiVersion: 'admitlb.io/v1alpha1', kind: 'BGPAdvertisement', metadata: { name: 'x' }, spec: { ipPools: ['default'] } }) },
@@ -149,7 +172,7 @@ describe('webhook endpoints: malformed reviews are a 400', () => {
 
   it('other content types, methods and paths are 4xx, never 500', async () => {
     const app = await setup();
-    const urls = ['/mutate/services', '/validate/ippools', '/validate/speaker-config', '/healthz', '/readyz', '/metrics', '/nope'];
+    const urls = ['/mutate/services', '/validate/ippools', '/validate/speaker-config', '/validate/services-status', '/healthz', '/readyz', '/metrics', '/nope'];
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...urls),

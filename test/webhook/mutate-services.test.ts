@@ -390,6 +390,14 @@ describe('webhook: IPPool validation', () => {
     assert.equal(body.response.allowed, false);
     assert.match(body.response.status.message, /spec\.addresses\[1\]: "198\.51\.100\.7\/24" has host bits set/);
   });
+  it('rejects IPv4-mapped IPv6 addresses (no claim can be named after them)', async () => {
+    const t = await setup();
+    for (const entry of ['::ffff:c633:6400/120', '::fffe:ffff:ffff-::ffff:0:1']) {
+      const { body } = await post(t.app, review('CREATE', pool('mapped', { addresses: ['2001:db8:7::/120', entry] })), '/validate/ippools');
+      assert.equal(body.response.allowed, false, entry);
+      assert.match(body.response.status.message, /spec\.addresses\[1\]: ".*" includes IPv4-mapped IPv6 addresses \(::ffff:0:0\/96\); use the IPv4 addresses/, entry);
+    }
+  });
   it('rejects a pool that overlaps another', async () => {
     const t = await setup();
     const { body } = await post(t.app, review('CREATE', pool('dup', { addresses: ['203.0.113.128/25'] })), '/validate/ippools');

@@ -57,8 +57,11 @@ async function grantRbac(): Promise<void> {
   assert.equal(r.code, 0, r.stderr);
 }
 
+/** The response's JSON body, untyped: these tests read kube-apiserver's Status and object shapes loosely. */
+const json = (r: { body: unknown }): any => r.body;
+
 /** An RBAC refusal: on the real API server a fresh binding takes effect a moment after it is written. */
-const rbacRefusal = (r: ApiResponse) => r.status === 403 && /cannot (create|patch|update|delete) resource/.test(r.body?.message ?? '');
+const rbacRefusal = (r: ApiResponse) => r.status === 403 && /cannot (create|patch|update|delete) resource/.test(json(r)?.message ?? '');
 
 /** Policies and bindings take effect once kube-apiserver's informers have them: retry a probe until it is refused. */
 async function until<T>(probe: () => Promise<T>, done: (r: T) => boolean, timeoutMs = 15_000): Promise<T> {
@@ -97,65 +100,65 @@ describe(`IPClaims at the API (${e2eTarget()})`, () => {
     ];
     for (const [name, address] of cases) {
       const r = await c.request('POST', CLAIMS, claim(name, address));
-      assert.equal(r.status, 422, `${name} / ${address}: ${JSON.stringify(r.body)}`);
-      if (r.body?.details?.causes?.[0]?.field === 'metadata.name') continue; // ':' is no valid object name: refused before the rule
-      assert.equal(r.body.reason, 'Invalid');
-      assert.match(r.body.message, new RegExp(`^IPClaim\\.admitlb\\.io "${name.replaceAll('.', '\\.')}" is invalid: spec\\.address: Invalid value: "object": spec\\.address must be an IP address in canonical form and metadata\\.name its claim name`), `${name} / ${address}`);
-      assert.deepEqual(r.body.details.causes.map((x: { field: string }) => x.field), ['spec.address']);
+      assert.equal(r.status, 422, `${name} / ${address}: ${JSON.stringify(json(r))}`);
+      if (json(r)?.details?.causes?.[0]?.field === 'metadata.name') continue; // ':' is no valid object name: refused before the rule
+      assert.equal(json(r).reason, 'Invalid');
+      assert.match(json(r).message, new RegExp(`^IPClaim\\.admitlb\\.io "${name.replaceAll('.', '\\.')}" is invalid: spec\\.address: Invalid value: "object": spec\\.address must be an IP address in canonical form and metadata\\.name its claim name`), `${name} / ${address}`);
+      assert.deepEqual(json(r).details.causes.map((x: { field: string }) => x.field), ['spec.address']);
     }
     const list = await c.request('GET', CLAIMS);
-    assert.deepEqual(list.body.items.filter((x: any) => x.spec.pool === POOL && x.spec.holders[0].name === 'nobody'), []);
+    assert.deepEqual(json(list).items.filter((x: any) => x.spec.pool === POOL && x.spec.holders[0].name === 'nobody'), []);
   });
 
   it('well-formed claims pass the rule (system:masters is the policy\'s break-glass)', async () => {
     for (const [name, address] of [['198.51.100.11', '198.51.100.11'], ['2001-0db8-0000-0000-0000-0000-0000-0001', '2001:db8::1']] as const) {
       const r = await c.request('POST', CLAIMS, claim(name, address));
-      assert.equal(r.status, 201, `${name}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.status, 201, `${name}: ${JSON.stringify(json(r))}`);
       const d = await c.request('DELETE', `${CLAIMS}/${name}`);
-      assert.ok(d.status === 200 || d.status === 404, JSON.stringify(d.body));
+      assert.ok(d.status === 200 || d.status === 404, JSON.stringify(json(d)));
     }
   });
 
   it('an account with RBAC rights on IPClaims that is not admitlb cannot create, update or delete one', async () => {
     const ops = as(OPS);
     const r = await until(() => ops('POST', CLAIMS, claim('198.51.100.12', '198.51.100.12')), (x) => x.status !== 201 && !rbacRefusal(x));
-    assert.equal(r.status, 403, JSON.stringify(r.body));
-    assert.equal(r.body.reason, 'Forbidden');
-    assert.equal(r.body.message, VAP_DENIAL('198.51.100.12', OPS));
+    assert.equal(r.status, 403, JSON.stringify(json(r)));
+    assert.equal(json(r).reason, 'Forbidden');
+    assert.equal(json(r).message, VAP_DENIAL('198.51.100.12', OPS));
 
     // A claim admitlb made for a real Service: re-pointing or deleting it is refused the same way.
     const svc = await c.request('POST', '/api/v1/namespaces/default/services', service('claimed', { annotations: { 'admitlb.io/pool': POOL } }));
-    assert.equal(svc.status, 201, JSON.stringify(svc.body));
-    const claims = (await c.request('GET', CLAIMS)).body.items.filter((x: any) => x.spec.holders.some((h: any) => h.name === 'claimed'));
+    assert.equal(svc.status, 201, JSON.stringify(json(svc)));
+    const claims = json(await c.request('GET', CLAIMS)).items.filter((x: any) => x.spec.holders.some((h: any) => h.name === 'claimed'));
     assert.equal(claims.length, 1, "admitlb claimed the Service's address");
     const held = claims[0];
     // The controller may update the claim meanwhile (the holder's uid): a stale resourceVersion is a
     // 409 before admission runs, so read the claim again until the write reaches the policy.
     const upd = await until(
       async () => {
-        const live = (await c.request('GET', `${CLAIMS}/${held.metadata.name}`)).body;
+        const live = json(await c.request('GET', `${CLAIMS}/${held.metadata.name}`));
         return ops('PUT', `${CLAIMS}/${held.metadata.name}`, { ...live, spec: { ...live.spec, holders: [{ namespace: 'tenant-a', name: 'thief', use: 'LoadBalancer', ports: [], backend: '' }] } });
       },
       (x) => x.status !== 409,
     );
-    assert.equal(upd.status, 403, JSON.stringify(upd.body));
-    assert.equal(upd.body.message, VAP_DENIAL(held.metadata.name, OPS));
+    assert.equal(upd.status, 403, JSON.stringify(json(upd)));
+    assert.equal(json(upd).message, VAP_DENIAL(held.metadata.name, OPS));
     const patch = await ops('PATCH', `${CLAIMS}/${held.metadata.name}`, { spec: { sharingKey: 'x' } }, 'application/merge-patch+json');
-    assert.equal(patch.status, 403, JSON.stringify(patch.body));
+    assert.equal(patch.status, 403, JSON.stringify(json(patch)));
     const del = await ops('DELETE', `${CLAIMS}/${held.metadata.name}`);
-    assert.equal(del.status, 403, JSON.stringify(del.body));
-    assert.equal(del.body.message, VAP_DENIAL(held.metadata.name, OPS));
+    assert.equal(del.status, 403, JSON.stringify(json(del)));
+    assert.equal(json(del).message, VAP_DENIAL(held.metadata.name, OPS));
     // (the controller may have added the holder's uid meanwhile: that is admitlb writing)
     const after = await c.request('GET', `${CLAIMS}/${held.metadata.name}`);
     const gist = (spec: any) => ({ address: spec.address, pool: spec.pool, sharingKey: spec.sharingKey, holders: spec.holders.map((h: any) => `${h.namespace}/${h.name}`) });
-    assert.deepEqual(gist(after.body.spec), gist(held.spec), 'the claim is unchanged');
+    assert.deepEqual(gist(json(after).spec), gist(held.spec), 'the claim is unchanged');
   });
 
   it('a tenant with the edit role cannot write IPClaims (RBAC on a cluster, the policy on both)', async () => {
     const tenant = as(TENANT);
     const r = await tenant('POST', CLAIMS, claim('198.51.100.13', '198.51.100.13', { namespace: 'tenant-a', name: 'web' }));
-    assert.equal(r.status, 403, JSON.stringify(r.body));
-    if (!real) assert.equal(r.body.message, VAP_DENIAL('198.51.100.13', TENANT));
+    assert.equal(r.status, 403, JSON.stringify(json(r)));
+    if (!real) assert.equal(json(r).message, VAP_DENIAL('198.51.100.13', TENANT));
     assert.equal((await c.request('GET', `${CLAIMS}/198.51.100.13`)).status, 404);
   });
 });
@@ -167,43 +170,43 @@ describe(`services/status writes with admitlb pool addresses (${e2eTarget()})`, 
 
   before(async () => {
     const r = await c.request('POST', '/api/v1/namespaces/other-lb/services', service('foreign', { spec: { loadBalancerClass: 'example.com/other-lb' } }));
-    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.status, 201, JSON.stringify(json(r)));
   });
 
   it("another load balancer's controller cannot put an address of an admitlb pool into its Service's status", async () => {
     for (const ip of ['198.51.100.5', '198.51.100.110']) {
       const r = await until(() => otherLb()('PATCH', STATUS, ingress(ip), 'application/merge-patch+json'), (x) => !rbacRefusal(x));
-      assert.equal(r.status, 403, `${ip}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.status, 403, `${ip}: ${JSON.stringify(json(r))}`);
       assert.equal(
-        r.body.message,
+        json(r).message,
         `admission webhook "services-status.admitlb.io" denied the request: status.loadBalancer.ingress of Service other-lb/foreign: ${ip} belongs to IPPool "${POOL}"; only admitlb (ServiceAccount admitlb-system/admitlb) puts addresses of its pools into a Service's status, not ${OTHER_LB}`,
       );
     }
     // A legacy spelling that kube-proxy reads as a pool address is refused too (by the API or the webhook).
     const sloppy = await otherLb()('PATCH', STATUS, ingress('198.51.100.005'), 'application/merge-patch+json');
-    assert.ok(sloppy.status === 403 || sloppy.status === 422, JSON.stringify(sloppy.body));
+    assert.ok(sloppy.status === 403 || sloppy.status === 422, JSON.stringify(json(sloppy)));
     const svc = await c.request('GET', '/api/v1/namespaces/other-lb/services/foreign');
-    assert.deepEqual(svc.body.status.loadBalancer, {}, 'nothing was written');
+    assert.deepEqual(json(svc).status.loadBalancer, {}, 'nothing was written');
   });
 
   it('addresses outside admitlb pools and writes without ingress IPs go through; an address already present stays', async () => {
     const ok = await otherLb()('PATCH', STATUS, ingress('192.0.2.50'), 'application/merge-patch+json');
-    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.status, 200, JSON.stringify(json(ok)));
     const host = await otherLb()('PATCH', STATUS, { status: { loadBalancer: { ingress: [{ hostname: 'lb.example.test' }] } } }, 'application/merge-patch+json');
-    assert.equal(host.status, 200, JSON.stringify(host.body));
+    assert.equal(host.status, 200, JSON.stringify(json(host)));
     // Adding a pool address next to an allowed one is still refused.
     const mixed = await otherLb()('PATCH', STATUS, ingress('192.0.2.50', '198.51.100.6'), 'application/merge-patch+json');
-    assert.equal(mixed.status, 403, JSON.stringify(mixed.body));
+    assert.equal(mixed.status, 403, JSON.stringify(json(mixed)));
   });
 
   it("admitlb's own flow: the controller writes the assigned pool address into its Service's status", async () => {
     const r = await c.request('POST', '/api/v1/namespaces/default/services', service('own', { annotations: { 'admitlb.io/pool': POOL } }));
-    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.status, 201, JSON.stringify(json(r)));
     const deadline = Date.now() + 15_000;
     let ips: string[] = [];
     while (Date.now() < deadline) {
       const s = await c.request('GET', '/api/v1/namespaces/default/services/own');
-      ips = (s.body.status?.loadBalancer?.ingress ?? []).map((i: { ip?: string }) => i.ip);
+      ips = (json(s).status?.loadBalancer?.ingress ?? []).map((i: { ip?: string }) => i.ip);
       if (ips.length) break;
       await new Promise((res) => setTimeout(res, 100));
     }
@@ -302,28 +305,28 @@ describe(`CEL machinery (${e2eTarget()})`, () => {
 
   it('CRD rules: fieldPath and reason, messageExpression, transition rules, blocking schema errors', async () => {
     const bad = await c.request('POST', WIDGETS, widget('w1', { min: 200, max: 150, name: 'a' }));
-    assert.equal(bad.status, 422, JSON.stringify(bad.body));
-    assert.equal(bad.body.message, 'Widget.vap.example.test "w1" is invalid: [spec.min: Forbidden: min must not exceed max, spec: Invalid value: "object": max is too large]');
+    assert.equal(bad.status, 422, JSON.stringify(json(bad)));
+    assert.equal(json(bad).message, 'Widget.vap.example.test "w1" is invalid: [spec.min: Forbidden: min must not exceed max, spec: Invalid value: "object": max is too large]');
     const ok = await c.request('POST', WIDGETS, widget('w1', { min: 1, max: 5, name: 'a' }));
-    assert.equal(ok.status, 201, JSON.stringify(ok.body));
-    const renamed = await c.request('PUT', `${WIDGETS}/w1`, { ...ok.body, spec: { ...ok.body.spec, name: 'b' } });
-    assert.equal(renamed.status, 422, JSON.stringify(renamed.body));
-    assert.equal(renamed.body.message, 'Widget.vap.example.test "w1" is invalid: spec.name: Invalid value: "string": is immutable');
+    assert.equal(ok.status, 201, JSON.stringify(json(ok)));
+    const renamed = await c.request('PUT', `${WIDGETS}/w1`, { ...json(ok), spec: { ...json(ok).spec, name: 'b' } });
+    assert.equal(renamed.status, 422, JSON.stringify(json(renamed)));
+    assert.equal(json(renamed).message, 'Widget.vap.example.test "w1" is invalid: spec.name: Invalid value: "string": is immutable');
     const typed = await c.request('POST', WIDGETS, widget('w2', { min: 'x', max: 5 }));
-    assert.equal(typed.status, 422, JSON.stringify(typed.body));
-    assert.equal(typed.body.message, 'Widget.vap.example.test "w2" is invalid: [spec.min: Invalid value: "string": spec.min in body must be of type integer: "string", <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]');
+    assert.equal(typed.status, 422, JSON.stringify(json(typed)));
+    assert.equal(json(typed).message, 'Widget.vap.example.test "w2" is invalid: [spec.min: Invalid value: "string": spec.min in body must be of type integer: "string", <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation]');
   });
 
   it('policies: variables and the default reason, messageExpression with reason Forbidden, selectors and matchConditions', async () => {
     const many = await until(() => c.request('POST', CM, cm('many', { a: '1', b: '2', c: '3' })), (x) => x.status !== 201);
-    assert.equal(many.status, 422, JSON.stringify(many.body));
-    assert.equal(many.body.reason, 'Invalid');
-    assert.equal(many.body.message, `configmaps "many" is forbidden: ValidatingAdmissionPolicy 'vap-test-cm' with binding 'vap-test-cm' denied request: at most 2 keys`);
-    assert.deepEqual(many.body.details, { name: 'many', kind: 'configmaps', causes: [{ message: `ValidatingAdmissionPolicy 'vap-test-cm' with binding 'vap-test-cm' denied request: at most 2 keys` }] });
+    assert.equal(many.status, 422, JSON.stringify(json(many)));
+    assert.equal(json(many).reason, 'Invalid');
+    assert.equal(json(many).message, `configmaps "many" is forbidden: ValidatingAdmissionPolicy 'vap-test-cm' with binding 'vap-test-cm' denied request: at most 2 keys`);
+    assert.deepEqual(json(many).details, { name: 'many', kind: 'configmaps', causes: [{ message: `ValidatingAdmissionPolicy 'vap-test-cm' with binding 'vap-test-cm' denied request: at most 2 keys` }] });
     const bad = await c.request('POST', CM, cm('badkey', { bad: '1' }));
-    assert.equal(bad.status, 403, JSON.stringify(bad.body));
-    assert.equal(bad.body.reason, 'Forbidden');
-    assert.equal(bad.body.message, `configmaps "badkey" is forbidden: ValidatingAdmissionPolicy 'vap-test-cm' with binding 'vap-test-cm' denied request: key bad is not allowed in badkey`);
+    assert.equal(bad.status, 403, JSON.stringify(json(bad)));
+    assert.equal(json(bad).reason, 'Forbidden');
+    assert.equal(json(bad).message, `configmaps "badkey" is forbidden: ValidatingAdmissionPolicy 'vap-test-cm' with binding 'vap-test-cm' denied request: key bad is not allowed in badkey`);
     const noData = await c.request('POST', CM, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nodata' } });
     assert.equal(noData.status, 201, 'matchConditions false: the policy does not apply');
     const elsewhere = await c.request('POST', '/api/v1/namespaces/default/configmaps', cm('elsewhere', { a: '1', b: '2', c: '3' }));

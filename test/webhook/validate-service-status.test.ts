@@ -52,7 +52,7 @@ describe('services-status.admitlb.io: the shipped configuration', () => {
     assert.equal(w.failurePolicy, 'Fail');
   });
 
-  const table: { name: string; object: object; old: object | null; user?: string; groups?: string[]; calls: boolean }[] = [
+  const table: { name: string; object: object; old: object | null; user?: string | undefined; groups?: string[] | undefined; calls: boolean }[] = [
     { name: 'another controller adds an IP', object: svc(ips('203.0.113.5')), old: svc(), calls: true },
     { name: 'another controller adds a second IP', object: svc(ips('192.0.2.1', '203.0.113.5')), old: svc(ips('192.0.2.1')), calls: true },
     { name: 'IPs unchanged (conditions, ports)', object: svc(ips('203.0.113.5')), old: svc(ips('203.0.113.5')), calls: false },

@@ -3,7 +3,8 @@
 // one entry of PLUGIN_COMMANDS: adding one makes it reachable both ways and lists it in the usage.
 import { MigrateError } from '../migrate/metallb.ts';
 import { runMigrateCommand } from '../migrate/command.ts';
-import { UsageError, type PluginIO } from './io.ts';
+import { runStatusCommand } from './status.ts';
+import { CommandError, UsageError, type PluginIO } from './io.ts';
 
 export interface PluginCommand {
   name: string;
@@ -13,6 +14,11 @@ export interface PluginCommand {
 }
 
 export const PLUGIN_COMMANDS: readonly PluginCommand[] = [
+  {
+    name: 'status',
+    summary: 'pools, claims, who announces what, BGP peers (-o yaml|json)',
+    run: runStatusCommand,
+  },
   {
     name: 'migrate',
     summary: 'print the admitlb objects equivalent to a MetalLB configuration (-f FILE..., -o yaml|json)',
@@ -55,7 +61,7 @@ export async function runPlugin(argv: string[], io: PluginIO, program = 'kubectl
       io.stderr(`error: ${err.message}\n\n${err.usage ?? pluginUsage(program)}\n`);
       return 2;
     }
-    if (err instanceof MigrateError) {
+    if (err instanceof MigrateError || err instanceof CommandError) {
       io.stderr(`error: ${err.message}\n`);
       return 1;
     }

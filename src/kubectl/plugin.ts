@@ -4,6 +4,7 @@
 import { MigrateError } from '../migrate/metallb.ts';
 import { runMigrateCommand } from '../migrate/command.ts';
 import { runStatusCommand } from './status.ts';
+import { runExplainCommand } from './explain.ts';
 import { CommandError, UsageError, type PluginIO } from './io.ts';
 
 export interface PluginCommand {
@@ -18,6 +19,11 @@ export const PLUGIN_COMMANDS: readonly PluginCommand[] = [
     name: 'status',
     summary: 'pools, claims, who announces what, BGP peers (-o yaml|json)',
     run: runStatusCommand,
+  },
+  {
+    name: 'explain',
+    summary: 'why a Service has its address, or is denied or pending (svc/NAME [-n NS] or -f FILE)',
+    run: runExplainCommand,
   },
   {
     name: 'migrate',

@@ -5,6 +5,7 @@ import { MigrateError } from '../migrate/metallb.ts';
 import { runMigrateCommand } from '../migrate/command.ts';
 import { runStatusCommand } from './status.ts';
 import { runExplainCommand } from './explain.ts';
+import { runPlanCommand } from './pool-plan.ts';
 import { CommandError, UsageError, type PluginIO } from './io.ts';
 
 export interface PluginCommand {
@@ -24,6 +25,11 @@ export const PLUGIN_COMMANDS: readonly PluginCommand[] = [
     name: 'explain',
     summary: 'why a Service has its address, or is denied or pending (svc/NAME [-n NS] or -f FILE)',
     run: runExplainCommand,
+  },
+  {
+    name: 'plan',
+    summary: 'what applying an IPPool change would do to its holders: kept, moved, stranded (-f FILE)',
+    run: runPlanCommand,
   },
   {
     name: 'migrate',

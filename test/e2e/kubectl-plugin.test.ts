@@ -164,6 +164,24 @@ describe(`kubectl admitlb against the cluster (${process.env.E2E_TARGET ?? 'sand
     assert.match(gone.stderr, /^error: service "web3" not found in namespace "default" \(a create that was denied leaves no Service: explain its manifest with -f\)\n$/);
   });
 
+  it('plan -f: shrinking the pool keeps the older holder and strands the other; the webhook would refuse it unforced', async () => {
+    const path = file('shrunk.yaml', pool('small', { addresses: ['203.0.113.10-203.0.113.10'] }));
+    const r = await plugin(['plan', '-f', path], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^IPPool small \(update\): the webhook would refuse the change: IPPool "small" cannot change: spec\.addresses: 1 allocated address\(es\) would fall outside the pool \(e\.g\. 203\.0\.113\.11\)/);
+    assert.match(r.stdout, /\ndefault\/web +kept +203\.0\.113\.10 \(small\) +203\.0\.113\.10 \(small\) /);
+    assert.match(r.stdout, /\ndefault\/web2 +stranded +203\.0\.113\.11 \(small\) +- +assignment 203\.0\.113\.11 from IPPool "small" no longer fits/);
+    assert.match(r.stdout, /\n1 kept, 0 moved, 1 stranded, 0 newly assigned\n$/);
+    // The refusal is the webhook's own: the real apply is refused with the same words; nothing changed.
+    const apply = await c.kubectl(['apply', '-f', path]);
+    assert.notEqual(apply.code, 0);
+    assert.match(apply.stderr, /1 allocated address\(es\) would fall outside the pool \(e\.g\. 203\.0\.113\.11\)/);
+    assert.equal(await assignedIPs('web2'), '203.0.113.11');
+    const moved = file('moved.yaml', pool('small', { addresses: ['203.0.113.10-203.0.113.10', '203.0.113.20-203.0.113.20'] }));
+    const j = JSON.parse((await plugin(['plan', '-f', moved, '-o', 'json'], env)).stdout);
+    assert.deepEqual(j.services.map((s: any) => [s.service, s.outcome, s.to.join()]), [['default/web', 'kept', '203.0.113.10'], ['default/web2', 'moved', '203.0.113.20']]);
+  });
+
   it('explain: a Service left pending after its pool shrank, as the controller sees it', async () => {
     const shrunk = pool('small', { addresses: ['203.0.113.10-203.0.113.10'] });
     shrunk.metadata.annotations = { 'admitlb.io/force': 'true' };

@@ -6,6 +6,7 @@ import { runMigrateCommand } from '../migrate/command.ts';
 import { runStatusCommand } from './status.ts';
 import { runExplainCommand } from './explain.ts';
 import { runPlanCommand } from './pool-plan.ts';
+import { runDoctorCommand } from './doctor.ts';
 import { CommandError, UsageError, type PluginIO } from './io.ts';
 
 export interface PluginCommand {
@@ -30,6 +31,11 @@ export const PLUGIN_COMMANDS: readonly PluginCommand[] = [
     name: 'plan',
     summary: 'what applying an IPPool change would do to its holders: kept, moved, stranded (-f FILE)',
     run: runPlanCommand,
+  },
+  {
+    name: 'doctor',
+    summary: 'check the installation: one line per check, pass or fail with the fix (exit 1 on a failure)',
+    run: runDoctorCommand,
   },
   {
     name: 'migrate',

@@ -199,3 +199,52 @@ describe(`kubectl admitlb against the cluster (${process.env.E2E_TARGET ?? 'sand
     assert.equal(JSON.parse((await plugin(['explain', 'svc/web', '-o', 'json'], env)).stdout).verdict, 'kept');
   });
 });
+
+describe(`kubectl admitlb doctor (${process.env.E2E_TARGET ?? 'sandbox'})`, () => {
+  const lineOf = (out: string, name: string) => out.split('\n').find((l) => new RegExp(`^\\S+ +${name} `).test(l)) ?? '';
+
+  it('a healthy installation: every check passes or says why it is skipped; exit 0', async () => {
+    const r = await plugin(['doctor'], env);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const name of ['webhook-configurations', 'webhook-endpoints', 'ca-bundle', 'certificate-expiry', 'api-server-reaches-webhook', 'clock-skew']) {
+      assert.match(lineOf(r.stdout, name), /^pass /, `${name}: ${r.stdout}`);
+    }
+    assert.match(lineOf(r.stdout, 'api-server-reaches-webhook'), /answered by the webhook/);
+    if (process.env.E2E_TARGET === 'real') {
+      // A real authorizer: both components' permissions are checked against rbac.yaml.
+      assert.match(lineOf(r.stdout, 'rbac-admitlb'), /^pass +rbac-admitlb +system:serviceaccount:admitlb-system:admitlb has all \d+ permissions rbac\.yaml grants$/);
+      assert.match(lineOf(r.stdout, 'rbac-admitlb-speaker'), /^pass /);
+      assert.match(lineOf(r.stdout, 'speakers'), /^skip +speakers +skipped: the cluster has no Nodes/);
+    } else {
+      assert.match(lineOf(r.stdout, 'rbac'), /^skip +rbac +skipped: the API server does not serve SubjectAccessReviews/);
+      assert.match(lineOf(r.stdout, 'speakers'), /^skip +speakers +skipped: /);
+    }
+    const j = JSON.parse((await plugin(['doctor', '-o', 'json'], env)).stdout);
+    assert.equal(j.failed, 0);
+  });
+
+  it('the mutating webhook pointed at a dead URL: its checks fail with the fix, exit 1', async () => {
+    const path = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/admitlb';
+    const before = (await c.request('GET', path)).body;
+    const dead = structuredClone(before);
+    dead.webhooks[0].clientConfig = { url: 'https://127.0.0.1:1/mutate/services', caBundle: before.webhooks[0].clientConfig.caBundle };
+    const put = await c.request('PUT', path, dead);
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    try {
+      // The API server picks the configuration change up within a moment.
+      const r = await until('the API server to call the dead URL', async () => {
+        const d = await plugin(['doctor'], env);
+        return /^fail +api-server-reaches-webhook /m.test(d.stdout) ? d : undefined;
+      });
+      assert.equal(r.code, 1);
+      assert.match(lineOf(r.stdout, 'webhook-endpoints'), /^fail +webhook-endpoints +unreachable: https:\/\/127\.0\.0\.1:1\/mutate\/services \(.*ECONNREFUSED.*\); fix: /);
+      assert.match(lineOf(r.stdout, 'api-server-reaches-webhook'), /^fail +api-server-reaches-webhook +the API server cannot call the webhook: .*failed calling webhook.*; fix: /);
+      // The other webhooks still answer: the certificate is still checked through them.
+      assert.match(lineOf(r.stdout, 'ca-bundle'), /^pass /);
+    } finally {
+      const now = (await c.request('GET', path)).body;
+      const restore = await c.request('PUT', path, { ...before, metadata: { ...before.metadata, resourceVersion: now.metadata.resourceVersion } });
+      assert.equal(restore.status, 200, JSON.stringify(restore.body));
+    }
+  });
+});

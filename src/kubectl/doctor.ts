@@ -15,7 +15,7 @@ import { ANN_ASSIGNED_IPS } from '../config/annotations.ts';
 import { matchesSelector } from '../allocation/pools.ts';
 import { KUBE_FLAGS_USAGE, parseCommandArgs, structured } from './common.ts';
 import type { PluginIO } from './io.ts';
-import { kubeApi, loadKubeConfig, type KubeApi } from './kube.ts';
+import { kubeApi, loadKubeConfig, type ApiJson, type KubeApi } from './kube.ts';
 
 export const DOCTOR_USAGE = `usage: kubectl admitlb doctor [-n NAMESPACE] [-o yaml|json]
 
@@ -118,7 +118,7 @@ async function endpointChecks(api: KubeApi, endpoints: Endpoint[], now: number):
       }
     } else if (e.service) {
       const slices = await api.list(`/apis/discovery.k8s.io/v1/namespaces/${e.service.namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${e.service.name}`)}`);
-      const ready = slices.flatMap((s: any) => s.endpoints ?? []).filter((ep: any) => ep.conditions?.ready !== false);
+      const ready = slices.flatMap((s: ApiJson) => s.endpoints ?? []).filter((ep: ApiJson) => ep.conditions?.ready !== false);
       if (ready.length > 0) reachable.push(`${key} (${ready.length} ready endpoint(s))`);
       else unreachable.push(`${key} (no ready endpoint)`);
     }
@@ -206,7 +206,7 @@ interface Rule {
 
 /** The permissions each component needs: webhook-manifests/rbac.yaml, the manifests the project ships (one source). */
 export function requiredPermissions(rbacYaml: string): Map<string, Rule[]> {
-  const docs = parseAllDocuments(rbacYaml).map((d) => d.toJS() as any).filter(Boolean);
+  const docs = parseAllDocuments(rbacYaml).map((d) => d.toJS() as ApiJson).filter(Boolean);
   const out = new Map<string, Rule[]>();
   for (const binding of docs.filter((d) => d.kind === 'ClusterRoleBinding' || d.kind === 'RoleBinding')) {
     const role = docs.find((d) => d.kind === binding.roleRef?.kind && d.metadata?.name === binding.roleRef?.name && (d.kind === 'ClusterRole' || d.metadata?.namespace === binding.metadata?.namespace));
@@ -287,15 +287,15 @@ async function speakerCheck(api: KubeApi): Promise<Check> {
   const ds = r.body;
   const template = ds.spec?.template?.spec ?? {};
   const eligible = nodes.filter(
-    (n: any) =>
+    (n: ApiJson) =>
       matchesSelector(n.metadata?.labels, { matchLabels: template.nodeSelector ?? {} }) &&
       // The DaemonSet controller adds the not-ready/unreachable/pressure tolerations itself.
-      (n.spec?.taints ?? []).every((t: any) => t.effect === 'PreferNoSchedule' || t.key?.startsWith('node.kubernetes.io/') || tolerates(template.tolerations ?? [], t)),
+      (n.spec?.taints ?? []).every((t: ApiJson) => t.effect === 'PreferNoSchedule' || t.key?.startsWith('node.kubernetes.io/') || tolerates(template.tolerations ?? [], t)),
   );
   const selector = Object.entries(ds.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
   const pods = await api.list(`/api/v1/namespaces/${SERVICE_NAMESPACE}/pods?labelSelector=${encodeURIComponent(selector)}`);
-  const readyOn = new Set(pods.filter((p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')).map((p: any) => p.spec?.nodeName));
-  const without = eligible.filter((n: any) => !readyOn.has(n.metadata?.name)).map((n: any) => n.metadata?.name);
+  const readyOn = new Set(pods.filter((p: ApiJson) => (p.status?.conditions ?? []).some((c: ApiJson) => c.type === 'Ready' && c.status === 'True')).map((p: ApiJson) => p.spec?.nodeName));
+  const without = eligible.filter((n: ApiJson) => !readyOn.has(n.metadata?.name)).map((n: ApiJson) => n.metadata?.name);
   if (without.length) return check('speakers', 'fail', `no ready speaker on ${without.length} of ${eligible.length} eligible node(s): ${without.join(', ')}`, `kubectl -n ${SERVICE_NAMESPACE} describe ds ${SPEAKER_DAEMONSET}; kubectl -n ${SERVICE_NAMESPACE} get pods -o wide`);
   return check('speakers', 'pass', `a ready speaker on each of the ${eligible.length} eligible node(s)`);
 }

@@ -11,9 +11,17 @@ export interface KubeFlags {
   context?: string;
 }
 
+/**
+ * JSON as the API server sends it. The plugin reads many kinds it has no schema for (Nodes, Pods,
+ * DaemonSets, webhook configurations...) and reads each field with optional chaining, so a loose
+ * type here is the honest one.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see above; the one loose type of the plugin
+export type ApiJson = any;
+
 export interface ApiAnswer {
   status: number;
-  body: any;
+  body: ApiJson;
   headers: http.IncomingHttpHeaders;
 }
 
@@ -22,9 +30,9 @@ export interface KubeApi {
   server: string;
   request(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
   /** GET that must succeed: a 404 gives undefined, another failure a CommandError. */
-  get(path: string): Promise<any | undefined>;
+  get(path: string): Promise<ApiJson | undefined>;
   /** The items of a list; a resource the server does not know (its CRD is not installed) gives []. */
-  list(path: string): Promise<any[]>;
+  list(path: string): Promise<ApiJson[]>;
 }
 
 export function loadKubeConfig(flags: KubeFlags): KubeConfig {
@@ -92,7 +100,7 @@ export function kubeApi(kc: KubeConfig, timeoutMs = 15_000): KubeApi {
       const r = await request('GET', path);
       if (r.status === 404) return [];
       if (r.status !== 200) throw failure(path, r);
-      return (r.body?.items as any[]) ?? [];
+      return (r.body?.items as ApiJson[]) ?? [];
     },
   };
 }

@@ -19,7 +19,7 @@ import type { IPPool } from '../config/schemas.ts';
 import { assignmentProblem, canonicalOrder, isOurLoadBalancer, keyOf, overQuota, type ServiceView } from '../controller/plan.ts';
 import { KUBE_FLAGS_USAGE, parseCommandArgs, renderTable, structured } from './common.ts';
 import { CommandError, UsageError, type PluginIO } from './io.ts';
-import { kubeApi, loadKubeConfig } from './kube.ts';
+import { kubeApi, loadKubeConfig, type ApiJson } from './kube.ts';
 import { dryCluster, readAssignment, readWorld, type World } from './world.ts';
 
 export const PLAN_USAGE = `usage: kubectl admitlb plan -f pool.yaml [-o yaml|json]
@@ -156,7 +156,7 @@ export function renderPlan(r: PoolPlanReport): string {
 }
 
 function readPools(file: string, text: string): IPPool[] {
-  let docs: any[];
+  let docs: ApiJson[];
   try {
     docs = parseAllDocuments(text)
       .map((d) => {

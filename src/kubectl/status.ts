@@ -13,7 +13,7 @@ import { ClaimIndex } from '../allocation/claim-index.ts';
 import { compilePool, poolCapacity, type PoolModel } from '../allocation/pools.ts';
 import { CommandError, type PluginIO } from './io.ts';
 import { KUBE_FLAGS_USAGE, parseCommandArgs, renderTable, structured } from './common.ts';
-import { kubeApi, loadKubeConfig } from './kube.ts';
+import { kubeApi, loadKubeConfig, type ApiJson } from './kube.ts';
 import { API_GROUP_VERSION } from '../config/schemas.ts';
 
 export const STATUS_USAGE = `usage: kubectl admitlb status [-o yaml|json] [--kubeconfig FILE] [--context NAME]
@@ -87,7 +87,7 @@ const familyKey = (f: Family) => (f === 4 ? 'ipv4' : 'ipv6');
 const eventTime = (e: KubeEvent) => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? '';
 const ANNOUNCING = /^announcing (\S+) from node (\S+) \((L2|BGP), (.*)\)$/;
 
-export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events: KubeEvent[]; peers: any[] }): StatusReport {
+export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events: KubeEvent[]; peers: ApiJson[] }): StatusReport {
   const index = new ClaimIndex();
   for (const c of input.claims) index.upsert(c);
 

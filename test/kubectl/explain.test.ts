@@ -8,7 +8,7 @@ import type { IPClaim, IPPool } from '../../src/config/schemas.ts';
 import type { Service } from '../../src/kube/types.ts';
 import { signAssignment, type KeySet } from '../../src/signing/assignment.ts';
 import { explainService, renderExplain } from '../../src/kubectl/explain.ts';
-import type { World } from '../../src/kubectl/world.ts';
+import { admissionConfigFromArgs, type World } from '../../src/kubectl/world.ts';
 import { claim, pool, testKeys } from '../helpers/state.ts';
 
 let keys: KeySet;
@@ -130,5 +130,20 @@ describe('explain', () => {
     assert.equal(r.verdict, 'denied');
     assert.match(r.reason, /IPPool "team-a-only" is not available to this Service in namespace "default"/);
     assert.equal(r.pools[0]!.admits, false);
+  });
+
+  it('without readable public keys the assignment is decoded and reported unverified; the decision is the same', async () => {
+    const a = await holding('a', '203.0.113.10', 'two');
+    const r = await explainService({ ...world([two], [a]), publicKeys: [] }, a.service, true);
+    assert.equal(r.verdict, 'kept');
+    assert.match(r.recorded?.signature ?? '', /^unverified: no public keys readable \(ConfigMap admitlb-system\/admitlb-signing-public-keys\)/);
+  });
+
+  it("the webhook's admission flags come from its Deployment's arguments, defaults otherwise", () => {
+    const c = admissionConfigFromArgs(['--tls-cert-file=/x', '--load-balancer-class=example.com/lb', '--external-ip-mode', 'warn']);
+    assert.equal(c.loadBalancerClass, 'example.com/lb');
+    assert.equal(c.externalIPMode, 'warn');
+    assert.equal(c.defaultFamily, 'IPv4');
+    assert.equal(admissionConfigFromArgs(['--external-ip-mode=bogus']).externalIPMode, 'enforce');
   });
 });

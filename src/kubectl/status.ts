@@ -1,5 +1,5 @@
 // `kubectl admitlb status`: pools (capacity, use per family, conditions), claims (address, pool,
-// holders), who announces what and the BGP peers. The report is a pure function of what the API
+// holders), LoadBalancer Services still without an address, who announces what and the BGP peers. The report is a pure function of what the API
 // holds (buildStatus); runStatusCommand reads it and prints tables or -o yaml|json.
 //
 // Announcements: the speakers publish them only as Events on the Service today (reason
@@ -15,11 +15,17 @@ import { CommandError, type PluginIO } from './io.ts';
 import { KUBE_FLAGS_USAGE, parseCommandArgs, renderTable, structured } from './common.ts';
 import { kubeApi, loadKubeConfig, type ApiJson } from './kube.ts';
 import { API_GROUP_VERSION } from '../config/schemas.ts';
+import { ANN_ASSIGNED_IPS } from '../config/annotations.ts';
+import { admissionConfigSchema, type AdmissionConfig } from '../config/webhook-config.ts';
+import { isOurLoadBalancer } from '../controller/plan.ts';
+import type { Service } from '../kube/types.ts';
+import { readWorld } from './world.ts';
 
 export const STATUS_USAGE = `usage: kubectl admitlb status [-o yaml|json] [--kubeconfig FILE] [--context NAME]
 
 Shows admitlb's pools (capacity, addresses in use per family, conditions), its claims (address,
-pool, holders), which node announces which address (from the speakers' nodeAssigned Events), and
+pool, holders), its LoadBalancer Services that have no address (with the controller's last
+AllocationFailed Event), which node announces which address (from the speakers' nodeAssigned Events), and
 the BGP peers. Reads only.
 
   -o, --output FORMAT    yaml or json (default: tables)
@@ -76,9 +82,17 @@ export interface PeerRow {
   myASN: number | undefined;
 }
 
+export interface PendingRow {
+  service: string;
+  /** The newest AllocationFailed Event's message, if one is left. */
+  reason: string;
+}
+
 export interface StatusReport {
   pools: PoolRow[];
   claims: ClaimRow[];
+  /** admitlb's LoadBalancer Services without an address. */
+  pending: PendingRow[];
   announcements: { source: string; items: AnnouncementRow[] };
   bgp: { source: string; peers: PeerRow[]; problems: { service: string; message: string; reportedAt: string }[] };
 }
@@ -87,7 +101,7 @@ const familyKey = (f: Family) => (f === 4 ? 'ipv4' : 'ipv6');
 const eventTime = (e: KubeEvent) => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? '';
 const ANNOUNCING = /^announcing (\S+) from node (\S+) \((L2|BGP), (.*)\)$/;
 
-export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events: KubeEvent[]; peers: ApiJson[] }): StatusReport {
+export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events: KubeEvent[]; peers: ApiJson[]; services?: Service[]; config?: AdmissionConfig }): StatusReport {
   const index = new ClaimIndex();
   for (const c of input.claims) index.upsert(c);
 
@@ -160,7 +174,19 @@ export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events:
     .sort((a, b) => (eventTime(a) < eventTime(b) ? 1 : -1))
     .map((e) => ({ service: `${e.involvedObject?.namespace}/${e.involvedObject?.name}`, message: e.message ?? '', reportedAt: eventTime(e) }));
 
-  return { pools, claims, announcements: { source: ANNOUNCEMENT_SOURCE, items: announcements }, bgp: { source: BGP_SESSION_SOURCE, peers, problems } };
+  const config = input.config ?? admissionConfigSchema.parse({});
+  const pending: PendingRow[] = (input.services ?? [])
+    .filter((svc) => isOurLoadBalancer(svc, config) && !svc.metadata.deletionTimestamp && !svc.metadata.annotations?.[ANN_ASSIGNED_IPS])
+    .map((svc) => {
+      const ns = svc.metadata.namespace ?? 'default';
+      const failed = input.events
+        .filter((e) => e.reason === 'AllocationFailed' && e.involvedObject?.namespace === ns && e.involvedObject?.name === svc.metadata.name)
+        .sort((a, b) => (eventTime(a) < eventTime(b) ? 1 : -1))[0];
+      return { service: `${ns}/${svc.metadata.name}`, reason: failed?.message ?? 'no AllocationFailed Event (the controller has not looked yet, or its Event expired)' };
+    })
+    .sort((a, b) => (a.service < b.service ? -1 : 1));
+
+  return { pools, claims, pending, announcements: { source: ANNOUNCEMENT_SOURCE, items: announcements }, bgp: { source: BGP_SESSION_SOURCE, peers, problems } };
 }
 
 const perFamily = (v: { ipv4?: string; ipv6?: string }) => [v.ipv4 ?? '-', v.ipv6 ?? '-'];
@@ -190,6 +216,10 @@ export function renderStatus(r: StatusReport): string {
           r.claims.map((c) => [c.address, c.pool, c.holders.map((h) => `${h.service} (${h.use}${h.ports ? ` ${h.ports}` : ''})`).join(', ') + (c.sharingKey ? ` [sharing key ${c.sharingKey}]` : '')]),
         ),
   );
+  if (r.pending.length) {
+    out.push('PENDING (LoadBalancer Services without an address; kubectl admitlb explain svc/NAME -n NS says why)');
+    out.push(renderTable(['SERVICE', 'LAST ALLOCATIONFAILED EVENT'], r.pending.map((p) => [p.service, p.reason])));
+  }
   out.push(`ANNOUNCEMENTS (from ${r.announcements.source})`);
   out.push(
     r.announcements.items.length === 0
@@ -214,18 +244,14 @@ export async function runStatusCommand(args: string[], io: PluginIO): Promise<nu
     return 0;
   }
   const api = kubeApi(loadKubeConfig(common));
-  const [pools, claims, events, peers] = await Promise.all([
-    api.list(`/apis/${API_GROUP_VERSION}/ippools`),
-    api.list(`/apis/${API_GROUP_VERSION}/ipclaims`),
-    api.list('/api/v1/events'),
-    api.list(`/apis/${API_GROUP_VERSION}/bgppeers`),
-  ]);
+  const [world, events, peers] = await Promise.all([readWorld(api), api.list('/api/v1/events'), api.list(`/apis/${API_GROUP_VERSION}/bgppeers`)]);
+  const { pools, claims } = world;
   if (pools.length === 0 && claims.length === 0) {
     // Either nothing is configured yet or the CRDs are missing: tell which.
     const crd = await api.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ippools.admitlb.io`).catch(() => 'unknown');
     if (crd === undefined) throw new CommandError(`admitlb is not installed on ${api.server}: the IPPool CRD (ippools.admitlb.io) does not exist`);
   }
-  const report = buildStatus({ pools, claims, events, peers });
+  const report = buildStatus({ pools, claims, events, peers, services: world.services, config: world.config });
   io.stdout(common.output === 'table' ? renderStatus(report) : structured(report, common.output));
   return 0;
 }

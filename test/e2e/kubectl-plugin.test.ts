@@ -195,8 +195,10 @@ describe(`kubectl admitlb against the cluster (${process.env.E2E_TARGET ?? 'sand
     assert.equal(j.decidedBy, 'controller (back-stop, as an UPDATE)');
     assert.equal(j.reason, 'no address can be assigned: spec.type: cannot allocate an IPv4 address: IPPool "small" has no free IPv4 address');
     assert.ok(j.events.some((ev: any) => ev.reason === 'AllocationFailed'), JSON.stringify(j.events));
-    // web keeps its address.
+    // web keeps its address; status lists web2 as waiting, with the controller's Event.
     assert.equal(JSON.parse((await plugin(['explain', 'svc/web', '-o', 'json'], env)).stdout).verdict, 'kept');
+    const status = await plugin(['status'], env);
+    assert.match(status.stdout, /\nPENDING \(LoadBalancer Services without an address; .*\)\nSERVICE +LAST ALLOCATIONFAILED EVENT\ndefault\/web2 +No address assigned: spec\.type: cannot allocate an IPv4 address: IPPool "small" has no free IPv4 address\n/);
   });
 });
 

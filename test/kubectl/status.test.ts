@@ -85,6 +85,30 @@ describe('status report', () => {
   });
 });
 
+describe('status: Services without an address', () => {
+  it('lists admitlb LoadBalancer Services with no assigned address, with the newest AllocationFailed Event', () => {
+    const svc = (name: string, o: { cls?: string; type?: string; ips?: string } = {}) => ({
+      metadata: { name, namespace: 'default', ...(o.ips ? { annotations: { 'admitlb.io/assigned-ips': o.ips } } : {}) },
+      spec: { type: (o.type ?? 'LoadBalancer') as 'LoadBalancer', ...(o.cls ? { loadBalancerClass: o.cls } : {}) },
+    });
+    const report = buildStatus({
+      pools: [web],
+      claims,
+      peers: [],
+      services: [svc('a', { ips: '203.0.113.1' }), svc('waiting'), svc('quiet'), svc('other', { cls: 'example.com/lb' }), svc('plain', { type: 'ClusterIP' })],
+      events: [
+        announced('default', 'waiting', 'No address assigned: old', '2026-01-01T00:00:01Z', 'AllocationFailed'),
+        announced('default', 'waiting', 'No address assigned: spec.type: cannot allocate an IPv4 address: IPPool "web" has no free IPv4 address', '2026-01-01T00:00:09Z', 'AllocationFailed'),
+      ],
+    });
+    assert.deepEqual(report.pending, [
+      { service: 'default/quiet', reason: 'no AllocationFailed Event (the controller has not looked yet, or its Event expired)' },
+      { service: 'default/waiting', reason: 'No address assigned: spec.type: cannot allocate an IPv4 address: IPPool "web" has no free IPv4 address' },
+    ]);
+    assert.match(renderStatus(report), /\nPENDING \(LoadBalancer Services without an address; kubectl admitlb explain svc\/NAME -n NS says why\)\nSERVICE +LAST ALLOCATIONFAILED EVENT\ndefault\/quiet +no AllocationFailed/);
+  });
+});
+
 describe('renderTable', () => {
   it('pads every column but the last, three spaces apart, no trailing blanks', () => {
     assert.equal(renderTable(['A', 'LONGER'], [['xxxx', 'y'], ['z', '']]), 'A      LONGER\nxxxx   y\nz\n');

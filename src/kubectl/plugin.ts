@@ -19,7 +19,7 @@ export interface PluginCommand {
 export const PLUGIN_COMMANDS: readonly PluginCommand[] = [
   {
     name: 'status',
-    summary: 'pools, claims, who announces what, BGP peers (-o yaml|json)',
+    summary: 'pools, claims, Services waiting for an address, who announces what, BGP peers (-o yaml|json)',
     run: runStatusCommand,
   },
   {

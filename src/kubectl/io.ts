@@ -28,3 +28,8 @@ export const processIO: PluginIO = {
   stderr: (text) => void process.stderr.write(text),
   readStdin: () => readAll(process.stdin),
 };
+
+/** Something the command cannot do with what it was given or found: one `error:` line, exit status 1. */
+export class CommandError extends Error {
+  override name = 'CommandError';
+}

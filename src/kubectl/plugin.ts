@@ -3,7 +3,11 @@
 // one entry of PLUGIN_COMMANDS: adding one makes it reachable both ways and lists it in the usage.
 import { MigrateError } from '../migrate/metallb.ts';
 import { runMigrateCommand } from '../migrate/command.ts';
-import { UsageError, type PluginIO } from './io.ts';
+import { runStatusCommand } from './status.ts';
+import { runExplainCommand } from './explain.ts';
+import { runPlanCommand } from './pool-plan.ts';
+import { runDoctorCommand } from './doctor.ts';
+import { CommandError, UsageError, type PluginIO } from './io.ts';
 
 export interface PluginCommand {
   name: string;
@@ -13,6 +17,26 @@ export interface PluginCommand {
 }
 
 export const PLUGIN_COMMANDS: readonly PluginCommand[] = [
+  {
+    name: 'status',
+    summary: 'pools, claims, Services waiting for an address, who announces what, BGP peers (-o yaml|json)',
+    run: runStatusCommand,
+  },
+  {
+    name: 'explain',
+    summary: 'why a Service has its address, or is denied or pending (svc/NAME [-n NS] or -f FILE)',
+    run: runExplainCommand,
+  },
+  {
+    name: 'plan',
+    summary: 'what applying an IPPool change would do to its holders: kept, moved, stranded (-f FILE)',
+    run: runPlanCommand,
+  },
+  {
+    name: 'doctor',
+    summary: 'check the installation: one line per check, pass or fail with the fix (exit 1 on a failure)',
+    run: runDoctorCommand,
+  },
   {
     name: 'migrate',
     summary: 'print the admitlb objects equivalent to a MetalLB configuration (-f FILE..., -o yaml|json)',
@@ -55,7 +79,7 @@ export async function runPlugin(argv: string[], io: PluginIO, program = 'kubectl
       io.stderr(`error: ${err.message}\n\n${err.usage ?? pluginUsage(program)}\n`);
       return 2;
     }
-    if (err instanceof MigrateError) {
+    if (err instanceof MigrateError || err instanceof CommandError) {
       io.stderr(`error: ${err.message}\n`);
       return 1;
     }

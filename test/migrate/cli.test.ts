@@ -128,7 +128,7 @@ describe('kubectl-admitlb migrate (child process)', () => {
   });
 
   it('usage errors exit 2 with the usage: unknown or unregistered subcommand, no -f, bad -o', async () => {
-    const argvs = [['frobnicate'], ['status'], []];
+    const argvs = [['frobnicate'], ['announce'], []];
     const runs = await Promise.all(argvs.map((args) => run(PLUGIN, args)));
     for (const [i, r] of runs.entries()) {
       assert.equal(r.code, 2, argvs[i]!.join(' '));

@@ -52,11 +52,11 @@ export interface PoolRow {
   addresses: string[];
   autoAssign: boolean;
   priority: number | undefined;
-  capacity: { ipv4?: string; ipv6?: string };
-  inUse: { ipv4?: string; ipv6?: string };
-  conditions: { type: string; status: string; reason?: string; message?: string }[];
+  capacity: { ipv4?: string | undefined; ipv6?: string | undefined };
+  inUse: { ipv4?: string | undefined; ipv6?: string | undefined };
+  conditions: { type: string; status: string; reason?: string | undefined; message?: string | undefined }[];
   /** Why the pool is unusable (it did not compile), if it is. */
-  invalid?: string;
+  invalid?: string | undefined;
 }
 
 export interface ClaimRow {
@@ -189,7 +189,7 @@ export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events:
   return { pools, claims, pending, announcements: { source: ANNOUNCEMENT_SOURCE, items: announcements }, bgp: { source: BGP_SESSION_SOURCE, peers, problems } };
 }
 
-const perFamily = (v: { ipv4?: string; ipv6?: string }) => [v.ipv4 ?? '-', v.ipv6 ?? '-'];
+const perFamily = (v: { ipv4?: string | undefined; ipv6?: string | undefined }) => [v.ipv4 ?? '-', v.ipv6 ?? '-'];
 
 export function renderStatus(r: StatusReport): string {
   const out: string[] = [];

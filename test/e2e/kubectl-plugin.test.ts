@@ -227,7 +227,7 @@ describe(`kubectl admitlb doctor (${process.env.E2E_TARGET ?? 'sandbox'})`, () =
 
   it('the mutating webhook pointed at a dead URL: its checks fail with the fix, exit 1', async () => {
     const path = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/admitlb';
-    const before = (await c.request('GET', path)).body;
+    const before = (await c.request('GET', path)).body as any;
     const dead = structuredClone(before);
     dead.webhooks[0].clientConfig = { url: 'https://127.0.0.1:1/mutate/services', caBundle: before.webhooks[0].clientConfig.caBundle };
     const put = await c.request('PUT', path, dead);
@@ -244,7 +244,7 @@ describe(`kubectl admitlb doctor (${process.env.E2E_TARGET ?? 'sandbox'})`, () =
       // The other webhooks still answer: the certificate is still checked through them.
       assert.match(lineOf(r.stdout, 'ca-bundle'), /^pass /);
     } finally {
-      const now = (await c.request('GET', path)).body;
+      const now = (await c.request('GET', path)).body as any;
       const restore = await c.request('PUT', path, { ...before, metadata: { ...before.metadata, resourceVersion: now.metadata.resourceVersion } });
       assert.equal(restore.status, 200, JSON.stringify(restore.body));
     }

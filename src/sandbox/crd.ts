@@ -145,7 +145,8 @@ export function validateAgainstSchema(obj: unknown, schema: Schema | undefined, 
   if (schema.type) {
     const ok = schema.type === t || (schema.type === 'number' && t === 'integer');
     if (!ok) {
-      errs.push(fieldErr.typeInvalid(path, obj, `${path} in body must be of type ${schema.type}: "${t}"`));
+      // kube-openapi reports the type it found as the value
+      errs.push(fieldErr.typeInvalid(path, t, `${path} in body must be of type ${schema.type}: "${t}"`));
       return;
     }
   }

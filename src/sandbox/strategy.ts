@@ -1,10 +1,11 @@
 // Per-kind REST strategy hooks (defaulting, PrepareForCreate/Update, Validate/ValidateUpdate), mirroring
 // pkg/registry/<group>/<resource>/strategy.go for the kinds the double serves.
 import { defaultWebhookConfiguration } from './admission.ts';
+import { checkBuiltinShape } from './builtin-schemas.ts';
 import { applyDefaults, crdStatusFor, defaultCrd, prune, validateAgainstSchema, validateCrd } from './crd.ts';
 import { badRequest, fieldErr, type FieldError } from './errors.ts';
 import type { ResourceDef } from './resources.ts';
-import { defaultService, dropTypeDependentFields, validateService, validateServiceUpdate } from './services.ts';
+import { defaultService, dropTypeDependentFields, validateService, validateServiceStatus, validateServiceUpdate } from './services.ts';
 import type { KubeObject } from './store.ts';
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -26,6 +27,7 @@ export function defaultObject(def: ResourceDef, obj: KubeObject): string[] {
       requireStringMap(w?.namespaceSelector?.matchLabels, 'LabelSelector.webhooks.namespaceSelector.matchLabels');
     }
   }
+  if (!def.crd) unknown.push(...checkBuiltinShape(def.storageGr, obj));
   switch (def.storageGr) {
     case '/services':
       defaultService(obj);
@@ -190,8 +192,8 @@ export function validateObject(def: ResourceDef, obj: KubeObject): FieldError[] 
   return errs;
 }
 
-export function validateObjectUpdate(def: ResourceDef, obj: KubeObject, old: KubeObject): FieldError[] {
-  if (def.storageGr === '/services') return [...validateMetadata(def, obj), ...validateServiceUpdate(obj, old)];
+export function validateObjectUpdate(def: ResourceDef, obj: KubeObject, old: KubeObject, subresource = ''): FieldError[] {
+  if (def.storageGr === '/services') return [...validateMetadata(def, obj), ...(subresource === 'status' ? validateServiceStatus(obj) : validateServiceUpdate(obj, old))];
   const errs = validateObject(def, obj);
   if (def.storageGr === 'apiextensions.k8s.io/customresourcedefinitions') {
     if (obj.spec?.scope !== old.spec?.scope) errs.push(fieldErr.invalid('spec.scope', obj.spec?.scope, 'field is immutable'));

@@ -88,14 +88,18 @@ const rfc3339Micro = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
  * exactly six fractional digits (Go time.Parse stdFracSecond0), so e.g. a JS Date's ".307Z" is a 400.
  */
 function checkMicroTimes(def: ResourceDef, obj: KubeObject): void {
-  if (def.storageGr !== '/events') return;
-  for (const [field, value] of [['eventTime', obj.eventTime], ['series.lastObservedTime', obj.series?.lastObservedTime]] as const) {
+  const micro =
+    def.storageGr === '/events'
+      ? [obj.eventTime, obj.series?.lastObservedTime]
+      : def.storageGr === 'coordination.k8s.io/leases'
+        ? [obj.spec?.acquireTime, obj.spec?.renewTime]
+        : [];
+  for (const value of micro) {
     if (value === undefined || value === null || value === '') continue;
     if (typeof value !== 'string' || !rfc3339Micro.test(value)) {
       const m = typeof value === 'string' ? value.match(/T\d\d:\d\d:\d\d(.*)$/) : null;
       throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: parsing time "${String(value)}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${m?.[1] ?? String(value)}" as ".000000"`);
     }
-    void field;
   }
 }
 
@@ -321,7 +325,8 @@ export class Registry {
       const liveRv: string = live.metadata.resourceVersion;
       const reqRv: string | undefined = userRv ?? (updated.metadata.resourceVersion || undefined);
       if (!reqRv && !def.allowUnconditionalUpdate) {
-        throw invalid(def.group, def.kind, name, [fieldErr.invalid('metadata.resourceVersion', '0x0', 'must be specified for an update')].map((e) => ({ ...e, body: 'Invalid value: 0x0: must be specified for an update' })));
+        // store.go: errors.NewInvalid(qualifiedResource...) — the resource, not the kind, and the int 0
+        throw invalid(def.group, def.resource, name, [{ ...fieldErr.invalid('metadata.resourceVersion', 0, 'must be specified for an update') }]);
       }
       if (reqRv && reqRv !== liveRv) throw conflict(def.group, def.resource, name);
       // rest.BeforeUpdate: system fields come from the live object.
@@ -395,7 +400,7 @@ export class Registry {
         if (contentType === 'application/json-patch+json') out = applyJsonPatch(live, patchDoc);
         else if (contentType === 'application/merge-patch+json') out = applyMergePatch(live, patchDoc);
         else if (contentType === 'application/strategic-merge-patch+json') {
-          if (def.crd) throw new StatusError(415, 'UnsupportedMediaType', 'strategic merge patch is not supported for custom resources');
+          if (def.crd) throw new StatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
           out = strategicMerge(live, patchDoc);
         } else throw new StatusError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
         const patchedRv = out.metadata?.resourceVersion;

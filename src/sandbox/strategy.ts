@@ -36,6 +36,19 @@ export function defaultObject(def: ResourceDef, obj: KubeObject): string[] {
       // SetDefaults_Namespace: the immutable name label (used by namespaceSelectors)
       if (obj.metadata.name) obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
       break;
+    case '/events':
+      // Go's encoder writes the struct-typed fields even when empty: a zero Time is null, a struct {}
+      if (def.group === 'events.k8s.io') {
+        obj.deprecatedSource ??= {};
+        if (obj.deprecatedFirstTimestamp === undefined) obj.deprecatedFirstTimestamp = null;
+        if (obj.deprecatedLastTimestamp === undefined) obj.deprecatedLastTimestamp = null;
+      } else {
+        obj.source ??= {};
+        if (obj.firstTimestamp === undefined) obj.firstTimestamp = null;
+        if (obj.lastTimestamp === undefined) obj.lastTimestamp = null;
+        if (obj.eventTime === undefined) obj.eventTime = null;
+      }
+      break;
     case '/secrets':
       obj.type ||= 'Opaque';
       if (obj.stringData) {

@@ -101,6 +101,8 @@ const cm = (name: string, data: Record<string, string>, metadata: Record<string,
 const NS = 'diff';
 const cms = `/api/v1/namespaces/${NS}/configmaps`;
 const svcs = `/api/v1/namespaces/${NS}/services`;
+const pools = '/apis/admitlb.io/v1alpha1/ippools';
+const leases = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
 
 /** Only what a list says about its items, for the selector steps. */
 const names = (r: Answer & { body: any }): Answer => (r.status === 200 ? { status: r.status, names: (r.body.items ?? []).map((i: any) => i.metadata.name).sort() } : r);
@@ -259,6 +261,24 @@ const STEPS: Step[] = [
   { name: 'kubectl get ippool diff-pool', run: (t) => kubectl(t, ['get', 'ippool', 'diff-pool']) },
   { name: 'wait for the controller: status.loadBalancer of the pool service', run: async (t) => { const s = await until('status.loadBalancer', async () => { const r = await raw(t, 'GET', `${svcs}/from-pool`); return r.body.status?.loadBalancer?.ingress ? r.body.status : undefined; }); return { status: s }; } },
   { name: 'kubectl delete IPPool diff-pool', run: (t) => kubectl(t, ['delete', 'ippool', 'diff-pool', '--wait=false']) },
+  // the other API calls admitlb makes: custom resources without unconditional update, status of a
+  // pool, Leases for leader election, events.k8s.io Events
+  { name: 'POST IPPool (raw)', run: (t) => raw(t, 'POST', `${pools}`, pool('diff-raw', { addresses: ['198.51.100.32/30'], autoAssign: false })) },
+  { name: 'PUT IPPool without resourceVersion (422)', run: (t) => raw(t, 'PUT', `${pools}/diff-raw`, pool('diff-raw', { addresses: ['198.51.100.32/30'], autoAssign: true })) },
+  { name: 'PUT IPPool with a stale resourceVersion (409)', run: (t) => raw(t, 'PUT', `${pools}/diff-raw`, { ...pool('diff-raw', { addresses: ['198.51.100.32/30'] }), metadata: { name: 'diff-raw', resourceVersion: '1' } }) },
+  { name: 'PATCH IPPool merge (generation bump)', run: (t) => raw(t, 'PATCH', `${pools}/diff-raw`, { spec: { autoAssign: true } }, { 'Content-Type': MERGE }) },
+  { name: 'PATCH IPPool strategic-merge (415 for custom resources)', run: (t) => raw(t, 'PATCH', `${pools}/diff-raw`, { spec: { autoAssign: false } }, { 'Content-Type': STRATEGIC }) },
+  { name: 'PATCH IPPool /status ignores spec', run: async (t) => { const r = await raw(t, 'PATCH', `${pools}/diff-raw/status`, { spec: { autoAssign: false }, status: { conditions: [] } }, { 'Content-Type': MERGE }); return { status: r.status, spec: r.body?.spec, generation: r.body?.metadata?.generation }; } },
+  { name: 'DELETE IPPool (what it returns)', run: (t) => raw(t, 'DELETE', `${pools}/diff-raw`) },
+  { name: 'POST Lease', run: (t) => raw(t, 'POST', leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'diff-lease' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: '2026-01-01T00:00:00.000000Z', renewTime: '2026-01-01T00:00:00.000000Z', leaseTransitions: 0 } }) },
+  { name: 'PUT Lease with a stale resourceVersion (409)', run: (t) => raw(t, 'PUT', `${leases}/diff-lease`, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'diff-lease', resourceVersion: '1' }, spec: { holderIdentity: 'b' } }) },
+  { name: 'PUT Lease with a renewTime without microseconds', run: async (t) => { const cur = (await raw(t, 'GET', `${leases}/diff-lease`)).body; cur.spec.renewTime = '2026-01-01T00:00:01Z'; return raw(t, 'PUT', `${leases}/diff-lease`, cur); } },
+  { name: 'POST events.k8s.io Event', run: (t) => raw(t, 'POST', `/apis/events.k8s.io/v1/namespaces/${NS}/events`, { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'diff-ev' }, eventTime: '2026-01-01T00:00:00.000000Z', reportingController: 'admitlb.io/controller', reportingInstance: 'x', action: 'Allocate', reason: 'IPAllocated', type: 'Normal', note: 'n', regarding: { kind: 'Service', namespace: NS, name: 'lb', apiVersion: 'v1' } }) },
+  { name: 'POST events.k8s.io Event with a millisecond eventTime (400)', run: (t) => raw(t, 'POST', `/apis/events.k8s.io/v1/namespaces/${NS}/events`, { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'diff-ev2' }, eventTime: '2026-01-01T00:00:00.123Z', reportingController: 'c', reportingInstance: 'x', action: 'A', reason: 'R', type: 'Normal' }) },
+  { name: 'GET the Event through core/v1', run: (t) => raw(t, 'GET', `/api/v1/namespaces/${NS}/events/diff-ev`) },
+  { name: 'kubectl apply (client-side) twice', run: async (t) => { const m = yaml(service('csa', { type: 'ClusterIP' })); await kubectl(t, ['apply', '-n', NS, '-f', '-'], m); return kubectl(t, ['apply', '-n', NS, '-f', '-'], yaml(service('csa', { type: 'ClusterIP', ports: [80, 443] }))); } },
+  { name: 'the client-side applied service', run: async (t) => { const r = await raw(t, 'GET', `${svcs}/csa`); return { status: r.status, ports: r.body.spec.ports, annotations: Object.keys(r.body.metadata.annotations ?? {}) }; } },
+  { name: 'kubectl patch --subresource=status on a LoadBalancer service', run: (t) => kubectl(t, ['patch', 'svc', 'csa', '-n', NS, '--subresource=status', '--type=merge', '-p', '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.9"}]}}}']) },
   // client-node
   { name: 'client-node createNamespacedConfigMap', run: (t) => clientNode(t, (core) => core.createNamespacedConfigMap({ namespace: NS, body: cm('from-client', { k: 'v' }) as never })) },
   { name: 'client-node createNamespacedConfigMap conflict', run: (t) => clientNode(t, (core) => core.createNamespacedConfigMap({ namespace: NS, body: cm('from-client', { k: 'v' }) as never })) },

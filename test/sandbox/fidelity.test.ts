@@ -110,6 +110,18 @@ const CASES: Case[] = [
     status: 409,
     body: { details: { name: 'pre', kind: 'ConfigMap' } },
   },
+  {
+    name: 'a Lease renewTime is a MicroTime: six fractional digits or a 400',
+    request: ['POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l' }, spec: { holderIdentity: 'a', renewTime: '2026-01-01T00:00:01Z' } }],
+    status: 400,
+    body: { message: 'Lease in version "v1" cannot be handled as a Lease: parsing time "2026-01-01T00:00:01Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" as ".000000"' },
+  },
+  {
+    name: 'an Event carries the empty struct-typed fields Go writes',
+    request: ['POST', '/api/v1/namespaces/default/events', { apiVersion: 'v1', kind: 'Event', metadata: { name: 'e' }, involvedObject: { kind: 'Service', name: 'x' }, reason: 'R', message: 'm', type: 'Normal' }],
+    status: 201,
+    body: { source: {}, firstTimestamp: null, lastTimestamp: null, eventTime: null },
+  },
 ];
 
 describe('answers as kube-apiserver 1.34 gives them', () => {

@@ -416,7 +416,23 @@ export class Registry {
     return this.update(def, ns, name, subresource, produce, ctx);
   }
 
+  /**
+   * DELETE. Without client preconditions a write that lands between the read and the commit (a
+   * controller updating status while delete admission runs) is retried on the fresh object, as the
+   * etcd store's Delete does; with them it is the client's 409.
+   */
   async delete(def: ResourceDef, ns: string, name: string, options: KubeObject, ctx: RequestContext): Promise<WriteResult> {
+    const userPreconditions = Boolean(options?.preconditions?.uid || options?.preconditions?.resourceVersion);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.deleteOnce(def, ns, name, options, ctx);
+      } catch (e) {
+        if (!(e instanceof PreconditionFailed) || userPreconditions || attempt >= 5) throw e instanceof PreconditionFailed ? conflict(def.group, def.resource, name) : e;
+      }
+    }
+  }
+
+  private async deleteOnce(def: ResourceDef, ns: string, name: string, options: KubeObject, ctx: RequestContext): Promise<WriteResult> {
     const nsKey = def.namespaced ? ns : '';
     const liveStored = this.store.get(def.storageGr, nsKey, name);
     if (!liveStored) throw notFound(def.group, def.resource, name);
@@ -451,25 +467,16 @@ export class Registry {
       if (marked.metadata.generation) marked.metadata.generation += 1;
       if (isNamespace) marked.status = { ...(marked.status ?? {}), phase: 'Terminating' };
       if (ctx.dryRun) return { object: marked, status };
-      try {
-        const stored = this.store.commit(def.storageGr, nsKey, name, this.toStorage(def, marked), { expectedRv: live.metadata.resourceVersion });
-        if (isNamespace) this.startNamespaceCleanup(name);
-        return { object: this.toExternal(def, stored), status };
-      } catch (e) {
-        if (e instanceof PreconditionFailed) throw conflict(def.group, def.resource, name);
-        throw e;
-      }
+      // PreconditionFailed goes to delete(), which retries or answers 409
+      const stored = this.store.commit(def.storageGr, nsKey, name, this.toStorage(def, marked), { expectedRv: live.metadata.resourceVersion });
+      if (isNamespace) this.startNamespaceCleanup(name);
+      return { object: this.toExternal(def, stored), status };
     }
     if (ctx.dryRun) return { object: deletedAnswer(def, live), status: 200, deleted: live };
-    try {
-      const stored = this.store.commit(def.storageGr, nsKey, name, null, { expectedRv: live.metadata.resourceVersion });
-      if (def.storageGr === 'apiextensions.k8s.io/customresourcedefinitions') this.deleteCustomResources(live);
-      const gone = this.toExternal(def, stored);
-      return { object: deletedAnswer(def, gone), status: 200, deleted: gone };
-    } catch (e) {
-      if (e instanceof PreconditionFailed) throw conflict(def.group, def.resource, name);
-      throw e;
-    }
+    const stored = this.store.commit(def.storageGr, nsKey, name, null, { expectedRv: live.metadata.resourceVersion });
+    if (def.storageGr === 'apiextensions.k8s.io/customresourcedefinitions') this.deleteCustomResources(live);
+    const gone = this.toExternal(def, stored);
+    return { object: deletedAnswer(def, gone), status: 200, deleted: gone };
   }
 
   /** The CRD finalizer (customresourcecleanup) removes every instance; done at once here. */

@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import type { UserInfo, WebhookCallObserver } from './admission.ts';
 import { ensureWebhookClientPki, loadOrCreateServerPki } from './certs.ts';
 import { aggregatedDiscovery, aggregatedV2, aggregatedV2beta1, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, negotiateAggregated } from './discovery.ts';
-import { StatusError, badRequest, expired, internalError, methodNotSupported } from './errors.ts';
+import { StatusError, badRequest, expired, fieldErr, internalError, invalidOptions, methodNotSupported, plainError } from './errors.ts';
 import { Journal } from './journal.ts';
 import { OpenApiV3 } from './openapi.ts';
 import { decodeKubeProtobuf, ProtobufError } from './protobuf.ts';
@@ -301,7 +301,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       const id = randomBytes(8).toString('hex');
       snapshots.set(id, snap);
       meta.continue = Buffer.from(JSON.stringify({ id, offset: next })).toString('base64url');
-      meta.remainingItemCount = snap.items.length - next;
+      // store.go: the count is exact only when no selector filtered the list, so kube omits it then
+      if (!q.get('labelSelector') && !q.get('fieldSelector')) meta.remainingItemCount = snap.items.length - next;
     }
     for (const [k, s] of snapshots) if (s.expires < Date.now()) snapshots.delete(k);
     if (wantsTable(req.headers.accept)) {
@@ -337,7 +338,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       res.write(`${JSON.stringify({ type, object: payload })}\n`);
     };
     const fromRv = rvParam === '' || rvParam === '0' ? store.currentRv() : Number(rvParam);
-    if (!Number.isFinite(fromRv)) throw badRequest(`invalid resource version: ${rvParam}`);
+    // the storage layer's strconv.ParseUint error reaches the client as a plain 500
+    if (!Number.isFinite(fromRv)) throw plainError(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: strconv.ParseUint: parsing ${JSON.stringify(rvParam)}: invalid syntax`);
     const queue: StoreEvent[] = [];
     let ready = false;
     const onEvent = (ev: StoreEvent) => {
@@ -356,7 +358,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         const was = matches(prev);
         const is = matches(cur);
         if (was && is) write('MODIFIED', cur);
-        else if (was) write('DELETED', cur);
+        else if (was) write('DELETED', prev!);
         else if (is) write('ADDED', cur);
       }
     };
@@ -428,7 +430,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   function requestContext(q: URLSearchParams, req: IncomingMessage, dryRunFromBody?: unknown): RequestContext {
     const dryRun = q.getAll('dryRun');
-    if (dryRun.some((d) => d !== 'All')) throw badRequest(`dryRun: Unsupported value: "${dryRun.find((d) => d !== 'All')}": supported values: "All"`);
+    if (dryRun.some((d) => d !== 'All')) {
+      const kind = req.method === 'POST' ? 'CreateOptions' : req.method === 'DELETE' ? 'DeleteOptions' : req.method === 'PATCH' ? 'PatchOptions' : 'UpdateOptions';
+      throw invalidOptions(kind, [fieldErr.notSupported('dryRun', dryRun, ['All'])]);
+    }
     const ua = req.headers['user-agent'] ?? '';
     return {
       user: effectiveUser(req),
@@ -468,7 +473,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         const deleted: KubeObject[] = [];
         for (const o of listObjects(def, p.namespace, labelSel, fieldSel)) {
           const r = await registry.delete(def, o.metadata.namespace ?? '', o.metadata.name, {}, ctx);
-          deleted.push(r.object);
+          deleted.push(r.deleted ?? r.object);
         }
         return send(res, 200, { kind: `${def.kind}List`, apiVersion: apiVersionOf(def), metadata: { resourceVersion: String(store.currentRv()) }, items: deleted }, 'application/json', ctx.warnings);
       }
@@ -490,6 +495,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         }
         case 'PATCH': {
           const type = mediaType(req);
+          if (type === 'application/apply-patch+yaml' && !q.get('fieldManager')) throw invalidOptions('PatchOptions', [fieldErr.required('fieldManager', 'is required for apply patch')]);
           const doc = decodeBody(await readBody(req, limits.bodyLimit), type === 'application/apply-patch+yaml' ? 'application/yaml' : 'application/json');
           const r = await registry.patch(def, p.namespace, name, p.subresource, type, doc, ctx, q.get('force') === 'true');
           return send(res, r.status, r.object, 'application/json', ctx.warnings);

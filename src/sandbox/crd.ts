@@ -147,6 +147,7 @@ export function validateAgainstSchema(obj: unknown, schema: Schema | undefined, 
   if (schema.type) {
     const ok = schema.type === t || (schema.type === 'number' && t === 'integer');
     if (!ok) {
+      // kube-openapi reports the type it found as the value
       errs.push(fieldErr.typeInvalid(path, t, `${path} in body must be of type ${schema.type}: "${t}"`));
       return;
     }

@@ -19,9 +19,11 @@ export function negotiateAggregated(accept: string | undefined): 'v2' | 'v2beta1
 const subresourceVerbs = ['get', 'patch', 'update'];
 
 function resourceEntry(def: ResourceDef): Record<string, unknown> {
+  // kube-apiserver's built-in handlers leave group and version of the response kind empty; CRDs set them
+  const responseKind = def.crd ? { group: def.group, version: def.version, kind: def.kind } : { group: '', version: '', kind: def.kind };
   const e: Record<string, unknown> = {
     resource: def.resource,
-    responseKind: { group: def.group, version: def.version, kind: def.kind },
+    responseKind,
     scope: def.namespaced ? 'Namespaced' : 'Cluster',
     singularResource: def.singular,
     verbs: def.verbs,
@@ -29,7 +31,7 @@ function resourceEntry(def: ResourceDef): Record<string, unknown> {
   if (def.shortNames.length) e.shortNames = def.shortNames;
   if (def.categories.length) e.categories = def.categories;
   if (def.subresources.length) {
-    e.subresources = def.subresources.map((s) => ({ subresource: s, responseKind: { group: def.group, version: def.version, kind: def.kind }, verbs: subresourceVerbs }));
+    e.subresources = def.subresources.map((s) => ({ subresource: s, responseKind, verbs: subresourceVerbs }));
   }
   return e;
 }

@@ -74,8 +74,18 @@ export function internalError(message: string): StatusError {
   return new StatusError(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ reason: '', message, field: '' }] });
 }
 
-export function forbidden(group: string, resource: string, name: string, why: string): StatusError {
-  return new StatusError(403, 'Forbidden', `${qualifiedResource(group, resource)} "${name}" is forbidden: ${why}`, groupDetails(group, resource, name));
+export function forbidden(group: string, resource: string, name: string, why: string, causes?: StatusCause[]): StatusError {
+  return new StatusError(403, 'Forbidden', `${qualifiedResource(group, resource)} "${name}" is forbidden: ${why}`, { ...groupDetails(group, resource, name), ...(causes ? { causes } : {}) });
+}
+
+/** A plain Go error reaching responsewriters.ErrorNegotiated: 500 with the text and no reason. */
+export function plainError(message: string): StatusError {
+  return new StatusError(500, '', message);
+}
+
+/** errors.NewInvalid for request options (CreateOptions, PatchOptions...): `Kind.meta.k8s.io "" is invalid`. */
+export function invalidOptions(kind: string, errs: FieldError[]): StatusError {
+  return invalid('meta.k8s.io', kind, '', errs);
 }
 
 export function expired(message: string): StatusError {
@@ -94,11 +104,10 @@ export interface FieldError {
   body: string;
 }
 
-/** Go's %#v-ish rendering used by field.Invalid: strings quoted, numbers and bools bare. */
+/** field.Error.ErrorBody (apimachinery 0.34): strings quoted, numbers and bools bare, anything else as JSON. */
 export function fmtValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return `[]string{${value.map((v) => JSON.stringify(v)).join(', ')}}`;
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }
@@ -120,7 +129,7 @@ export const fieldErr = {
 export function invalid(group: string, kind: string, name: string, errs: FieldError[]): StatusError {
   const rendered = errs.map((e) => (e.field ? `${e.field}: ${e.body}` : e.body));
   const agg = rendered.length === 1 ? rendered[0]! : `[${rendered.join(', ')}]`;
-  const details: StatusDetails = { name, kind, causes: errs.map((e) => ({ reason: e.type, message: e.body, field: e.field })) };
+  const details: StatusDetails = { ...(name ? { name } : {}), kind, causes: errs.map((e) => ({ reason: e.type, message: e.body, field: e.field })) };
   if (group) details.group = group;
   return new StatusError(422, 'Invalid', `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${agg}`, details);
 }

@@ -26,19 +26,27 @@ function gvDocument(defs: ResourceDef[], group: string, version: string): Record
     const ref = { content: { 'application/json': { schema: { $ref: `#/components/schemas/${schemaName}` } } } };
     paths[`${base}/{name}`] = {
       get: { operationId: `read${d.kind}`, 'x-kubernetes-action': 'get', 'x-kubernetes-group-version-kind': gvk, responses: { '200': { description: 'OK', ...ref } } },
-      put: { operationId: `replace${d.kind}`, 'x-kubernetes-action': 'put', 'x-kubernetes-group-version-kind': gvk, requestBody: ref, responses: { '200': { description: 'OK', ...ref } } },
+      put: { operationId: `replace${d.kind}`, 'x-kubernetes-action': 'put', 'x-kubernetes-group-version-kind': gvk, parameters: params.filter((x) => x.name !== 'force'), requestBody: ref, responses: { '200': { description: 'OK', ...ref } } },
       // query_param_verifier_v3.go reads the PATCH operation's own parameters
       patch: { operationId: `patch${d.kind}`, 'x-kubernetes-action': 'patch', 'x-kubernetes-group-version-kind': gvk, parameters: params, responses: { '200': { description: 'OK', ...ref } } },
       delete: { operationId: `delete${d.kind}`, 'x-kubernetes-action': 'delete', 'x-kubernetes-group-version-kind': gvk, responses: { '200': { description: 'OK' } } },
-      parameters: [...params, { name: 'name', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } }],
+      // kube-openapi puts the path's own parameters here and the write options on each operation
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } }, ...pathParams(d.namespaced)],
     };
     paths[base] = {
       get: { operationId: `list${d.kind}`, 'x-kubernetes-action': 'list', 'x-kubernetes-group-version-kind': gvk, responses: { '200': { description: 'OK' } } },
-      post: { operationId: `create${d.kind}`, 'x-kubernetes-action': 'post', 'x-kubernetes-group-version-kind': gvk, requestBody: ref, responses: { '201': { description: 'Created', ...ref } } },
-      parameters: params,
+      post: { operationId: `create${d.kind}`, 'x-kubernetes-action': 'post', 'x-kubernetes-group-version-kind': gvk, parameters: params.filter((x) => x.name !== 'force'), requestBody: ref, responses: { '201': { description: 'Created', ...ref } } },
+      parameters: pathParams(d.namespaced),
     };
   }
   return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.4' }, paths, components: { schemas } };
+}
+
+function pathParams(namespaced: boolean): Record<string, unknown>[] {
+  return [
+    ...(namespaced ? [{ name: 'namespace', in: 'path', required: true, schema: { type: 'string', uniqueItems: true } }] : []),
+    { name: 'pretty', in: 'query', schema: { type: 'string', uniqueItems: true } },
+  ];
 }
 
 export class OpenApiV3 {

@@ -4,7 +4,8 @@
 import { randomUUID, randomInt } from 'node:crypto';
 import { runMutating, runValidating, type AdmissionEnv, type Operation, type UserInfo } from './admission.ts';
 import { crdToResourceDefs } from './crd.ts';
-import { StatusError, alreadyExists, badRequest, conflict, fieldErr, internalError, invalid, notFound, forbidden } from './errors.ts';
+import { StatusError, alreadyExists, badRequest, conflict, fieldErr, invalid, notFound, forbidden, plainError } from './errors.ts';
+import { presentFields, serverSideApply, sortManagedFields } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, patchedObject, strategicMerge, PatchError } from './patch.ts';
 import { apiVersionOf, type ResourceDef, type ResourceRegistry } from './resources.ts';
 import { type ServiceAllocator, defaultService, type Allocation } from './services.ts';
@@ -22,6 +23,8 @@ export interface RequestContext {
 export interface WriteResult {
   object: KubeObject;
   status: number;
+  /** DELETE: the object that went (the answer may be a Status naming it) */
+  deleted?: KubeObject;
 }
 
 function now(): string {
@@ -44,7 +47,7 @@ function fieldsV1(obj: unknown, top = true): KubeObject {
     if (top && (k === 'apiVersion' || k === 'kind')) continue;
     if (top && k === 'metadata') {
       const m: KubeObject = {};
-      for (const mk of ['labels', 'annotations', 'finalizers', 'ownerReferences']) if ((v as KubeObject)?.[mk] !== undefined) m[`f:${mk}`] = fieldsV1((v as KubeObject)[mk], false);
+      for (const mk of ['generateName', 'labels', 'annotations', 'finalizers', 'ownerReferences']) if ((v as KubeObject)?.[mk] !== undefined) m[`f:${mk}`] = fieldsV1((v as KubeObject)[mk], false);
       if (Object.keys(m).length) out['f:metadata'] = m;
       continue;
     }
@@ -55,13 +58,20 @@ function fieldsV1(obj: unknown, top = true): KubeObject {
 }
 
 function setManagedFields(obj: KubeObject, live: KubeObject | undefined, def: ResourceDef, manager: string, operation: 'Update' | 'Apply', subresource: string, sent: KubeObject): void {
-  const entries: KubeObject[] = (live?.metadata?.managedFields ?? obj.metadata?.managedFields ?? []).filter(
-    (e: KubeObject) => !(e.manager === manager && e.operation === operation && (e.subresource ?? '') === subresource),
-  );
-  const entry: KubeObject = { manager, operation, apiVersion: apiVersionOf(def), time: now(), fieldsType: 'FieldsV1', fieldsV1: fieldsV1(sent) };
+  const entries: KubeObject[] = [...(live?.metadata?.managedFields ?? obj.metadata?.managedFields ?? [])];
+  // A create's Update entry owns every field of the decoded, defaulted object (as kube's field
+  // manager sees it); later writes own what they sent and the object kept.
+  const fields = live || operation === 'Apply' ? presentFields(fieldsV1(sent), obj) : fieldsV1(obj);
+  const entry: KubeObject = { manager, operation, apiVersion: apiVersionOf(def), time: now(), fieldsType: 'FieldsV1', fieldsV1: fields };
   if (subresource) entry.subresource = subresource;
-  entries.push(entry);
-  obj.metadata.managedFields = entries;
+  const i = entries.findIndex((e: KubeObject) => e.manager === manager && e.operation === operation && (e.subresource ?? '') === subresource);
+  // a write that sets no field adds no entry (and leaves the manager's earlier one)
+  if (Object.keys(fields).length > 0) {
+    if (i >= 0) entries[i] = entry;
+    else entries.push(entry);
+  }
+  if (entries.length) obj.metadata.managedFields = sortManagedFields(entries);
+  else delete obj.metadata.managedFields;
 }
 
 function comparable(obj: KubeObject): string {
@@ -78,15 +88,32 @@ const rfc3339Micro = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
  * exactly six fractional digits (Go time.Parse stdFracSecond0), so e.g. a JS Date's ".307Z" is a 400.
  */
 function checkMicroTimes(def: ResourceDef, obj: KubeObject): void {
-  if (def.storageGr !== '/events') return;
-  for (const [field, value] of [['eventTime', obj.eventTime], ['series.lastObservedTime', obj.series?.lastObservedTime]] as const) {
+  const micro =
+    def.storageGr === '/events'
+      ? [obj.eventTime, obj.series?.lastObservedTime]
+      : def.storageGr === 'coordination.k8s.io/leases'
+        ? [obj.spec?.acquireTime, obj.spec?.renewTime]
+        : [];
+  for (const value of micro) {
     if (value === undefined || value === null || value === '') continue;
     if (typeof value !== 'string' || !rfc3339Micro.test(value)) {
       const m = typeof value === 'string' ? value.match(/T\d\d:\d\d:\d\d(.*)$/) : null;
       throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: parsing time "${String(value)}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${m?.[1] ?? String(value)}" as ".000000"`);
     }
-    void field;
   }
+}
+
+/** Namespaces the NamespaceLifecycle admission plugin never lets go. */
+const IMMORTAL_NAMESPACES = ['default', 'kube-system', 'kube-public'];
+
+/** Storages with ReturnDeletedObject (pkg/registry/.../storage.go): a DELETE answers with the object. */
+const RETURNS_DELETED_OBJECT = new Set(['/services', '/namespaces', '/pods', '/serviceaccounts']);
+
+/** What an immediate DELETE answers: the object, or store.go's Success Status naming it. */
+function deletedAnswer(def: ResourceDef, obj: KubeObject): KubeObject {
+  if (RETURNS_DELETED_OBJECT.has(def.storageGr)) return obj;
+  const details: KubeObject = { name: obj.metadata.name, ...(def.group ? { group: def.group } : {}), kind: def.resource, uid: obj.metadata.uid };
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details };
 }
 
 export class Registry {
@@ -158,7 +185,9 @@ export class Registry {
     if (!nsObj) throw notFound('', 'namespaces', ns);
     // plugin/pkg/admission/namespace/lifecycle: no new content in a terminating namespace
     if (op === 'CREATE' && nsObj.metadata.deletionTimestamp) {
-      throw forbidden(def.group, def.resource, name, `unable to create new content in namespace ${ns} because it is being terminated`);
+      throw forbidden(def.group, def.resource, name, `unable to create new content in namespace ${ns} because it is being terminated`, [
+        { reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' },
+      ]);
     }
   }
 
@@ -167,6 +196,8 @@ export class Registry {
     const obj = deepCopy(body);
     const gv = apiVersionOf(def);
     if (obj.kind && obj.kind !== def.kind) {
+      // The serializer decodes the kind the body names, then fails to convert it to the URL's kind.
+      if (!def.crd && obj.apiVersion === gv) throw badRequest(`${obj.kind} in version "${def.version}" cannot be handled as a ${def.kind}: converting (${def.version}.${obj.kind}) to (${def.group ? def.group.split('.')[0] : 'core'}.${def.kind}): unknown conversion`);
       throw badRequest(`the API version in the data (${obj.apiVersion ?? ''}) does not match the expected API version (${gv})`);
     }
     if (obj.apiVersion && obj.apiVersion !== gv) throw badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`);
@@ -235,7 +266,8 @@ export class Registry {
         this.admission,
       );
       ctx.warnings.push(...validated.warnings);
-      if (rvSent) throw internalError('resourceVersion should not be set on objects to be created');
+      // store.go Create returns a plain error here: a 500 without a reason
+      if (rvSent) throw plainError('resourceVersion should not be set on objects to be created');
       if (ctx.dryRun) return { object: created, status: 201 };
       try {
         const stored = this.store.commit(def.storageGr, def.namespaced ? ns : '', name, this.toStorage(def, created), { mustNotExist: true });
@@ -259,7 +291,7 @@ export class Registry {
     ns: string,
     name: string,
     subresource: string,
-    produce: (live: KubeObject | undefined) => { obj: KubeObject; sent: KubeObject; userRv?: string },
+    produce: (live: KubeObject | undefined) => { obj: KubeObject; sent: KubeObject; userRv?: string; managedFields?: KubeObject[] },
     ctx: RequestContext,
     opts: { createIfMissing?: boolean; managedOp?: 'Update' | 'Apply' } = {},
   ): Promise<WriteResult> {
@@ -277,13 +309,14 @@ export class Registry {
         throw notFound(def.group, def.resource, name);
       }
       const live = this.toExternal(def, liveStored);
-      const { obj: produced, sent, userRv } = produce(deepCopy(live));
+      const { obj: produced, sent, userRv, managedFields } = produce(deepCopy(live));
       const obj = this.normalizeBody(def, produced, ns);
       if (obj.metadata.name && obj.metadata.name !== name) throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
       obj.metadata.name = name;
       const unknown = defaultObject(def, obj);
       this.strictCheck(def, unknown, ctx);
-      setManagedFields(obj, live, def, ctx.fieldManager, opts.managedOp ?? 'Update', subresource, sent);
+      if (managedFields) obj.metadata.managedFields = sortManagedFields(managedFields.map((e) => (e.time === '' ? { ...e, time: now() } : e)));
+      else setManagedFields(obj, live, def, ctx.fieldManager, opts.managedOp ?? 'Update', subresource, sent);
       const mutated = await runMutating(
         { def, subresource, operation: 'UPDATE', namespace: nsKey, name, object: obj, oldObject: live, dryRun: ctx.dryRun, options: this.options('UpdateOptions', ctx), userInfo: ctx.user },
         this.admission,
@@ -294,7 +327,8 @@ export class Registry {
       const liveRv: string = live.metadata.resourceVersion;
       const reqRv: string | undefined = userRv ?? (updated.metadata.resourceVersion || undefined);
       if (!reqRv && !def.allowUnconditionalUpdate) {
-        throw invalid(def.group, def.kind, name, [fieldErr.invalid('metadata.resourceVersion', '0x0', 'must be specified for an update')].map((e) => ({ ...e, body: 'Invalid value: 0x0: must be specified for an update' })));
+        // store.go: errors.NewInvalid(qualifiedResource...) — the resource, not the kind, and the int 0
+        throw invalid(def.group, def.resource, name, [{ ...fieldErr.invalid('metadata.resourceVersion', 0, 'must be specified for an update') }]);
       }
       if (reqRv && reqRv !== liveRv) throw conflict(def.group, def.resource, name);
       // rest.BeforeUpdate: system fields come from the live object.
@@ -313,7 +347,7 @@ export class Registry {
           if (r.errors.length) throw invalid(def.group, def.kind, name, r.errors);
           allocation = r.allocation;
         }
-        const errs = validateObjectUpdate(def, updated, live);
+        const errs = validateObjectUpdate(def, updated, live, subresource);
         if (errs.length) throw invalid(def.group, def.kind, name, errs);
         const validated = await runValidating(
           { def, subresource, operation: 'UPDATE', namespace: nsKey, name, object: deepCopy(updated), oldObject: live, dryRun: ctx.dryRun, options: this.options('UpdateOptions', ctx), userInfo: ctx.user },
@@ -348,31 +382,35 @@ export class Registry {
 
   async patch(def: ResourceDef, ns: string, name: string, subresource: string, contentType: string, patchDoc: unknown, ctx: RequestContext, force: boolean): Promise<WriteResult> {
     const apply = contentType === 'application/apply-patch+yaml';
-    if (apply && !ctx.fieldManager) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
-    void force;
     const produce = (live: KubeObject | undefined) => {
       try {
         if (apply) {
           const cfg = patchDoc as KubeObject;
           if (!cfg || typeof cfg !== 'object' || !cfg.apiVersion || !cfg.kind) throw badRequest('invalid object type: /, Kind=');
-          // Simplified server-side apply: the configuration is merged into the live object with
-          // strategic-merge semantics; fields dropped from a later configuration are not removed and
-          // ownership conflicts are not detected (managedFields records the manager only).
-          const merged = live ? (def.crd ? applyMergePatch(live, cfg) : strategicMerge(live, cfg)) : deepCopy(cfg);
-          return { obj: patchedObject(merged), sent: cfg, ...(cfg.metadata?.resourceVersion ? { userRv: cfg.metadata.resourceVersion as string } : {}) };
+          if (cfg.apiVersion !== apiVersionOf(def) || cfg.kind !== def.kind) throw badRequest(`invalid object type: ${cfg.apiVersion.includes('/') ? '' : '/'}${cfg.apiVersion}, Kind=${cfg.kind}`);
+          // Server-side apply, simplified (apply.ts): the configuration is merged into the live object
+          // (strategic merge for built-ins, merge patch for CRs), then ownership decides conflicts and
+          // which fields the manager gave up.
+          const rv = cfg.metadata?.resourceVersion ? { userRv: cfg.metadata.resourceVersion as string } : {};
+          if (!live) return { obj: deepCopy(cfg), sent: cfg, ...rv };
+          const merged = (def.crd ? applyMergePatch(live, cfg) : strategicMerge(live, cfg)) as KubeObject;
+          const r = serverSideApply(live, merged, cfg, fieldsV1(cfg), ctx.fieldManager, subresource, force);
+          return { obj: r.object, sent: cfg, managedFields: r.managedFields, ...rv };
         }
         if (!live) throw notFound(def.group, def.resource, name);
         let out: KubeObject;
         if (contentType === 'application/json-patch+json') out = applyJsonPatch(live, patchDoc);
         else if (contentType === 'application/merge-patch+json') out = patchedObject(applyMergePatch(live, patchDoc));
         else if (contentType === 'application/strategic-merge-patch+json') {
-          if (def.crd) throw new StatusError(415, 'UnsupportedMediaType', 'strategic merge patch is not supported for custom resources');
+          if (def.crd) throw new StatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
           out = patchedObject(strategicMerge(live, patchDoc));
-        } else throw new StatusError(415, 'UnsupportedMediaType', `the server does not support the media type ${contentType} for PATCH`);
+        } else throw new StatusError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
         const patchedRv = out.metadata?.resourceVersion;
         return { obj: out, sent: (typeof patchDoc === 'object' && patchDoc && !Array.isArray(patchDoc) ? patchDoc : out) as KubeObject, ...(patchedRv && patchedRv !== live.metadata.resourceVersion ? { userRv: patchedRv as string } : {}) };
       } catch (e) {
-        if (e instanceof PatchError) throw new StatusError(422, 'Invalid', e.message);
+        // patch.go: a patch that does not apply becomes errors.NewInvalid with no field errors,
+        // whose message is the generic one (the JSON patch library's text is lost).
+        if (e instanceof PatchError) throw new StatusError(422, 'Invalid', 'the server rejected our request due to an error in our request', {});
         throw e;
       }
     };
@@ -380,15 +418,36 @@ export class Registry {
     return this.update(def, ns, name, subresource, produce, ctx);
   }
 
+  /**
+   * DELETE. Without client preconditions a write that lands between the read and the commit (a
+   * controller updating status while delete admission runs) is retried on the fresh object, as the
+   * etcd store's Delete does; with them it is the client's 409.
+   */
   async delete(def: ResourceDef, ns: string, name: string, options: KubeObject, ctx: RequestContext): Promise<WriteResult> {
+    const userPreconditions = Boolean(options?.preconditions?.uid || options?.preconditions?.resourceVersion);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.deleteOnce(def, ns, name, options, ctx);
+      } catch (e) {
+        if (!(e instanceof PreconditionFailed) || userPreconditions || attempt >= 5) throw e instanceof PreconditionFailed ? conflict(def.group, def.resource, name) : e;
+      }
+    }
+  }
+
+  private async deleteOnce(def: ResourceDef, ns: string, name: string, options: KubeObject, ctx: RequestContext): Promise<WriteResult> {
     const nsKey = def.namespaced ? ns : '';
     const liveStored = this.store.get(def.storageGr, nsKey, name);
     if (!liveStored) throw notFound(def.group, def.resource, name);
+    // plugin/pkg/admission/namespace/lifecycle: the immortal namespaces
+    if (def.storageGr === '/namespaces' && IMMORTAL_NAMESPACES.includes(name)) throw forbidden('', 'namespaces', name, 'this namespace may not be deleted');
     const live = this.toExternal(def, liveStored);
     const pre = options?.preconditions ?? {};
-    if (pre.uid && pre.uid !== live.metadata.uid) throw conflict(def.group, def.resource, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${live.metadata.uid}`);
+    // rest/delete.go BeforeDelete checks them early, naming the kind where the resource would go
+    if (pre.uid && pre.uid !== live.metadata.uid) {
+      throw conflict(def.group, def.kind, name, `the UID in the precondition (${pre.uid}) does not match the UID in record (${live.metadata.uid}). The object might have been deleted and then recreated`);
+    }
     if (pre.resourceVersion && pre.resourceVersion !== live.metadata.resourceVersion) {
-      throw conflict(def.group, def.resource, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${live.metadata.resourceVersion}`);
+      throw conflict(def.group, def.kind, name, `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${live.metadata.resourceVersion}). The object might have been modified`);
     }
     const deleteOptions = this.options('DeleteOptions', ctx, Object.fromEntries(Object.entries(options ?? {}).filter(([k]) => k !== 'kind' && k !== 'apiVersion' && k !== 'dryRun')));
     const attrs = { def, subresource: '', operation: 'DELETE' as Operation, namespace: nsKey, name, object: null, oldObject: live, dryRun: ctx.dryRun, options: deleteOptions, userInfo: ctx.user };
@@ -399,32 +458,27 @@ export class Registry {
     const isNamespace = def.storageGr === '/namespaces';
     const pendingFinalizers = (live.metadata.finalizers?.length ?? 0) > 0 || (isNamespace && (live.spec?.finalizers?.length ?? 0) > 0);
     if (pendingFinalizers) {
-      // store.go updateForGracefulDeletionAndFinalizers: set deletionTimestamp, keep the object.
-      if (live.metadata.deletionTimestamp) return { object: live, status: 202 };
+      // store.go updateForGracefulDeletionAndFinalizers: set deletionTimestamp, keep the object. The
+      // answer is 200 with the object (handlers/delete.go answers 202 only for orphanDependents=false).
+      const status = options?.orphanDependents === false ? 202 : 200;
+      if (live.metadata.deletionTimestamp) return { object: live, status };
       const marked = deepCopy(live);
       marked.metadata.deletionTimestamp = now();
-      marked.metadata.deletionGracePeriodSeconds = 0;
+      // the namespace REST storage sets the timestamp only
+      if (!isNamespace) marked.metadata.deletionGracePeriodSeconds = 0;
       if (marked.metadata.generation) marked.metadata.generation += 1;
       if (isNamespace) marked.status = { ...(marked.status ?? {}), phase: 'Terminating' };
-      if (ctx.dryRun) return { object: marked, status: 202 };
-      try {
-        const stored = this.store.commit(def.storageGr, nsKey, name, this.toStorage(def, marked), { expectedRv: live.metadata.resourceVersion });
-        if (isNamespace) this.startNamespaceCleanup(name);
-        return { object: this.toExternal(def, stored), status: isNamespace ? 200 : 202 };
-      } catch (e) {
-        if (e instanceof PreconditionFailed) throw conflict(def.group, def.resource, name);
-        throw e;
-      }
+      if (ctx.dryRun) return { object: marked, status };
+      // PreconditionFailed goes to delete(), which retries or answers 409
+      const stored = this.store.commit(def.storageGr, nsKey, name, this.toStorage(def, marked), { expectedRv: live.metadata.resourceVersion });
+      if (isNamespace) this.startNamespaceCleanup(name);
+      return { object: this.toExternal(def, stored), status };
     }
-    if (ctx.dryRun) return { object: live, status: 200 };
-    try {
-      const stored = this.store.commit(def.storageGr, nsKey, name, null, { expectedRv: live.metadata.resourceVersion });
-      if (def.storageGr === 'apiextensions.k8s.io/customresourcedefinitions') this.deleteCustomResources(live);
-      return { object: this.toExternal(def, stored), status: 200 };
-    } catch (e) {
-      if (e instanceof PreconditionFailed) throw conflict(def.group, def.resource, name);
-      throw e;
-    }
+    if (ctx.dryRun) return { object: deletedAnswer(def, live), status: 200, deleted: live };
+    const stored = this.store.commit(def.storageGr, nsKey, name, null, { expectedRv: live.metadata.resourceVersion });
+    if (def.storageGr === 'apiextensions.k8s.io/customresourcedefinitions') this.deleteCustomResources(live);
+    const gone = this.toExternal(def, stored);
+    return { object: deletedAnswer(def, gone), status: 200, deleted: gone };
   }
 
   /** The CRD finalizer (customresourcecleanup) removes every instance; done at once here. */

@@ -102,6 +102,24 @@ export function validateService(svc: KubeObject): FieldError[] {
   return errs;
 }
 
+/**
+ * ValidateServiceStatusUpdate → ValidateLoadBalancerStatus (1.29+, AllowServiceLBStatusOnNonLB off): an
+ * ingress only on a LoadBalancer Service, ipMode only with an ip, and VIP or Proxy.
+ */
+export function validateServiceStatus(svc: KubeObject): FieldError[] {
+  const errs: FieldError[] = [];
+  const ingress = (svc.status?.loadBalancer?.ingress ?? []) as KubeObject[];
+  if (svc.spec?.type !== 'LoadBalancer' && ingress.length) return [fieldErr.forbidden('status.loadBalancer.ingress', "may only be used when `spec.type` is 'LoadBalancer'")];
+  for (const [i, ing] of ingress.entries()) {
+    const f = `status.loadBalancer.ingress[${i}]`;
+    if (ing.ip && !isIP(ing.ip)) errs.push(fieldErr.invalid(`${f}.ip`, ing.ip, 'must be a valid IP address'));
+    if (ing.ip && !ing.ipMode) errs.push(fieldErr.required(`${f}.ipMode`, 'must be specified when `ip` is set'));
+    else if (ing.ipMode && !ing.ip) errs.push(fieldErr.forbidden(`${f}.ipMode`, 'may not be specified when `ip` is not set'));
+    else if (ing.ipMode && !['VIP', 'Proxy'].includes(ing.ipMode)) errs.push(fieldErr.notSupported(`${f}.ipMode`, ing.ipMode, ['Proxy', 'VIP']));
+  }
+  return errs;
+}
+
 /** ValidateServiceUpdate: clusterIP(s) are immutable unless the type changes to/from ExternalName. */
 export function validateServiceUpdate(svc: KubeObject, old: KubeObject): FieldError[] {
   const errs = validateService(svc);
@@ -292,7 +310,7 @@ export class ServiceAllocator {
             if (alreadyMine) continue;
             const n = normalizeIp(wanted);
             if (!cidrContains(this.cidrFor(fam)!, wanted)) {
-              errors.push(fieldErr.invalid(`spec.clusterIPs`, [wanted], `failed to allocate IP ${wanted}: provided IP is not in the valid range. The range of valid IPs is ${this.cidrFor(fam)}`));
+              errors.push(fieldErr.invalid(`spec.clusterIPs`, [wanted], `failed to allocate IP ${wanted}: the provided network does not match the current range`));
               continue;
             }
             if (st.usedIps.has(n)) {

@@ -2,10 +2,11 @@
 // pkg/registry/<group>/<resource>/strategy.go for the kinds the double serves.
 import { defaultWebhookConfiguration } from './admission.ts';
 import { defaultPolicy, validatePolicy } from './policy.ts';
+import { checkBuiltinShape } from './builtin-schemas.ts';
 import { applyDefaults, crdStatusFor, defaultCrd, prune, validateAgainstSchema, validateCelRules, validateCrd } from './crd.ts';
 import { badRequest, fieldErr, type FieldError } from './errors.ts';
 import type { ResourceDef } from './resources.ts';
-import { defaultService, dropTypeDependentFields, validateService, validateServiceUpdate } from './services.ts';
+import { defaultService, dropTypeDependentFields, validateService, validateServiceStatus, validateServiceUpdate } from './services.ts';
 import type { KubeObject } from './store.ts';
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -27,6 +28,7 @@ export function defaultObject(def: ResourceDef, obj: KubeObject): string[] {
       requireStringMap(w?.namespaceSelector?.matchLabels, 'LabelSelector.webhooks.namespaceSelector.matchLabels');
     }
   }
+  if (!def.crd) unknown.push(...checkBuiltinShape(def.storageGr, obj));
   switch (def.storageGr) {
     case '/services':
       defaultService(obj);
@@ -34,6 +36,19 @@ export function defaultObject(def: ResourceDef, obj: KubeObject): string[] {
     case '/namespaces':
       // SetDefaults_Namespace: the immutable name label (used by namespaceSelectors)
       if (obj.metadata.name) obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
+      break;
+    case '/events':
+      // Go's encoder writes the struct-typed fields even when empty: a zero Time is null, a struct {}
+      if (def.group === 'events.k8s.io') {
+        obj.deprecatedSource ??= {};
+        if (obj.deprecatedFirstTimestamp === undefined) obj.deprecatedFirstTimestamp = null;
+        if (obj.deprecatedLastTimestamp === undefined) obj.deprecatedLastTimestamp = null;
+      } else {
+        obj.source ??= {};
+        if (obj.firstTimestamp === undefined) obj.firstTimestamp = null;
+        if (obj.lastTimestamp === undefined) obj.lastTimestamp = null;
+        if (obj.eventTime === undefined) obj.eventTime = null;
+      }
       break;
     case '/secrets':
       obj.type ||= 'Opaque';
@@ -204,8 +219,8 @@ export function validateObject(def: ResourceDef, obj: KubeObject, old?: KubeObje
   return errs;
 }
 
-export function validateObjectUpdate(def: ResourceDef, obj: KubeObject, old: KubeObject): FieldError[] {
-  if (def.storageGr === '/services') return [...validateMetadata(def, obj), ...validateServiceUpdate(obj, old)];
+export function validateObjectUpdate(def: ResourceDef, obj: KubeObject, old: KubeObject, subresource = ''): FieldError[] {
+  if (def.storageGr === '/services') return [...validateMetadata(def, obj), ...(subresource === 'status' ? validateServiceStatus(obj) : validateServiceUpdate(obj, old))];
   const errs = validateObject(def, obj, old);
   if (def.storageGr === 'apiextensions.k8s.io/customresourcedefinitions') {
     if (obj.spec?.scope !== old.spec?.scope) errs.push(fieldErr.invalid('spec.scope', obj.spec?.scope, 'field is immutable'));

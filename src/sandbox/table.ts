@@ -114,7 +114,8 @@ const printers: Record<string, Printer> = {
     cells: eventCells,
   },
   '/services': {
-    columns: [nameCol, col('Type', 'string', '', 0, 'The type of the service.'), col('Cluster-IP', 'string', '', 0, 'The cluster IP of the service.'), col('External-IP', 'string', '', 0, 'The external IP of the service.'), col('Port(s)', 'string', '', 0, 'The ports of the service.'), ageCol, col('Selector', 'string', '', 1, 'The label selector of the service.')],
+    // descriptions: the swagger docs of the fields (printers.go columns via the OpenAPI docs)
+    columns: [nameCol, col('Type', 'string', '', 0, "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer. \"ClusterIP\" allocates a cluster-internal IP address for load-balancing to endpoints. Endpoints are determined by the selector or if that is not specified, by manual construction of an Endpoints object or EndpointSlice objects. If clusterIP is \"None\", no virtual IP is allocated and the endpoints are published as a set of endpoints rather than a virtual IP. \"NodePort\" builds on ClusterIP and allocates a port on every node which routes to the same endpoints as the clusterIP. \"LoadBalancer\" builds on NodePort and creates an external load-balancer (if supported in the current cloud) which routes to the same endpoints as the clusterIP. \"ExternalName\" aliases this service to the specified externalName. Several other fields do not apply to ExternalName services. More info: https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types"), col('Cluster-IP', 'string', '', 0, "clusterIP is the IP address of the service and is usually assigned randomly. If an address is specified manually, is in-range (as per system configuration), and is not in use, it will be allocated to the service; otherwise creation of the service will fail. This field may not be changed through updates unless the type field is also being changed to ExternalName (which requires this field to be blank) or the type field is being changed from ExternalName (in which case this field may optionally be specified, as describe above).  Valid values are \"None\", empty string (\"\"), or a valid IP address. Setting this to \"None\" makes a \"headless service\" (no virtual IP), which is useful when direct endpoint connections are preferred and proxying is not required.  Only applies to types ClusterIP, NodePort, and LoadBalancer. If this field is specified when creating a Service of type ExternalName, creation will fail. This field will be wiped when updating a Service to type ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"), col('External-IP', 'string', '', 0, "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.  These IPs are not managed by Kubernetes.  The user is responsible for ensuring that traffic arrives at a node with this IP.  A common example is external load-balancers that are not part of the Kubernetes system."), col('Port(s)', 'string', '', 0, "The list of ports that are exposed by this service. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies"), ageCol, col('Selector', 'string', '', 1, "Route service traffic to pods with label keys and values matching this selector. If empty or not present, the service is assumed to have an external process managing its endpoints, which Kubernetes will not modify. Only applies to types ClusterIP, NodePort, and LoadBalancer. Ignored if type is ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/")],
     cells: (s) => [s.metadata.name, s.spec?.type ?? '', s.spec?.clusterIP || '<none>', serviceExternalIP(s), servicePorts(s), age(s), selectorString(s.spec?.selector)],
   },
   '/namespaces': {
@@ -122,7 +123,7 @@ const printers: Record<string, Printer> = {
     cells: (n) => [n.metadata.name, n.status?.phase ?? '', age(n)],
   },
   '/configmaps': {
-    columns: [nameCol, col('Data', 'string'), ageCol],
+    columns: [nameCol, col('Data', 'string', '', 0, "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."), ageCol],
     cells: (c) => [c.metadata.name, Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length, age(c)],
   },
   '/secrets': {
@@ -167,7 +168,7 @@ function evalJsonPath(obj: KubeObject, path: string): unknown {
 }
 
 function crdPrinter(columns: PrinterColumn[]): Printer {
-  const cols = [nameCol, ...columns.map((c) => col(c.name, c.type, c.format ?? '', c.priority ?? 0, c.description ?? ''))];
+  const cols = [nameCol, ...columns.map((c) => col(c.name, c.type, c.format ?? '', c.priority ?? 0, c.description || `Custom resource definition column (in JSONPath format): ${c.jsonPath}`))];
   return {
     columns: cols,
     cells: (o) => [

@@ -119,7 +119,8 @@ describe('custom resources', () => {
     assert.equal((await sb.request('GET', '/apis/admitlb.io/v1alpha1/namespaces/default/pools/p1')).status, 404);
     const put = await sb.request('PUT', '/apis/admitlb.io/v1alpha1/namespaces/kube-system/pools/p1', { apiVersion: 'admitlb.io/v1alpha1', kind: 'Pool', metadata: { name: 'p1' }, spec: { ip: '10.0.0.1' } });
     assert.equal(put.status, 422);
-    assert.match(put.json().message, /metadata\.resourceVersion: Invalid value: 0x0: must be specified for an update/);
+    // 1.34 renders the int as 0 (field.Error ErrorBody), and names the resource: pools.admitlb.io "p1" is invalid
+    assert.match(put.json().message, /^pools\.admitlb\.io "p1" is invalid: metadata\.resourceVersion: Invalid value: 0: must be specified for an update$/);
   });
 
   it('deleting the CRD removes its instances and stops serving the kind', async () => {

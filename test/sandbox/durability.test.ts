@@ -108,7 +108,7 @@ describe('service allocation', () => {
       assert.deepEqual(ds.json().spec.ipFamilies, ['IPv4', 'IPv6']);
       assert.match(ds.json().spec.clusterIPs[0], /^10\.96\./);
       assert.match(ds.json().spec.clusterIPs[1], /^fd00:10:96::/);
-      const fixed = await sb.request('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'fixed' }, spec: { clusterIP: '10.96.5.5', ports: [{ port: 80 }] } });
+      const fixed = await sb.request('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'fixed' }, spec: { type: 'LoadBalancer', clusterIP: '10.96.5.5', ports: [{ port: 80 }] } });
       assert.equal(fixed.json().spec.clusterIP, '10.96.5.5');
       const taken = await sb.request('POST', '/api/v1/namespaces/default/services', { metadata: { name: 'taken' }, spec: { clusterIP: '10.96.5.5', ports: [{ port: 80 }] } });
       assert.equal(taken.status, 422);
@@ -120,7 +120,8 @@ describe('service allocation', () => {
       assert.equal(ext.status, 201, ext.text);
       assert.equal(ext.json().spec.clusterIP, undefined);
       // update keeps allocated values the client omitted (patchAllocatedValues) and status (PrepareForUpdate)
-      await sb.request('PATCH', '/api/v1/namespaces/default/services/fixed/status', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } }, { 'Content-Type': 'application/merge-patch+json' });
+      const st = await sb.request('PATCH', '/api/v1/namespaces/default/services/fixed/status', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } }, { 'Content-Type': 'application/merge-patch+json' });
+      assert.equal(st.status, 200, st.text);
       const live = (await sb.request('GET', '/api/v1/namespaces/default/services/fixed')).json();
       delete live.spec.clusterIP;
       delete live.spec.clusterIPs;

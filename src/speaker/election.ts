@@ -76,3 +76,30 @@ export function groupKeyFor(a: Assignment): string {
 export function isOwner(self: string, a: Assignment, liveNodes: Iterable<string>): boolean {
   return ownerOf(groupKeyFor(a), liveNodes) === self;
 }
+
+/**
+ * Whether a node may act on its view of one election (heartbeat mode; see the README of
+ * src/speaker, "Partitions"). `known` are the candidates the membership knows of (eligible nodes
+ * with a node Lease), `heard` those this node hears (itself included). A node acts only when it
+ * hears a strict majority of the known candidates, or exactly half of them including the lowest
+ * name (so of two halves of a split segment exactly one acts), or when it is the only one.
+ *  - a node that hears nobody (its link is down, or it is cut off) is in the minority: it drops its
+ *    addresses instead of taking everything;
+ *  - the majority side elects among the nodes it hears, which excludes the isolated node: exactly
+ *    one owner per address, on the side that can still be reached by most of the segment.
+ * The price: in a segment of two candidates, when the one with the lower name dies the other waits
+ * until the dead node's Lease lapses (or is deleted at shutdown), because from its side a dead peer
+ * and its own dead link look the same.
+ */
+export function hasQuorum(known: readonly string[], heard: ReadonlySet<string>): boolean {
+  const k = new Set(known.filter(Boolean));
+  if (k.size === 0) return false;
+  let h = 0;
+  let lowest: string | undefined;
+  for (const n of k) {
+    if (heard.has(n)) h++;
+    if (lowest === undefined || n < lowest) lowest = n;
+  }
+  if (2 * h > k.size) return true;
+  return 2 * h === k.size && heard.has(lowest!);
+}

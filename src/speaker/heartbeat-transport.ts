@@ -72,6 +72,7 @@ export class HeartbeatTransport {
   private keys: Buffer[] = [];
   private keyText = '';
   private targets: string[] = [];
+  private member = false;
   private seq = 0n;
   // Wall-clock ms at start: only ever compared with this node's own earlier incarnations.
   private readonly incarnation = BigInt(Date.now());
@@ -112,7 +113,10 @@ export class HeartbeatTransport {
    * unreachable) and where to send: each member's address of this socket's family.
    */
   setPeers(members: Iterable<string>, addresses: Iterable<string>): void {
-    this.liveness.setMembers(members);
+    const m = new Set(members);
+    this.liveness.setMembers(m);
+    // A node that is no member (its Lease lapsed: the others no longer count it) stays silent.
+    this.member = m.has(this.opts.nodeName);
     this.targets = [...new Set(addresses)].filter((a) => a.includes(':') === (this.family === 6)).sort();
   }
 
@@ -137,7 +141,7 @@ export class HeartbeatTransport {
 
   private send(leaving: boolean): void {
     const socket = this.socket;
-    if (!socket || this.targets.length === 0 || this.keys.length === 0) return;
+    if (!socket || !this.member || this.targets.length === 0 || this.keys.length === 0) return;
     this.seq++;
     const packet = encodeHeartbeat({ node: this.opts.nodeName, incarnation: this.incarnation, seq: this.seq, leaving }, this.keys[0]!);
     for (const t of this.targets) {

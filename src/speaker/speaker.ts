@@ -60,6 +60,8 @@ export interface HeartbeatSource {
 export interface LeaseHealth {
   /** whether our own Lease was renewed within its duration */
   healthy(): boolean;
+  /** when healthy() turns false without another renewal (heartbeat mode leaves the membership then) */
+  healthyUntil?(): number;
 }
 
 /** The BGP side as the runtime needs it (BgpSpeaker; tests may inject a fake). */
@@ -278,10 +280,10 @@ export class Speaker {
     this.schedule();
   }
 
-  /** Heartbeat mode: the members this node hears, as a comparable string. */
+  /** Heartbeat mode: the members this node hears and whether its own Lease is healthy, comparable. */
   private heardKey(): string {
     const hb = this.opts.heartbeats;
-    return hb ? [...hb.heard()].sort().join(',') : '';
+    return hb ? `${this.opts.lease.healthy() ? '+' : '-'}${[...hb.heard()].sort().join(',')}` : '';
   }
 
   /** Called by the heartbeat transport when a peer joins or leaves the heard set. */
@@ -381,11 +383,16 @@ export class Speaker {
       services.push({ service, assignment: await this.verify(service) });
     }
     for (const k of this.verified.keys()) if (!seen.has(k)) this.verified.delete(k);
-    const members = this.liveNodes();
+    let members = this.liveNodes();
     this.lastLive = [...this.live.live()].sort().join(',');
     let liveNodes = members;
     const hb = this.opts.heartbeats;
     if (hb) {
+      // Our own Lease unrenewed for its duration (cut off the API): the others are dropping us from
+      // their membership now, and stop sending to us and counting us. We leave first, on our own
+      // clock (their lapse is judged from when they saw our last renewal, never earlier), so no
+      // two nodes act on different memberships; the transport stops sending while we are no member.
+      if (!this.opts.lease.healthy() && members.has(this.opts.nodeName)) members = new Set([...members].filter((n) => n !== this.opts.nodeName));
       // The API says who the members are; the heartbeats say which of them are alive right now.
       hb.setPeers(members, this.memberAddresses(members, cache.nodes()));
       this.lastHeard = this.heardKey();
@@ -418,7 +425,9 @@ export class Speaker {
 
   private armLiveTimer(): void {
     clearTimeout(this.expiryTimer);
-    const deaths = [this.live.nextExpiry(), this.opts.heartbeats?.nextDeath()].filter((x): x is number => x !== undefined);
+    const hb = this.opts.heartbeats;
+    const own = hb ? this.opts.lease.healthyUntil?.() : undefined;
+    const deaths = [this.live.nextExpiry(), hb?.nextDeath(), own !== undefined && own > this.now() ? own : undefined].filter((x): x is number => x !== undefined);
     if (deaths.length === 0 || this.stopped) return;
     this.expiryTimer = setTimeout(() => this.checkLive(), Math.max(0, Math.min(...deaths) - this.now()) + 1);
     this.expiryTimer.unref();

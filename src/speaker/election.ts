@@ -103,3 +103,63 @@ export function hasQuorum(known: readonly string[], heard: ReadonlySet<string>):
   if (2 * h > k.size) return true;
   return 2 * h === k.size && heard.has(lowest!);
 }
+
+/**
+ * A memo for ownerOf that gives exactly its answers: for each group key, the K best nodes of the
+ * universe (all Nodes), ranked as ownerOf ranks them (score, then name). The owner among any
+ * candidate subset is the first of them that is a candidate; only when none is (e.g. Local policy
+ * with endpoints elsewhere) does it fall back to ownerOf over the candidates. Why: a pass scores
+ * every candidate for every group (1,000 nodes × 1,000 Services = 10^6 sha256, seconds of CPU),
+ * and a node dying or coming back changes the candidates, not the universe, so after the first pass
+ * a failover costs K lookups per group. A changed universe (Node added or removed) starts afresh.
+ */
+export class OwnerCache {
+  private sig = '';
+  private universe = new Set<string>();
+  private top = new Map<string, string[]>();
+  private used = new Set<string>();
+  /** the last candidate array seen (callers reuse one array for many groups; never mutated) and its checks */
+  private last: { list: readonly string[]; set: Set<string>; known: boolean } | undefined;
+
+  constructor(private readonly k = 4) {}
+
+  /** The names of every Node; call once per pass before ownerOf. */
+  setUniverse(nodes: Iterable<string>): void {
+    const sorted = [...new Set(nodes)].filter(Boolean).sort();
+    const sig = sorted.join('\0');
+    if (sig === this.sig) return;
+    this.sig = sig;
+    this.universe = new Set(sorted);
+    this.top.clear();
+    this.last = undefined;
+  }
+
+  ownerOf(groupKey: string, candidates: readonly string[]): string | undefined {
+    this.used.add(groupKey);
+    if (candidates.length === 0) return undefined;
+    if (this.last?.list !== candidates) this.last = { list: candidates, set: new Set(candidates), known: candidates.every((c) => this.universe.has(c)) };
+    const { set: c, known } = this.last;
+    if (!known) return ownerOf(groupKey, candidates);
+    let top = this.top.get(groupKey);
+    if (!top) {
+      top = [...this.universe]
+        .map((node) => ({ node, s: score(node, groupKey) }))
+        .sort((a, b) => (a.s > b.s ? -1 : a.s < b.s ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
+        .slice(0, this.k)
+        .map((x) => x.node);
+      this.top.set(groupKey, top);
+    }
+    for (const n of top) if (c.has(n)) return n;
+    return ownerOf(groupKey, candidates);
+  }
+
+  /** Forgets the groups not asked for since the last call (bounded memory as Services go). */
+  prune(): void {
+    for (const key of [...this.top.keys()]) if (!this.used.has(key)) this.top.delete(key);
+    this.used.clear();
+  }
+
+  size(): number {
+    return this.top.size;
+  }
+}

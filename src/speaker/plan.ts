@@ -34,7 +34,7 @@ import type { IPClaim, IPPool, PoolUsage } from '../config/schemas.ts';
 import type { ObjectMeta, Service } from '../kube/types.ts';
 import type { Assignment as SignedAssignmentFields } from '../signing/assignment.ts';
 import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement, LabelSelector } from './config.ts';
-import { groupKeyFor, hasQuorum, ownerOf } from './election.ts';
+import { OwnerCache, groupKeyFor, hasQuorum, ownerOf } from './election.ts';
 
 export const EXCLUDE_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -73,6 +73,8 @@ export interface PlanInput {
    * Unset: the live set is trusted as it is (Lease mode).
    */
   memberNodes?: ReadonlySet<string>;
+  /** A memo of the election over passes (same answers as ownerOf, far fewer hashes); optional. */
+  ownerCache?: OwnerCache;
   services: ServiceInput[];
   claims: IPClaim[];
   endpointSlices: EndpointSliceObject[];
@@ -308,6 +310,9 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
   // Nodes that may announce anything at all and whose speaker is a member (heartbeat mode) or alive
   // (Lease mode); the live ones among them.
   const members = input.memberNodes ?? input.liveNodes;
+  const cache = input.ownerCache;
+  cache?.setUniverse(nodes.keys());
+  const elect = (key: string, candidates: string[]) => (cache ? cache.ownerOf(key, candidates) : ownerOf(key, candidates));
   const eligibleMembers = [...nodes.keys()].filter((n) => n && nodeProblem(nodes.get(n)) === undefined && members.has(n)).sort(byString);
 
   const endpointOK = (svc: TrustedService, node: string) => (svc.local ? !!endpoints.readyNodes.get(svc.key)?.has(node) : endpoints.anyReady.has(svc.key));
@@ -340,11 +345,11 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
     if (input.memberNodes) {
       // Heartbeat mode: without a quorum this node's view is not trusted (it may be the one cut off).
       const quorum = hasQuorum(known, input.liveNodes);
-      const owner = quorum ? ownerOf(groupKey, candidates) : undefined;
+      const owner = quorum ? elect(groupKey, candidates) : undefined;
       elections.push({ address, groupKey, owner, candidates, services: serviceKeys, known, quorum });
       if (owner !== self || selfProblem !== undefined) continue;
     } else {
-      const owner = ownerOf(groupKey, candidates);
+      const owner = elect(groupKey, candidates);
       elections.push({ address, groupKey, owner, candidates, services: serviceKeys });
       if (owner !== self || selfProblem !== undefined) continue;
     }
@@ -413,5 +418,6 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
     .map(([address, svcs]) => ({ address, services: sortedUnique(svcs) }))
     .sort((a, b) => byString(a.address, b.address));
 
+  cache?.prune();
   return { nodeProblem: selfProblem, l2, elections, local, bgp, skipped };
 }

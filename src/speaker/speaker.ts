@@ -15,6 +15,7 @@ import type { L2Announcer } from './announcer.ts';
 import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement } from './config.ts';
 import { DEFAULT_EXCLUDES, chooseInterface } from './interfaces.ts';
 import { defaultRoutes, listLinks, type CommandRunner, type DefaultRoutes, type IpLink } from './ip.ts';
+import { OwnerCache } from './election.ts';
 import { LiveSet } from './liveness.ts';
 import { planSpeaker, type BgpPeerPlan, type EndpointSliceObject, type NodeObject, type ServiceInput, type SpeakerPlan } from './plan.ts';
 
@@ -220,6 +221,7 @@ export class Speaker {
   /** (protocol|address|reason) for which announceFailed was reported */
   private readonly failedReported = new Set<string>();
   private readonly lastOwner = new Map<string, string | undefined>();
+  private readonly ownerCache = new OwnerCache();
   private lastLive = '';
   /** heartbeat mode: the heard members at the last check */
   private lastHeard = '';
@@ -405,6 +407,7 @@ export class Speaker {
       nodes: cache.nodes(),
       liveNodes,
       ...(hb ? { memberNodes: members } : {}),
+      ownerCache: this.ownerCache,
       services,
       claims: cache.claims(),
       endpointSlices: cache.endpointSlices(),

@@ -162,8 +162,9 @@ describe('HeartbeatTransport (UDP between two loopback addresses)', () => {
     };
     const outcomes: Record<string, string[]> = { a: [], b: [] };
     const logger = { info: () => {}, warn: () => {} };
+    // 20 ms × 25: a loaded machine stalls the event loop for tens of ms; only "leaving" must be at once.
     const mk = (node: string, address: string, keysDir: string) =>
-      new HeartbeatTransport({ nodeName: node, address, port, intervalMs: 20, missed: 3, keysDir, logger, keyReloadMs: 30, onPacket: (o) => outcomes[node === 'node-a' ? 'a' : 'b']!.push(o) });
+      new HeartbeatTransport({ nodeName: node, address, port, intervalMs: 20, missed: 25, keysDir, logger, keyReloadMs: 30, onPacket: (o) => outcomes[node === 'node-a' ? 'a' : 'b']!.push(o) });
     const dA = keyDir('a', K1);
     const dB = keyDir('b', K2);
     const a = mk('node-a', '127.0.0.2', dA);

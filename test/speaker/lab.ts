@@ -299,7 +299,7 @@ export class SpeakerLab {
       await waitFor(`speaker ${node} ready`, async () => {
         if (c.child.exitCode !== null) throw new Error(`speaker ${node} exited: ${c.out()}`);
         return c.out().includes('admitlb speaker running');
-      }, { timeoutMs: 30_000, intervalMs: 50 });
+      }, { timeoutMs: 90_000, intervalMs: 50 }); // tsx compiles the speaker at start: slow on a loaded machine
     }
     return c;
   }

@@ -10,7 +10,7 @@ import { loadKubeConfig } from '../kube/client.ts';
 import { NodeLease, SpeakerCache, SpeakerEvents, SpeakerSecrets } from '../kube/speaker-cache.ts';
 import { loadKeySet } from '../signing/assignment.ts';
 import { L2Announcer } from './announcer.ts';
-import { HeartbeatTransport } from './heartbeat-transport.ts';
+import { HeartbeatThread } from './heartbeat-worker.ts';
 import { execRunner } from './ip.ts';
 import { NeighborRequestCapture } from './neighbor-capture.ts';
 import { Speaker, countingRunner, createSpeakerMetrics } from './speaker.ts';
@@ -78,7 +78,7 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
   const heartbeatCounter = new Counter({ name: 'admitlb_speaker_heartbeats_received_total', help: 'Heartbeat packets received, by outcome (joined, accepted, left, replay, not-member, self, malformed, version, bad-mac).', labelNames: ['outcome'], registers: [registry] });
   let speakerRef: Speaker | undefined;
   const heartbeats = config.heartbeatKeysDir
-    ? new HeartbeatTransport({
+    ? new HeartbeatThread({
         nodeName: config.nodeName,
         address: config.heartbeatAddress,
         port: config.heartbeatPort,
@@ -87,7 +87,7 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
         keysDir: config.heartbeatKeysDir,
         logger,
         onChange: () => speakerRef?.heartbeatChanged(),
-        onPacket: (outcome) => heartbeatCounter.inc({ outcome }),
+        onPacket: (outcome, count) => heartbeatCounter.inc({ outcome }, count),
       })
     : undefined;
   if (!heartbeats) logger.warn({}, 'no --heartbeat-keys-dir: liveness comes from node Leases renewed every ' + config.leaseRenewMs + ' ms (API writes in the failover loop)');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeerLiveness, decodeHeartbeat, encodeHeartbeat, type Heartbeat, type ReceiveResult } from '../../src/speaker/heartbeat.ts';
 import { HeartbeatTransport, loadHeartbeatKeys } from '../../src/speaker/heartbeat-transport.ts';
+import { HeartbeatThread } from '../../src/speaker/heartbeat-worker.ts';
 import { hasQuorum } from '../../src/speaker/election.ts';
 
 const K1 = randomBytes(32);
@@ -193,6 +194,40 @@ describe('HeartbeatTransport (UDP between two loopback addresses)', () => {
       await b.stop({ leaving: true });
       await until(() => outcomes.a!.includes('left'));
       assert.deepEqual([...a.heard()], ['node-a'], 'leaving: dead at once');
+    } finally {
+      await a.stop();
+      await b.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('on their own threads (what the speaker runs): the heard set is pushed to the main thread; counts batched; leaving at once; a bad key fails start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'admitlb-hb-'));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    writeFileSync(join(dir, 'key'), K1.toString('base64'));
+    const logger = { info: () => {}, warn: () => {} };
+    const changes = { a: 0 };
+    const packets: Record<string, number> = {};
+    const a = new HeartbeatThread({ nodeName: 'node-a', address: '127.0.0.2', port, intervalMs: 20, missed: 25, keysDir: dir, logger, onChange: () => changes.a++, onPacket: (o, n) => (packets[o] = (packets[o] ?? 0) + n) });
+    const b = new HeartbeatThread({ nodeName: 'node-b', address: '127.0.0.3', port, intervalMs: 20, missed: 25, keysDir: dir, logger });
+    try {
+      await a.start();
+      await b.start();
+      a.setPeers(['node-a', 'node-b'], ['127.0.0.3']);
+      b.setPeers(['node-a', 'node-b'], ['127.0.0.2']);
+      await until(() => a.heard().size === 2 && b.heard().size === 2);
+      assert.ok(changes.a >= 1);
+      // Blocking the main thread does not stop the heartbeats (they live on the worker).
+      const end = Date.now() + 700;
+      while (Date.now() < end);
+      await sleep(50);
+      assert.deepEqual([...b.heard()].sort(), ['node-a', 'node-b'], 'a busy main thread still sends');
+      await until(() => (packets.joined ?? 0) + (packets.accepted ?? 0) > 5, 5000);
+      await b.stop({ leaving: true });
+      await until(() => a.heard().size === 1);
+      const bad = new HeartbeatThread({ nodeName: 'node-c', address: '127.0.0.4', port, intervalMs: 20, missed: 3, keysDir: join(dir, 'missing'), logger });
+      await assert.rejects(bad.start(), /cannot read the heartbeat key/);
+      await bad.stop();
     } finally {
       await a.stop();
       await b.stop();

@@ -30,7 +30,11 @@ commands:
             and /metrics on plain HTTP
               --node-name N (or NODE_NAME) --signing-keys-dir D [--kubeconfig F]
               [--namespace admitlb-system] [--host 0.0.0.0] [--port 7472] [--log-level info]
-              [--lease-duration-seconds 1.5] [--lease-renew-ms 375]
+              [--heartbeat-keys-dir D (or ADMITLB_HEARTBEAT_KEYS_DIR)]
+              [--heartbeat-address 0.0.0.0 (or ADMITLB_HEARTBEAT_ADDRESS)]
+              [--heartbeat-port 7473 (or ADMITLB_HEARTBEAT_PORT)] [--heartbeat-interval-ms 100]
+              [--heartbeat-missed 3] [--lease-duration-seconds 40|1.5] [--lease-renew-ms 10000|375]
+              (the Lease defaults: with heartbeats | without)
   sandbox   a local cluster with nothing else installed (what \`npm start\` runs): the API server
             double with admitlb's CRDs, webhooks and a default pool; prints the kubeconfig to use
               [--data-dir .sandbox] [--listen 127.0.0.1:6443] [--webhook-port 0]
@@ -146,6 +150,11 @@ export async function main(argv: string[]): Promise<number> {
           namespace: { type: 'string' },
           'lease-duration-seconds': { type: 'string' },
           'lease-renew-ms': { type: 'string' },
+          'heartbeat-keys-dir': { type: 'string' },
+          'heartbeat-address': { type: 'string' },
+          'heartbeat-port': { type: 'string' },
+          'heartbeat-interval-ms': { type: 'string' },
+          'heartbeat-missed': { type: 'string' },
           'command-prefix': { type: 'string' },
         },
       });
@@ -156,6 +165,11 @@ export async function main(argv: string[]): Promise<number> {
           namespace: values.namespace,
           leaseDurationSeconds: numberFlag(values['lease-duration-seconds']),
           leaseRenewMs: numberFlag(values['lease-renew-ms']),
+          heartbeatKeysDir: values['heartbeat-keys-dir'] ?? (process.env.ADMITLB_HEARTBEAT_KEYS_DIR || undefined),
+          heartbeatAddress: values['heartbeat-address'] ?? (process.env.ADMITLB_HEARTBEAT_ADDRESS || undefined),
+          heartbeatPort: numberFlag(values['heartbeat-port'] ?? (process.env.ADMITLB_HEARTBEAT_PORT || undefined)),
+          heartbeatIntervalMs: numberFlag(values['heartbeat-interval-ms']),
+          heartbeatMissed: numberFlag(values['heartbeat-missed']),
           commandPrefix: values['command-prefix']?.split(' ').filter(Boolean),
         }),
       );

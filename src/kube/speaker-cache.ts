@@ -194,7 +194,12 @@ export class NodeLease {
 
   /** Whether the last successful renewal is younger than the lease duration. */
   healthy(): boolean {
-    return this.now() - this.lastRenewedAt < this.opts.leaseDurationSeconds * 1000;
+    return this.now() < this.healthyUntil();
+  }
+
+  /** Monotonic time at which healthy() turns false without another renewal. */
+  healthyUntil(): number {
+    return this.lastRenewedAt + this.opts.leaseDurationSeconds * 1000;
   }
 
   private body(resourceVersion?: string): V1Lease {

@@ -76,3 +76,90 @@ export function groupKeyFor(a: Assignment): string {
 export function isOwner(self: string, a: Assignment, liveNodes: Iterable<string>): boolean {
   return ownerOf(groupKeyFor(a), liveNodes) === self;
 }
+
+/**
+ * Whether a node may act on its view of one election (heartbeat mode; see the README of
+ * src/speaker, "Partitions"). `known` are the candidates the membership knows of (eligible nodes
+ * with a node Lease), `heard` those this node hears (itself included). A node acts only when it
+ * hears a strict majority of the known candidates, or exactly half of them including the lowest
+ * name (so of two halves of a split segment exactly one acts), or when it is the only one.
+ *  - a node that hears nobody (its link is down, or it is cut off) is in the minority: it drops its
+ *    addresses instead of taking everything;
+ *  - the majority side elects among the nodes it hears, which excludes the isolated node: exactly
+ *    one owner per address, on the side that can still be reached by most of the segment.
+ * The price: in a segment of two candidates, when the one with the lower name dies the other waits
+ * until the dead node's Lease lapses (or is deleted at shutdown), because from its side a dead peer
+ * and its own dead link look the same.
+ */
+export function hasQuorum(known: readonly string[], heard: ReadonlySet<string>): boolean {
+  const k = new Set(known.filter(Boolean));
+  if (k.size === 0) return false;
+  let h = 0;
+  let lowest: string | undefined;
+  for (const n of k) {
+    if (heard.has(n)) h++;
+    if (lowest === undefined || n < lowest) lowest = n;
+  }
+  if (2 * h > k.size) return true;
+  return 2 * h === k.size && heard.has(lowest!);
+}
+
+/**
+ * A memo for ownerOf that gives exactly its answers: for each group key, the K best nodes of the
+ * universe (all Nodes), ranked as ownerOf ranks them (score, then name). The owner among any
+ * candidate subset is the first of them that is a candidate; only when none is (e.g. Local policy
+ * with endpoints elsewhere) does it fall back to ownerOf over the candidates. Why: a pass scores
+ * every candidate for every group (1,000 nodes × 1,000 Services = 10^6 sha256, seconds of CPU),
+ * and a node dying or coming back changes the candidates, not the universe, so after the first pass
+ * a failover costs K lookups per group. A changed universe (Node added or removed) starts afresh.
+ */
+export class OwnerCache {
+  private sig = '';
+  private universe = new Set<string>();
+  private top = new Map<string, string[]>();
+  private used = new Set<string>();
+  /** the last candidate array seen (callers reuse one array for many groups; never mutated) and its checks */
+  private last: { list: readonly string[]; set: Set<string>; known: boolean } | undefined;
+
+  constructor(private readonly k = 4) {}
+
+  /** The names of every Node; call once per pass before ownerOf. */
+  setUniverse(nodes: Iterable<string>): void {
+    const sorted = [...new Set(nodes)].filter(Boolean).sort();
+    const sig = sorted.join('\0');
+    if (sig === this.sig) return;
+    this.sig = sig;
+    this.universe = new Set(sorted);
+    this.top.clear();
+    this.last = undefined;
+  }
+
+  ownerOf(groupKey: string, candidates: readonly string[]): string | undefined {
+    this.used.add(groupKey);
+    if (candidates.length === 0) return undefined;
+    if (this.last?.list !== candidates) this.last = { list: candidates, set: new Set(candidates), known: candidates.every((c) => this.universe.has(c)) };
+    const { set: c, known } = this.last;
+    if (!known) return ownerOf(groupKey, candidates);
+    let top = this.top.get(groupKey);
+    if (!top) {
+      top = [...this.universe]
+        .map((node) => ({ node, s: score(node, groupKey) }))
+        .sort((a, b) => (a.s > b.s ? -1 : a.s < b.s ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
+        .slice(0, this.k)
+        .map((x) => x.node);
+      this.top.set(groupKey, top);
+    }
+    for (const n of top) if (c.has(n)) return n;
+    return ownerOf(groupKey, candidates);
+  }
+
+  /** Forgets the groups not asked for since the last call (bounded memory as Services go). */
+  prune(): void {
+    for (const key of [...this.top.keys()]) if (!this.used.has(key)) this.top.delete(key);
+    this.used.clear();
+  }
+
+  size(): number {
+    return this.top.size;
+  }
+}

@@ -1,6 +1,8 @@
 // The node-local data plane of the speaker: election, interface choice, address binding and L2
-// announcements. The Kubernetes glue (node Leases, verified assignments) comes on top of this.
-export { ownerOf, groupKeyFor, isOwner, score, type Assignment } from './election.ts';
+// announcements, heartbeats. The Kubernetes glue (node Leases, verified assignments) comes on top.
+export { ownerOf, groupKeyFor, isOwner, score, hasQuorum, OwnerCache, type Assignment } from './election.ts';
+export { PeerLiveness, encodeHeartbeat, decodeHeartbeat, type Heartbeat, type ReceiveResult } from './heartbeat.ts';
+export { HeartbeatTransport, loadHeartbeatKeys, type HeartbeatTransportOptions } from './heartbeat-transport.ts';
 export { chooseInterface, candidateLinks, DEFAULT_EXCLUDES, type InterfaceChoice, type InterfaceSelection } from './interfaces.ts';
 export { L2Announcer, OWNER_TAG, type L2AnnouncerOptions, type HeldAddress, type RemovedAddress } from './announcer.ts';
 export {

@@ -16,7 +16,9 @@
 //    ipPoolSelectors, neither = every pool). A Service with no ready endpoint anywhere is not
 //    announced; with externalTrafficPolicy Local only nodes hosting a ready endpoint announce it.
 //  - L2: the owner of an address is ownerOf(groupKey, candidates) over the nodes that are live
-//    (fresh Lease) and eligible for that address; the group key is the claim's sharing key for
+//    (heard by heartbeats, or a fresh Lease without them) and eligible for that address; with
+//    heartbeats, only when this node hears a quorum of the address's known candidates
+//    (election.ts hasQuorum: a node cut off from its segment announces nothing); the group key is the claim's sharing key for
 //    shared addresses, else groupKeyFor(all trusted addresses of the Service), so both families of a
 //    dual-stack Service and all Services of a sharing key land on one node whenever their candidate
 //    sets agree. Only the owner announces.
@@ -32,7 +34,7 @@ import type { IPClaim, IPPool, PoolUsage } from '../config/schemas.ts';
 import type { ObjectMeta, Service } from '../kube/types.ts';
 import type { Assignment as SignedAssignmentFields } from '../signing/assignment.ts';
 import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement, LabelSelector } from './config.ts';
-import { groupKeyFor, ownerOf } from './election.ts';
+import { type OwnerCache, groupKeyFor, hasQuorum, ownerOf } from './election.ts';
 
 export const EXCLUDE_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -59,8 +61,20 @@ export interface ServiceInput {
 export interface PlanInput {
   nodeName: string;
   nodes: NodeObject[];
-  /** Nodes whose speaker Lease is fresh (judged by the runtime on its own clock). */
+  /**
+   * Nodes whose speaker is alive as this node sees it: with heartbeats, the members this node hears
+   * (itself included); without, nodes whose speaker Lease is fresh (judged on the runtime's clock).
+   */
   liveNodes: ReadonlySet<string>;
+  /**
+   * Heartbeat mode: the membership (nodes with a speaker Lease, from the API). An L2 election is
+   * then decided only when this node hears a quorum of the election's known candidates
+   * (election.ts hasQuorum); otherwise this node computes no owner and announces nothing for it.
+   * Unset: the live set is trusted as it is (Lease mode).
+   */
+  memberNodes?: ReadonlySet<string>;
+  /** A memo of the election over passes (same answers as ownerOf, far fewer hashes); optional. */
+  ownerCache?: OwnerCache;
   services: ServiceInput[];
   claims: IPClaim[];
   endpointSlices: EndpointSliceObject[];
@@ -86,6 +100,9 @@ export interface L2Election {
   owner: string | undefined;
   candidates: string[];
   services: string[];
+  /** heartbeat mode: the candidates known from the membership, and whether this node heard a quorum of them */
+  known?: string[];
+  quorum?: boolean;
 }
 
 export interface LocalBinding {
@@ -290,8 +307,13 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
   const endpoints = indexEndpoints(input.endpointSlices);
   const services = trustedServices(input.services, input.claims, skipped);
 
-  // Nodes that may announce anything at all, and whose speaker is alive.
-  const eligibleLive = [...nodes.keys()].filter((n) => n && nodeProblem(nodes.get(n)) === undefined && input.liveNodes.has(n)).sort(byString);
+  // Nodes that may announce anything at all and whose speaker is a member (heartbeat mode) or alive
+  // (Lease mode); the live ones among them.
+  const members = input.memberNodes ?? input.liveNodes;
+  const cache = input.ownerCache;
+  cache?.setUniverse(nodes.keys());
+  const elect = (key: string, candidates: string[]) => (cache ? cache.ownerOf(key, candidates) : ownerOf(key, candidates));
+  const eligibleMembers = [...nodes.keys()].filter((n) => n && nodeProblem(nodes.get(n)) === undefined && members.has(n)).sort(byString);
 
   const endpointOK = (svc: TrustedService, node: string) => (svc.local ? !!endpoints.readyNodes.get(svc.key)?.has(node) : endpoints.anyReady.has(svc.key));
 
@@ -315,13 +337,22 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
     if (advsForPool.length === 0) continue;
     const serviceKeys = sortedUnique(holders.map((h) => h.svc.key));
     const groupKey = claim.spec.sharingKey ? groupKeyFor({ namespace: '', name: '', addresses: [], sharingKey: claim.spec.sharingKey }) : holders[0]!.svc.groupKey;
-    const candidates = eligibleLive.filter((n) => {
+    const known = eligibleMembers.filter((n) => {
       const labels = nodes.get(n)?.metadata.labels;
       return advsForPool.some((a) => selectsNode(a.spec.nodeSelectors, labels)) && holders.some((h) => endpointOK(h.svc, n));
     });
-    const owner = ownerOf(groupKey, candidates);
-    elections.push({ address, groupKey, owner, candidates, services: serviceKeys });
-    if (owner !== self || selfProblem !== undefined) continue;
+    const candidates = known.filter((n) => input.liveNodes.has(n));
+    if (input.memberNodes) {
+      // Heartbeat mode: without a quorum this node's view is not trusted (it may be the one cut off).
+      const quorum = hasQuorum(known, input.liveNodes);
+      const owner = quorum ? elect(groupKey, candidates) : undefined;
+      elections.push({ address, groupKey, owner, candidates, services: serviceKeys, known, quorum });
+      if (owner !== self || selfProblem !== undefined) continue;
+    } else {
+      const owner = elect(groupKey, candidates);
+      elections.push({ address, groupKey, owner, candidates, services: serviceKeys });
+      if (owner !== self || selfProblem !== undefined) continue;
+    }
     const mine = advsForPool.filter((a) => selectsNode(a.spec.nodeSelectors, selfNode?.metadata.labels));
     const unrestricted = mine.some((a) => !a.spec.interfaces || a.spec.interfaces.length === 0);
     const interfaces = unrestricted ? undefined : [...new Set(mine.flatMap((a) => a.spec.interfaces ?? []))];
@@ -387,5 +418,6 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
     .map(([address, svcs]) => ({ address, services: sortedUnique(svcs) }))
     .sort((a, b) => byString(a.address, b.address));
 
+  cache?.prune();
   return { nodeProblem: selfProblem, l2, elections, local, bgp, skipped };
 }

@@ -15,6 +15,7 @@ import type { L2Announcer } from './announcer.ts';
 import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement } from './config.ts';
 import { DEFAULT_EXCLUDES, chooseInterface } from './interfaces.ts';
 import { defaultRoutes, listLinks, type CommandRunner, type DefaultRoutes, type IpLink } from './ip.ts';
+import { OwnerCache } from './election.ts';
 import { LiveSet } from './liveness.ts';
 import { planSpeaker, type BgpPeerPlan, type EndpointSliceObject, type NodeObject, type ServiceInput, type SpeakerPlan } from './plan.ts';
 
@@ -43,9 +44,25 @@ export interface EventRecorder {
   record(target: ServiceRef, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
+/**
+ * Peer liveness by heartbeats (heartbeat-transport.ts). With it, node Leases carry only the
+ * membership and the election's live set is the members this node hears; see the README's
+ * "Partitions" for the rules.
+ */
+export interface HeartbeatSource {
+  /** the membership and the members' addresses to send to */
+  setPeers(members: Iterable<string>, addresses: Iterable<string>): void;
+  /** this node and the members heard within the dead interval */
+  heard(): Set<string>;
+  /** local monotonic time at which the next heard peer turns dead without news */
+  nextDeath(): number | undefined;
+}
+
 export interface LeaseHealth {
   /** whether our own Lease was renewed within its duration */
   healthy(): boolean;
+  /** when healthy() turns false without another renewal (heartbeat mode leaves the membership then) */
+  healthyUntil?(): number;
 }
 
 /** The BGP side as the runtime needs it (BgpSpeaker; tests may inject a fake). */
@@ -159,6 +176,7 @@ export interface SpeakerOptions {
   /** runs `ip` for interface discovery (the announcer's runner) */
   runner: CommandRunner;
   lease: LeaseHealth;
+  heartbeats?: HeartbeatSource;
   events?: EventRecorder;
   metrics?: SpeakerMetrics;
   logger: SpeakerLogger;
@@ -203,7 +221,10 @@ export class Speaker {
   /** (protocol|address|reason) for which announceFailed was reported */
   private readonly failedReported = new Set<string>();
   private readonly lastOwner = new Map<string, string | undefined>();
+  private readonly ownerCache = new OwnerCache();
   private lastLive = '';
+  /** heartbeat mode: the heard members at the last check */
+  private lastHeard = '';
   /** Whether this speaker has seen its own Lease renewed since it started. */
   private inSync = false;
   private frozenLive: Set<string> | undefined;
@@ -261,16 +282,22 @@ export class Speaker {
     this.schedule();
   }
 
-  /** Schedules a pass when the live set changed; arms the timer for the next lapse. */
+  /** Heartbeat mode: the members this node hears and whether its own Lease is healthy, comparable. */
+  private heardKey(): string {
+    const hb = this.opts.heartbeats;
+    return hb ? `${this.opts.lease.healthy() ? '+' : '-'}${[...hb.heard()].sort().join(',')}` : '';
+  }
+
+  /** Called by the heartbeat transport when a peer joins or leaves the heard set. */
+  heartbeatChanged(): void {
+    this.checkLive();
+  }
+
+  /** Schedules a pass when the live set changed; arms the timer for the next lapse (or heartbeat death). */
   private checkLive(): void {
     const live = [...this.live.live()].sort().join(',');
-    if (live !== this.lastLive) this.schedule();
-    clearTimeout(this.expiryTimer);
-    const next = this.live.nextExpiry();
-    if (next !== undefined && !this.stopped) {
-      this.expiryTimer = setTimeout(() => this.checkLive(), Math.max(0, next - this.now()) + 1);
-      this.expiryTimer.unref();
-    }
+    if (live !== this.lastLive || this.heardKey() !== this.lastHeard) this.schedule();
+    this.armLiveTimer();
   }
 
   schedule(): void {
@@ -358,12 +385,29 @@ export class Speaker {
       services.push({ service, assignment: await this.verify(service) });
     }
     for (const k of this.verified.keys()) if (!seen.has(k)) this.verified.delete(k);
-    const liveNodes = this.liveNodes();
+    let members = this.liveNodes();
     this.lastLive = [...this.live.live()].sort().join(',');
+    let liveNodes = members;
+    const hb = this.opts.heartbeats;
+    if (hb) {
+      // Our own Lease unrenewed for its duration (cut off the API): the others are dropping us from
+      // their membership now, and stop sending to us and counting us. We leave first, on our own
+      // clock (their lapse is judged from when they saw our last renewal, never earlier), so no
+      // two nodes act on different memberships; the transport stops sending while we are no member.
+      if (!this.opts.lease.healthy() && members.has(this.opts.nodeName)) members = new Set([...members].filter((n) => n !== this.opts.nodeName));
+      // The API says who the members are; the heartbeats say which of them are alive right now.
+      hb.setPeers(members, this.memberAddresses(members, cache.nodes()));
+      this.lastHeard = this.heardKey();
+      const heard = hb.heard();
+      liveNodes = new Set([...members].filter((n) => heard.has(n)));
+      this.armLiveTimer(); // the peers heard may have changed since the last check
+    }
     const plan = planSpeaker({
       nodeName: this.opts.nodeName,
       nodes: cache.nodes(),
       liveNodes,
+      ...(hb ? { memberNodes: members } : {}),
+      ownerCache: this.ownerCache,
       services,
       claims: cache.claims(),
       endpointSlices: cache.endpointSlices(),
@@ -380,6 +424,31 @@ export class Speaker {
     await this.applyBgp(plan, serviceRefs);
     this.updateMetrics(plan, liveNodes);
     this.opts.metrics?.reconcileSeconds.observe((this.now() - started) / 1000);
+  }
+
+  private armLiveTimer(): void {
+    clearTimeout(this.expiryTimer);
+    const hb = this.opts.heartbeats;
+    const own = hb ? this.opts.lease.healthyUntil?.() : undefined;
+    const deaths = [this.live.nextExpiry(), hb?.nextDeath(), own !== undefined && own > this.now() ? own : undefined].filter((x): x is number => x !== undefined);
+    if (deaths.length === 0 || this.stopped) return;
+    this.expiryTimer = setTimeout(() => this.checkLive(), Math.max(0, Math.min(...deaths) - this.now()) + 1);
+    this.expiryTimer.unref();
+  }
+
+  /** Where the members' heartbeats go: their Node addresses (InternalIP first), this node excluded. */
+  private memberAddresses(members: ReadonlySet<string>, nodes: NodeObject[]): string[] {
+    const out: string[] = [];
+    for (const n of nodes) {
+      const name = n.metadata.name ?? '';
+      if (!members.has(name) || name === this.opts.nodeName) continue;
+      const addrs = ((n.status as { addresses?: { type: string; address: string }[] } | undefined)?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP');
+      const v4 = addrs.filter((a) => !a.address.includes(':')).sort((a, b) => (a.type === b.type ? 0 : a.type === 'InternalIP' ? -1 : 1))[0];
+      const v6 = addrs.filter((a) => a.address.includes(':') && !/^fe80:/i.test(a.address)).sort((a, b) => (a.type === b.type ? 0 : a.type === 'InternalIP' ? -1 : 1))[0];
+      if (v4) out.push(v4.address);
+      if (v6) out.push(v6.address);
+    }
+    return out;
   }
 
   private countElections(plan: SpeakerPlan): void {

@@ -79,6 +79,24 @@ describe('runCertsCommand', () => {
     const jwks = JSON.parse(readFileSync(join(inst.certsDir, 'jwks.json'), 'utf8')) as { keys: Record<string, string>[] };
     assert.deepEqual(jwks.keys.map((k) => k.kid), [kid]);
     assert.equal(jwks.keys[0]?.d, undefined, 'jwks.json is public');
+
+    const hb = find(objects, 'Secret', 'admitlb-speaker-heartbeat');
+    assert.deepEqual(Object.keys(dataOf(hb)), ['key']);
+    assert.equal(Buffer.from(unb64(dataOf(hb).key!).trim(), 'base64').length, 32);
+    assert.equal(statSync(join(inst.certsDir, 'heartbeat', 'key')).mode & 0o777, 0o600);
+  });
+
+  it('the heartbeat key is kept across runs; a rotation keeps the old one as `previous`', async () => {
+    const key = () => readFileSync(join(inst.certsDir, 'heartbeat', 'key'), 'utf8');
+    const k1 = key();
+    await runCertsCommand(opts);
+    assert.equal(key(), k1);
+    await runCertsCommand({ ...opts, rotateHeartbeatKey: true });
+    const hb = find(kustomize(inst.manifestsDir), 'Secret', 'admitlb-speaker-heartbeat');
+    assert.notEqual(key(), k1);
+    assert.deepEqual(Object.keys(dataOf(hb)).sort(), ['key', 'previous']);
+    assert.equal(unb64(dataOf(hb).previous!), k1);
+    assert.equal(unb64(dataOf(hb).key!), key());
   });
 
   it('a second run reuses the CA (caBundle unchanged) but issues a new serving certificate', async () => {
@@ -283,7 +301,9 @@ describe('parseCertsArgs', () => {
       certManager: false,
       rotateSigningKey: false,
       apiServerAuth: 'client-certificate',
+      rotateHeartbeatKey: false,
     });
+    assert.equal(parseCertsArgs(['--rotate-heartbeat-key']).rotateHeartbeatKey, true);
     assert.throws(() => parseCertsArgs(['--days', 'x']), /positive integer/);
     assert.throws(() => parseCertsArgs(['--bogus']));
   });

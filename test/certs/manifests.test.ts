@@ -268,10 +268,10 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       const c = speaker();
       assert.equal(c.image, `ghcr.io/admitlb/admitlb:${PACKAGE_VERSION}`);
       assert.equal(c.command, undefined, "the image's ENTRYPOINT");
-      assert.deepEqual(c.args, ['speaker', '--signing-keys-dir=/var/run/admitlb/signing', '--namespace=$(POD_NAMESPACE)', '--host=$(HOST_IP)', '--port=7472']);
+      assert.deepEqual(c.args, ['speaker', '--signing-keys-dir=/var/run/admitlb/signing', '--namespace=$(POD_NAMESPACE)', '--host=$(HOST_IP)', '--port=7472', '--heartbeat-keys-dir=/var/run/admitlb/heartbeat', '--heartbeat-address=$(HOST_IP)', '--heartbeat-port=7473']);
       const env = Object.fromEntries(c.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
       assert.deepEqual(env, { NODE_NAME: 'spec.nodeName', POD_NAMESPACE: 'metadata.namespace', HOST_IP: 'status.hostIP' });
-      assert.deepEqual(c.ports.map((p) => [p.name, p.containerPort]), [['monitoring', 7472]]);
+      assert.deepEqual(c.ports.map((p) => [p.name, p.containerPort, p.protocol]), [['monitoring', 7472, 'TCP'], ['heartbeat', 7473, 'UDP']]);
       assert.ok(c.resources.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory);
       assert.equal(c.resources.limits?.cpu, undefined, 'no CPU throttling of ARP/NA and Lease renewals');
     });
@@ -299,7 +299,12 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       assert.ok(m?.readOnly);
       const vol = spod().volumes.find((v) => v.name === m.name);
       assert.equal(vol?.secret, undefined, 'no Secret on a node');
-      assert.ok(spod().volumes.every((v) => !v.secret), 'no Secret volume at all');
+      // The only Secret on a node: the heartbeat key, which signs no assignment.
+      assert.deepEqual(spod().volumes.filter((v) => v.secret).map((v) => v.secret!.secretName), ['admitlb-speaker-heartbeat']);
+      const hb = c.volumeMounts.find((v) => v.mountPath === '/var/run/admitlb/heartbeat');
+      assert.ok(hb?.readOnly);
+      assert.equal(spod().volumes.find((v) => v.name === hb.name)?.secret?.secretName, 'admitlb-speaker-heartbeat');
+      assert.ok(find(objects, 'Secret', 'admitlb-speaker-heartbeat'), 'the heartbeat Secret is rendered (generated/)');
       const cmName = vol?.configMap?.name;
       assert.match(cmName ?? '', /^admitlb-signing-public-keys-[a-z0-9]+$/, 'kustomize put the content hash into the reference');
       const cm = find(objects, 'ConfigMap', cmName!);

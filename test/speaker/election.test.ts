@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { groupKeyFor, ownerOf, score } from '../../src/speaker/election.ts';
+import { OwnerCache, groupKeyFor, ownerOf, score } from '../../src/speaker/election.ts';
 
 const NODES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e'];
 const keys = Array.from({ length: 1000 }, (_, i) => `addr:203.0.113.${i % 256}-${Math.floor(i / 256)}`);
@@ -64,5 +64,35 @@ describe('rendezvous election', () => {
     assert.equal(a, b);
     for (const live of [NODES, NODES.slice(1), NODES.slice(2)]) assert.equal(ownerOf(a, live), ownerOf(b, live));
     assert.equal(groupKeyFor({ namespace: 'ns', name: 'none', addresses: [] }), 'svc:ns/none');
+  });
+});
+
+describe('OwnerCache', () => {
+  it('gives exactly ownerOf’s answer for any candidate subset, universe change, unknown candidate, or empty set', () => {
+    const universe = Array.from({ length: 40 }, (_, i) => `node-${i}`);
+    const keys = Array.from({ length: 30 }, (_, i) => `addr:192.0.2.${i}`);
+    const cache = new OwnerCache(3);
+    cache.setUniverse(universe);
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let round = 0; round < 200; round++) {
+      if (round === 100) cache.setUniverse(universe.slice(5)); // Nodes removed: starts afresh
+      const size = Math.floor(rand() * 6);
+      const cands = [...new Set(Array.from({ length: size }, () => universe[Math.floor(rand() * universe.length)]!))];
+      if (round % 17 === 0) cands.push('stranger');
+      for (const k of keys) assert.equal(cache.ownerOf(k, cands), ownerOf(k, cands), `round ${round} ${k} ${cands}`);
+    }
+    // Candidates that avoid the cached best nodes fall back to the full computation.
+    for (const k of keys) {
+      const full = [...universe.slice(5)].sort((a, b) => (score(b, k) > score(a, k) ? 1 : score(b, k) < score(a, k) ? -1 : a < b ? -1 : 1));
+      const tail = full.slice(3);
+      assert.equal(cache.ownerOf(k, tail), ownerOf(k, tail));
+      assert.equal(cache.ownerOf(k, full), full[0]);
+    }
+    assert.equal(cache.ownerOf('addr:x', []), undefined);
+    cache.prune();
+    cache.ownerOf(keys[0]!, universe);
+    cache.prune();
+    assert.equal(cache.size(), 1, 'groups not asked for in a pass are forgotten');
   });
 });

@@ -423,3 +423,46 @@ describe('speaker plan: determinism', () => {
     }
   });
 });
+
+describe('speaker plan: heartbeat mode (membership from the API, live set from heartbeats, quorum per election)', () => {
+  // Each node plans from its own view (who it hears); endpoints on every node, so all are candidates.
+  function announcers(heard: Record<string, string[]>): string[] | undefined {
+    const web = world().services[0]!.service;
+    const out: string[] = [];
+    for (const [self, h] of Object.entries(heard)) {
+      const plan = planSpeaker({ ...world({ endpointSlices: [slice(web, NODES.map((n) => ({ node: n })))] }), nodeName: self, memberNodes: new Set(NODES), liveNodes: new Set(h) });
+      assert.deepEqual(plan.elections.find((x) => x.address === '192.0.2.10')!.known, NODES, 'known candidates come from the membership');
+      if (plan.l2.some((a) => a.address === '192.0.2.10')) out.push(self);
+    }
+    return out.length ? out : undefined;
+  }
+  const owner = ownerOf(groupKeyFor({ namespace: 'default', name: 'web', addresses: ['192.0.2.10'] }), NODES)!;
+  const [o1, o2] = NODES.filter((n) => n !== owner) as [string, string];
+  const others = [o1, o2];
+  const cases: [string, Record<string, string[]>, (o: string[] | undefined) => void][] = [
+    ['everybody hears everybody: the hash owner announces', Object.fromEntries(NODES.map((n) => [n, NODES])), (o) => assert.deepEqual(o, [owner])],
+    [
+      'the owner hears nobody (its link is down): it drops the address and one of the others takes it',
+      { [owner]: [owner], [o1]: others, [o2]: others },
+      (o) => assert.deepEqual(o, [ownerOf(groupKeyFor({ namespace: 'default', name: 'web', addresses: ['192.0.2.10'] }), others)]),
+    ],
+    [
+      'a non-owner hears nobody: it takes nothing (the others still agree on the owner)',
+      { [o1]: [o1], [owner]: [owner, o2], [o2]: [owner, o2] },
+      (o) => assert.deepEqual(o, [owner]),
+    ],
+    ['every node hears nobody (segment down): nobody announces', Object.fromEntries(NODES.map((n) => [n, [n]])), (o) => assert.equal(o, undefined)],
+  ];
+  for (const [name, heard, check] of cases) {
+    it(name, () => check(announcers(heard)));
+  }
+
+  it('a member that is not heard is no candidate; a heard node that is not a member neither', () => {
+    const plan = planSpeaker({ ...world(), memberNodes: new Set(['n1', 'n2']), liveNodes: new Set(['n1', 'n3']) });
+    const e = plan.elections[0]!;
+    assert.deepEqual(e.known, ['n1', 'n2']);
+    assert.deepEqual(e.candidates, ['n1']);
+    assert.equal(e.quorum, true, 'half of two, with the lowest name');
+    assert.equal(e.owner, 'n1');
+  });
+});

@@ -1,10 +1,11 @@
 // The webhook's fastify app, built without listening (tests use app.inject()). Routes: Service
-// mutation, IPPool validation, speaker configuration validation, health, readiness and metrics.
+// mutation and its commit (validation phase), IPPool validation, speaker configuration validation, health, readiness and metrics.
 // Every admission decision is written as one audit log line with stable keys.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { z, type ZodError } from 'zod';
 import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
+import { commitService } from '../admission/commit-service.ts';
 import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
 import { validatePool } from '../admission/validate-pool.ts';
 import { SPEAKER_CONFIG_RESOURCES, validateSpeakerConfig, type StoredBgpAdvertisement, type StoredBgpPeer } from '../admission/validate-speaker-config.ts';
@@ -183,6 +184,28 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
       auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}` };
     }
     audit('services.admitlb.io', req, auditFields, started);
+    return reviewResponse(req.uid, outcome);
+  });
+
+  // The second phase of a Service admission: commits the claims of a Service that passed validation.
+  app.post('/validate/services', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    const req = parseReview(request.body, 'services');
+    if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+    const problem = objectProblem(req);
+    if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
+    let outcome: AdmissionOutcome;
+    let auditFields: AuditFields;
+    try {
+      const result = await commitService(deps, req);
+      outcome = result;
+      auditFields = result.audit;
+    } catch (err) {
+      logger.error({ err, uid: req.uid }, 'admission failed');
+      outcome = denial(500, 'InternalError', `admitlb could not commit: ${(err as Error).message}`);
+      auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}` };
+    }
+    audit('claims.services.admitlb.io', req, auditFields, started);
     return reviewResponse(req.uid, outcome);
   });
 

@@ -141,7 +141,7 @@ export async function admitService(
   const warnings = [...intent.warnings];
 
   const verified = known ? (known.current ?? undefined) : await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
-  const current = known?.reallocate ? undefined : verified;
+  const current = known?.reallocate ? undefined : (verified ?? ownClaims(deps, who, service, request));
   const nsLabels = deps.namespaceLabels(namespace);
   // Which Service object this is (isHolder): on an update the live object's uid (the request body
   // may lack it); a create has none yet, so it is never an existing holder, whatever name it gives.
@@ -180,8 +180,9 @@ export async function admitService(
     }
     if (!deps.deterministic && addsHolder(deps, decided, subject)) {
       const cap = deps.config.maxUnconfirmedClaims;
-      let problem = unconfirmedProblem(deps.state.claims, subject, cap);
-      if (problem && (await waitFor(() => !unconfirmedProblem(deps.state.claims, subject, cap), UNCONFIRMED_WAIT_MS))) problem = undefined;
+      const ips = [...(decided.lb?.ips ?? []), ...decided.external.map((e) => e.ip)];
+      let problem = unconfirmedProblem(deps.state.claims, subject, cap, ips);
+      if (problem && (await waitFor(() => !unconfirmedProblem(deps.state.claims, subject, cap, ips), UNCONFIRMED_WAIT_MS))) problem = undefined;
       if (problem) {
         return { ...denial(429, 'TooManyRequests', `spec: ${problem}`), audit: { decision: 'denied', reason: problem, ...who } };
       }
@@ -281,6 +282,18 @@ async function currentAssignment(
     }
   }
   return undefined;
+}
+
+/**
+ * The LoadBalancer addresses whose claims already list this Service object, as an assignment to
+ * keep: a create retried after the API refused it (or an object whose annotations were dropped)
+ * takes back what it holds instead of claiming more. They count for its namespace already.
+ */
+function ownClaims(deps: AdmissionDeps, who: { namespace: string; name: string }, service: Service, request: AdmissionRequest): CurrentAssignment | undefined {
+  const uid = deps.deterministic ? service.metadata.uid : request.operation === 'UPDATE' ? ((request.oldObject as unknown as Service | null | undefined)?.metadata?.uid ?? service.metadata.uid) : undefined;
+  const records = deps.state.claims.claimsOfService(who.namespace, who.name).filter((r) => r.holders.some((h) => h.use === 'LoadBalancer' && isHolder(h, { ...who, uid })));
+  if (records.length === 0 || records.some((r) => r.pool !== records[0]!.pool)) return undefined;
+  return { assignment: { ...who, ips: records.map((r) => r.address), pool: records[0]!.pool, externalIPs: [] }, token: '' };
 }
 
 /** Whether the old object asked for exactly what the new one asks for (addresses, pool, ports...). */

@@ -279,18 +279,18 @@ export function quotaProblem(state: AllocatorState, req: Pick<AllocationRequest,
 }
 
 /**
- * Returns a reason when the namespace already has `cap` unconfirmed holders besides this Service's
- * own: claims made for creates that the API server has not (yet) accepted. Creates rejected after
- * admission (a field validation error, AlreadyExists, a ResourceQuota) leave such holders behind
- * until they are released; the cap keeps one namespace's rejected creates from holding more than
- * `cap` addresses at once, whatever the pool (README, Security).
+ * Returns a reason when the namespace already has `cap` unconfirmed holders besides the ones this
+ * decision keeps (`ips`, its own): claims made for creates that the API server has not accepted
+ * (yet). Creates refused after admission (a field validation error, AlreadyExists, a ResourceQuota)
+ * leave such holders behind until they are released; the cap keeps one namespace's refused creates
+ * from holding more than `cap` addresses at once, whatever the pool (README, Security).
  */
-export function unconfirmedProblem(claims: ClaimIndex, who: { namespace: string; name: string; uid?: string | undefined }, cap: number): string | undefined {
-  let own = 0;
-  for (const r of claims.claimsOfService(who.namespace, who.name)) own += r.holders.filter((h) => !h.uid && isHolder(h, who)).length;
-  const waiting = claims.unconfirmed(who.namespace) - own;
+export function unconfirmedProblem(claims: ClaimIndex, who: { namespace: string; name: string; uid?: string | undefined }, cap: number, ips: IP[]): string | undefined {
+  let kept = 0;
+  for (const ip of ips) kept += claims.get(ip)?.holders.filter((h) => !h.uid && isHolder(h, who)).length ?? 0;
+  const waiting = claims.unconfirmed(who.namespace) - kept;
   if (waiting < cap) return undefined;
-  return `namespace "${who.namespace}" has ${waiting} address claims whose Services the API server has not accepted (yet); at most ${cap} may wait at once, retry shortly`;
+  return `namespace "${who.namespace}" has ${waiting} address claims for Services the API server has not accepted (yet); at most ${cap} may wait at once (refused ones are released within a minute): retry shortly`;
 }
 
 function allocateFromPools(state: AllocatorState, req: AllocationRequest, pools: PoolModel[], use: PoolUsage, named: boolean): AllocationResult {

@@ -145,7 +145,10 @@ describe('item 2: dry-run answers replayed on real creates', () => {
     const outcomes: { code: number; stderr: string }[] = [];
     for (const shown of answers) {
       const { uid: _u, creationTimestamp: _c, resourceVersion: _r, managedFields: _m, ...metadata } = shown.metadata;
-      outcomes.push(await c.kubectl(['create', '-f', '-'], stringifyYaml({ ...shown, metadata, status: undefined })));
+      // What the API allocated in the dry run (cluster IP, node ports) is not replayable; the annotations are.
+      const { clusterIP: _ip, clusterIPs: _ips, healthCheckNodePort: _h, ...spec } = shown.spec;
+      spec.ports = spec.ports.map(({ nodePort: _n, ...p }: any) => p);
+      outcomes.push(await c.kubectl(['create', '-f', '-'], stringifyYaml({ ...shown, metadata, spec, status: undefined })));
     }
     assert.equal(outcomes[0]!.code, 0, outcomes[0]!.stderr);
     for (const o of outcomes.slice(1)) {
@@ -158,6 +161,25 @@ describe('item 2: dry-run answers replayed on real creates', () => {
     await sleep(1500);
     assert.deepEqual((await held()).map((x) => x.address), ['198.51.100.1']);
     assert.equal((await getService('team-b', 'replay-1')).metadata.annotations['admitlb.io/assigned-ips'], '198.51.100.1');
+  });
+});
+
+describe('item 2: a real signature replayed without its claim', () => {
+  it('a deleted Service\'s signed annotations, replayed on a new create of its name, do not get past the quota', async () => {
+    const first = await c.apply(service('old', { namespace: 'team-c', annotations: { 'admitlb.io/pool': 'quota1', 'admitlb.io/ips': '198.51.100.9' } }));
+    assert.equal(first.code, 0, first.stderr);
+    const signed = (await getService('team-c', 'old')).metadata.annotations;
+    assert.match(signed['admitlb.io/allocation'], /^[\w-]+\.[\w-]+\.[\w-]+$/);
+    assert.equal((await c.kubectl(['delete', 'svc', 'old', '-n', 'team-c'])).code, 0);
+    await until('the controller releases the deleted Service\'s claim', async () => ((await claims()).some((x) => x.address === '198.51.100.9') ? undefined : true));
+    const keeper = await c.apply(service('keeper', { namespace: 'team-c', annotations: { 'admitlb.io/pool': 'quota1' } }));
+    assert.equal(keeper.code, 0, keeper.stderr);
+
+    const { 'admitlb.io/ips': _requested, ...replayed } = signed;
+    const replay = await c.apply(service('old', { namespace: 'team-c', annotations: replayed }));
+    assert.notEqual(replay.code, 0, 'the signature alone is not an address');
+    assert.match(replay.stderr, /namespace "team-c" already holds 1 of the 1 addresses its quota allows from IPPool "quota1"/);
+    assert.equal((await claims()).filter((x) => x.pool === 'quota1' && x.holders.some((h) => h.namespace === 'team-c')).length, 1);
   });
 });
 

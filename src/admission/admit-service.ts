@@ -180,9 +180,9 @@ export async function admitService(
     }
     if (!deps.deterministic && addsHolder(deps, decided, subject)) {
       const cap = deps.config.maxUnconfirmedClaims;
-      const ips = [...(decided.lb?.ips ?? []), ...decided.external.map((e) => e.ip)];
-      let problem = unconfirmedProblem(deps.state.claims, subject, cap, ips);
-      if (problem && (await waitFor(() => !unconfirmedProblem(deps.state.claims, subject, cap, ips), UNCONFIRMED_WAIT_MS))) problem = undefined;
+      const wanted = [...(decided.lb?.ips.map((ip) => ({ ip, pool: decided.lb!.pool })) ?? []), ...decided.external];
+      let problem = unconfirmedProblem(deps.state, subject, cap, wanted);
+      if (problem && (await waitFor(() => !unconfirmedProblem(deps.state, subject, cap, wanted), UNCONFIRMED_WAIT_MS))) problem = undefined;
       if (problem) {
         return { ...denial(429, 'TooManyRequests', `spec: ${problem}`), audit: { decision: 'denied', reason: problem, ...who } };
       }

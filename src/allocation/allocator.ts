@@ -4,7 +4,7 @@
 import type { ClaimHolder, PoolUsage, ServicePortRef } from '../config/schemas.ts';
 import { familyName, formatIP, isBuggyIP, type Family, type IP } from './addresses.ts';
 import { compareIP, type ClaimIndex, type ClaimRecord } from './claim-index.ts';
-import { comparePools, poolAdmits, poolContains, type PoolModel } from './pools.ts';
+import { comparePools, poolAdmits, poolCapacity, poolContains, type PoolModel } from './pools.ts';
 
 export type FamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
 
@@ -279,18 +279,31 @@ export function quotaProblem(state: AllocatorState, req: Pick<AllocationRequest,
 }
 
 /**
- * Returns a reason when the namespace already has `cap` unconfirmed holders besides the ones this
- * decision keeps (`ips`, its own): claims made for creates that the API server has not accepted
- * (yet). Creates refused after admission (a field validation error, AlreadyExists, a ResourceQuota)
- * leave such holders behind until they are released; the cap keeps one namespace's refused creates
- * from holding more than `cap` addresses at once, whatever the pool (README, Security).
+ * Returns a reason when recording `wanted` would give the namespace more unconfirmed claims than it
+ * may hold: claims made for creates that the API server has not accepted (yet). Creates refused after
+ * admission (a field validation error, AlreadyExists, a ResourceQuota) leave such claims behind until
+ * they are released. Two bounds (README, Security): at most `cap` in the namespace, and never more in
+ * a pool than that pool would have left free for everyone else, so refused creates of one namespace
+ * can never take a pool's last addresses. Claims this Service already holds are taken back, not added.
  */
-export function unconfirmedProblem(claims: ClaimIndex, who: { namespace: string; name: string; uid?: string | undefined }, cap: number, ips: IP[]): string | undefined {
-  let kept = 0;
-  for (const ip of ips) kept += claims.get(ip)?.holders.filter((h) => !h.uid && isHolder(h, who)).length ?? 0;
-  const waiting = claims.unconfirmed(who.namespace) - kept;
-  if (waiting < cap) return undefined;
-  return `namespace "${who.namespace}" has ${waiting} address claims for Services the API server has not accepted (yet); at most ${cap} may wait at once (refused ones are released within a minute): retry shortly`;
+export function unconfirmedProblem(state: AllocatorState, who: { namespace: string; name: string; uid?: string | undefined }, cap: number, wanted: { ip: IP; pool: string }[]): string | undefined {
+  const { claims } = state;
+  const ownOn = (ip: IP) => claims.get(ip)?.holders.filter((h) => !h.uid && isHolder(h, who)).length ?? 0;
+  const waiting = claims.unconfirmed(who.namespace) - wanted.reduce((n, w) => n + ownOn(w.ip), 0);
+  if (waiting >= cap) {
+    return `namespace "${who.namespace}" has ${waiting} address claims for Services the API server has not accepted (yet); at most ${cap} may wait at once (refused ones are released within a minute): retry shortly`;
+  }
+  for (const w of wanted) {
+    if (claims.get(w.ip)) continue; // joining or keeping a claim takes no address
+    const pool = state.pools.find((p) => p.name === w.pool);
+    if (!pool) continue;
+    const pending = BigInt(claims.unconfirmed(who.namespace, w.pool));
+    const freeAfter = poolCapacity(pool, w.ip.family) - BigInt(claims.inUse(w.pool, w.ip.family)) - 1n;
+    if (pending > freeAfter) {
+      return `namespace "${who.namespace}" has address claims in IPPool "${w.pool}" for Services the API server has not accepted (yet), and the pool cannot spare more until they are (refused ones are released within a minute): retry shortly`;
+    }
+  }
+  return undefined;
 }
 
 function allocateFromPools(state: AllocatorState, req: AllocationRequest, pools: PoolModel[], use: PoolUsage, named: boolean): AllocationResult {

@@ -33,6 +33,7 @@ export class ClaimIndex {
   private readonly perPoolNamespace = new Map<string, number>();
   private readonly perPoolFamily = new Map<string, number>();
   private readonly unconfirmedPerNamespace = new Map<string, number>();
+  private readonly unconfirmedPerPoolNamespace = new Map<string, number>();
 
   get size(): number {
     return this.byName.size;
@@ -68,7 +69,7 @@ export class ClaimIndex {
     if (record.sharingKey) addTo(this.bySharingKey, record.sharingKey, name);
     for (const ns of chargedNamespaces(record)) bump(this.perPoolNamespace, `${record.pool}\0${ns}`, 1);
     bump(this.perPoolFamily, `${record.pool}\0${ip.family}`, 1);
-    for (const h of record.holders) if (!h.uid) bump(this.unconfirmedPerNamespace, h.namespace, 1);
+    for (const h of record.holders) if (!h.uid) this.bumpUnconfirmed(record.pool, h.namespace, 1);
     return record;
   }
 
@@ -83,7 +84,7 @@ export class ClaimIndex {
     if (record.sharingKey) removeFrom(this.bySharingKey, record.sharingKey, name);
     for (const ns of chargedNamespaces(record)) bump(this.perPoolNamespace, `${record.pool}\0${ns}`, -1);
     bump(this.perPoolFamily, `${record.pool}\0${ip.family}`, -1);
-    for (const h of record.holders) if (!h.uid) bump(this.unconfirmedPerNamespace, h.namespace, -1);
+    for (const h of record.holders) if (!h.uid) this.bumpUnconfirmed(record.pool, h.namespace, -1);
     return true;
   }
 
@@ -127,8 +128,13 @@ export class ClaimIndex {
    * Holders of `namespace` that record no uid: admissions whose Service has not passed validation
    * (yet), in flight or rejected after the webhook claimed.
    */
-  unconfirmed(namespace: string): number {
-    return this.unconfirmedPerNamespace.get(namespace) ?? 0;
+  unconfirmed(namespace: string, pool?: string): number {
+    return (pool === undefined ? this.unconfirmedPerNamespace.get(namespace) : this.unconfirmedPerPoolNamespace.get(`${pool}\0${namespace}`)) ?? 0;
+  }
+
+  private bumpUnconfirmed(pool: string, namespace: string, delta: number) {
+    bump(this.unconfirmedPerNamespace, namespace, delta);
+    bump(this.unconfirmedPerPoolNamespace, `${pool}\0${namespace}`, delta);
   }
 
   inUse(pool: string, family: Family): number {

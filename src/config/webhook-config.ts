@@ -14,9 +14,9 @@ export const admissionConfigSchema = z.object({
   claimRetries: z.number().int().min(1).max(50).default(8),
   /**
    * Claims a namespace may hold at once for Services the API server has not accepted yet (no uid
-   * recorded): a create rejected after admission holds nothing beyond this (README, Security).
+   * recorded); besides, never more in a pool than the pool has left free (README, Security).
    */
-  maxUnconfirmedClaims: z.number().int().min(1).default(2),
+  maxUnconfirmedClaims: z.number().int().min(1).default(16),
 });
 export type AdmissionConfig = z.infer<typeof admissionConfigSchema>;
 

@@ -79,21 +79,25 @@ describe('the quota counts every claim of the namespace, in flight or committed'
   }
 });
 
-describe('the cap on a namespace\'s unconfirmed claims', () => {
+describe('the bounds on a namespace\'s unconfirmed claims', () => {
   const four = model('four', { addresses: ['192.0.2.10-192.0.2.13'] });
-  const pending = (n: number, ns = 'ns') => Array.from({ length: n }, (_, i) => claim(`192.0.2.1${i}`, 'four', [{ namespace: ns, name: `refused-${i}` }]));
-  const cases: [string, ReturnType<typeof claim>[], string[], boolean][] = [
-    ['below the cap', pending(1), [], true],
-    ['at the cap', pending(2), [], false],
-    ['committed holders do not count', [claim('192.0.2.10', 'four', [{ namespace: 'ns', name: 'a', uid: 'u' }]), claim('192.0.2.11', 'four', [{ namespace: 'ns', name: 'b', uid: 'v' }])], [], true],
-    ['another namespace\'s do not count', pending(4, 'other'), [], true],
-    ['a create that takes back its own claim is not held back by it', [...pending(1), claim('192.0.2.13', 'four', [{ namespace: 'ns', name: 'web' }])], ['192.0.2.13'], true],
+  const big = model('big', { addresses: ['198.51.100.0/24'] });
+  const pending = (n: number, ns = 'ns', p = 'four', base = '192.0.2.1') => Array.from({ length: n }, (_, i) => claim(`${base}${i}`, p, [{ namespace: ns, name: `refused-${i}` }]));
+  const cases: [string, ReturnType<typeof claim>[], { ip: string; pool: string }[], RegExp | undefined][] = [
+    ['a first claim in a pool of 4', [], [{ ip: '192.0.2.10', pool: 'four' }], undefined],
+    ['a second one: one left for the others after it', pending(1), [{ ip: '192.0.2.11', pool: 'four' }], undefined],
+    ['a third one would leave fewer free addresses than it has pending', pending(2), [{ ip: '192.0.2.12', pool: 'four' }], /has address claims in IPPool "four" for Services the API server has not accepted \(yet\), and the pool cannot spare more/],
+    ['another namespace\'s pending claims do not hold this one back', pending(2, 'other'), [{ ip: '192.0.2.12', pool: 'four' }], undefined],
+    ['the last address of a pool, with nothing pending', [claim('192.0.2.10', 'four', [{ namespace: 'x', name: 'a', uid: 'u' }]), claim('192.0.2.11', 'four', [{ namespace: 'x', name: 'b', uid: 'v' }]), claim('192.0.2.12', 'four', [{ namespace: 'x', name: 'c', uid: 'w' }])], [{ ip: '192.0.2.13', pool: 'four' }], undefined],
+    ['committed claims do not count', [claim('192.0.2.10', 'four', [{ namespace: 'ns', name: 'a', uid: 'u' }]), claim('192.0.2.11', 'four', [{ namespace: 'ns', name: 'b', uid: 'v' }])], [{ ip: '192.0.2.12', pool: 'four' }], undefined],
+    ['in a large pool, the namespace cap (3 here)', pending(3, 'ns', 'big', '198.51.100.1'), [{ ip: '198.51.100.100', pool: 'big' }], /^namespace "ns" has 3 address claims for Services the API server has not accepted \(yet\); at most 3 may wait at once/],
+    ['a create that takes back its own claim is not held back by it', [...pending(2, 'ns', 'big', '198.51.100.1'), claim('198.51.100.100', 'big', [{ namespace: 'ns', name: 'web' }])], [{ ip: '198.51.100.100', pool: 'big' }], undefined],
   ];
-  for (const [what, claims, keep, ok] of cases) {
+  for (const [what, claims, wanted, want] of cases) {
     it(what, () => {
-      const problem = unconfirmedProblem(st([four], claims).claims, { namespace: 'ns', name: 'web' }, 2, keep.map(parseIP));
-      assert.equal(problem === undefined, ok, problem);
-      if (problem) assert.match(problem, /^namespace "ns" has 2 address claims for Services the API server has not accepted \(yet\); at most 2 may wait at once/);
+      const problem = unconfirmedProblem(st([four, big], claims), { namespace: 'ns', name: 'web' }, 3, wanted.map((w) => ({ ip: parseIP(w.ip), pool: w.pool })));
+      if (want) assert.match(problem ?? '', want);
+      else assert.equal(problem, undefined);
     });
   }
 });

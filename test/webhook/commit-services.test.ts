@@ -19,8 +19,8 @@ const fixture = (): Review => JSON.parse(readFileSync(new URL('../fixtures/admis
 const appFor = (deps: AdmissionDeps, h: Harness): FastifyInstance =>
   buildWebhookApp({ deps, logger: silentLogger(), metrics: createWebhookMetrics(h.state), readiness: { ready: () => ({ ok: true, reasons: [] }) } });
 
-async function setup(config: Partial<AdmissionConfig> = {}) {
-  const h = await harness([pool('four', { addresses: ['192.0.2.10-192.0.2.13'] })], config);
+async function setup(config: Partial<AdmissionConfig> = {}, addresses = ['192.0.2.10-192.0.2.13']) {
+  const h = await harness([pool('four', { addresses })], config);
   return { ...h, app: appFor(h.deps, h) };
 }
 
@@ -135,7 +135,7 @@ describe('what the mutating phase hands out', () => {
   });
 
   it('at most maxUnconfirmedClaims claims of a namespace wait for validation; a commit makes room; a retried create takes back its own', async () => {
-    const h = await setup({ maxUnconfirmedClaims: 2 });
+    const h = await setup({ maxUnconfirmedClaims: 2 }, ['198.51.100.0/24']);
     const a = create('a');
     const objA = patched(a, await post(h.app, a));
     assert.equal((await post(h.app, create('b'))).allowed, true);
@@ -151,6 +151,21 @@ describe('what the mutating phase hands out', () => {
     assert.deepEqual(holdersOf(h).map((x) => x.name).sort(), ['a', 'b']);
     await post(h.app, validation(a, objA, 'u-a'), '/validate/services');
     assert.equal((await post(h.app, create('c'))).allowed, true, 'a committed claim no longer counts');
+  });
+
+  it('refused creates of one namespace never take the last addresses of a pool of 4', async () => {
+    const h = await setup();
+    for (const name of ['r1', 'r2']) assert.equal((await post(h.app, create(name))).allowed, true);
+    const third = await post(h.app, create('r3'));
+    assert.equal(third.allowed, false);
+    assert.equal(third.status.code, 429);
+    assert.match(third.status.message, /IPPool "four" for Services the API server has not accepted \(yet\), and the pool cannot spare more/);
+    for (const name of ['fair-1', 'fair-2']) {
+      const review = create(name, {}, 'team-a');
+      const r = await post(h.app, review);
+      assert.equal(r.allowed, true, `${name} in another namespace`);
+      await post(h.app, validation(review, patched(review, r), `u-${name}`), '/validate/services');
+    }
   });
 
   it('an update naming another object of the same name (wrong uid) neither keeps nor changes its claim', async () => {

@@ -1,7 +1,7 @@
 // The second phase of a Service admission (the validating webhook `claims.services.admitlb.io`):
 // the API server calls it only once the object has passed its own validation, and the object then
 // has its uid. The claims the mutating phase made for it are committed by recording that uid in
-// their holders. Until then a holder is unconfirmed: the mutating phase caps how many a namespace may
+// their holders (after the answer: it always allows). Until then a holder is unconfirmed: the mutating phase caps how many a namespace may
 // have at once (unconfirmedProblem), and the controller releases the ones nobody commits or adopts.
 // Why two phases: the mutating webhook must claim before it answers (the claim is the lock), but a
 // create may still be refused after it (sessionAffinity: Bogus, an invalid port, ...); only this
@@ -14,49 +14,42 @@ import { isHolder } from '../allocation/allocator.ts';
 import type { Service } from '../kube/types.ts';
 import { verifyAssignment } from '../signing/assignment.ts';
 import { buildClaim, type AdmissionDeps, type AuditFields } from './admit-service.ts';
-import { denial, type AdmissionOutcome, type AdmissionRequest } from './review.ts';
-import { ApiRejectedError, ApiUnavailableError } from '../kube/cluster.ts';
+import type { AdmissionOutcome, AdmissionRequest } from './review.ts';
+import { ApiUnavailableError } from '../kube/cluster.ts';
 
-export type CommitOutcome = AdmissionOutcome & { audit: AuditFields };
+export type CommitOutcome = AdmissionOutcome & {
+  audit: AuditFields;
+  /**
+   * The commit itself, running after the answer: the API server's request does not wait for the
+   * write. The commit only makes a claim confirmed sooner (the controller adopts it from the stored
+   * Service otherwise); the claim create made in the mutating phase is what keeps addresses unique.
+   */
+  committed: Promise<void>;
+};
 
 const COMMIT_ATTEMPTS = 4;
 
-export async function commitService(deps: Pick<AdmissionDeps, 'state' | 'store' | 'keys'>, request: AdmissionRequest): Promise<CommitOutcome> {
-  if ((request.operation !== 'CREATE' && request.operation !== 'UPDATE') || request.dryRun) {
-    return { allowed: true, audit: { decision: 'skipped', reason: request.dryRun ? 'dry run' : `operation ${request.operation}` } };
-  }
+export function commitService(deps: Pick<AdmissionDeps, 'state' | 'store' | 'keys'>, request: AdmissionRequest, log: (err: unknown, who: object) => void): Promise<CommitOutcome> {
+  const skipped = (reason: string, who: object = {}): Promise<CommitOutcome> => Promise.resolve({ allowed: true, audit: { decision: 'skipped', reason, ...who }, committed: Promise.resolve() });
+  if ((request.operation !== 'CREATE' && request.operation !== 'UPDATE') || request.dryRun) return skipped(request.dryRun ? 'dry run' : `operation ${request.operation}`);
   const service = request.object as unknown as Service;
   const namespace = request.namespace || service.metadata?.namespace || '';
   const name = service.metadata?.name || request.name || '';
   const uid = service.metadata?.uid;
   const who = { namespace, name };
   const token = service.metadata?.annotations?.[ANN_ALLOCATION];
-  if (!token || !uid) return { allowed: true, audit: { decision: 'skipped', reason: token ? 'no uid' : 'no assignment', ...who } };
-  let addresses: { text: string; use: PoolUsage }[];
-  try {
-    const a = await verifyAssignment(deps.keys, token, who);
-    addresses = [...a.ips.map((text) => ({ text, use: 'LoadBalancer' as const })), ...a.externalIPs.map((text) => ({ text, use: 'ExternalIP' as const }))];
-  } catch {
+  if (!token || typeof uid !== 'string' || !uid) return skipped(token ? 'no uid' : 'no assignment', who);
+  return verifyAssignment(deps.keys, token, who).then(
+    (a) => {
+      const addresses = [...a.ips.map((text) => ({ text, use: 'LoadBalancer' as const })), ...a.externalIPs.map((text) => ({ text, use: 'ExternalIP' as const }))];
+      const committed = (async () => {
+        for (const { text, use } of addresses) await commitOne(deps, claimNameFor(parseIP(text)), { namespace, name, uid }, use);
+      })().catch((err) => log(err, who));
+      return { allowed: true, audit: { decision: 'allowed', reason: 'committing', addresses: addresses.map((x) => x.text), ...who }, committed };
+    },
     // Not admitlb's answer for this Service (the controller converges it): nothing to commit.
-    return { allowed: true, audit: { decision: 'skipped', reason: 'assignment does not verify', ...who } };
-  }
-  try {
-    for (const { text, use } of addresses) {
-      const result = await commitOne(deps, claimNameFor(parseIP(text)), { namespace, name, uid }, use);
-      if (result === 'missing' && request.operation === 'CREATE') {
-        // Released (or never written) before the API server got here: the signed answer no longer
-        // stands. An update keeps going: the controller converges a stored Service.
-        const message = `the claim on ${text} was released before the request was validated; retry`;
-        return { ...denial(409, 'Conflict', `metadata.annotations[${ANN_ALLOCATION}]: ${message}`), audit: { decision: 'denied', reason: message, ...who } };
-      }
-    }
-  } catch (err) {
-    if (err instanceof ApiUnavailableError || err instanceof ApiRejectedError) {
-      return { ...denial(503, 'ServiceUnavailable', `admitlb cannot commit the address claim: ${err.message}; retry shortly`), audit: { decision: 'denied', reason: err.message, ...who } };
-    }
-    throw err;
-  }
-  return { allowed: true, audit: { decision: 'allowed', reason: 'committed', addresses: addresses.map((a) => a.text), ...who } };
+    () => ({ allowed: true, audit: { decision: 'skipped', reason: 'assignment does not verify', ...who }, committed: Promise.resolve() }),
+  );
 }
 
 /** Records `who.uid` in the claim's holder for this Service: 'done', or 'missing' when no claim lists it. */

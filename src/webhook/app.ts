@@ -192,7 +192,9 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
 
   serviceEndpoint('/mutate/services', 'services.admitlb.io', (req) => admitService(deps, req));
   // The second phase of a Service admission: commits the claims of a Service that passed validation.
-  serviceEndpoint('/validate/services', 'claims.services.admitlb.io', (req) => commitService(deps, req));
+  serviceEndpoint('/validate/services', 'claims.services.admitlb.io', (req) =>
+    commitService(deps, req, (err, who) => logger.warn({ ...who, err: String(err) }, 'could not commit the claim (the controller adopts it)')),
+  );
 
   app.post('/validate/ippools', async (request, reply) => {
     const started = process.hrtime.bigint();

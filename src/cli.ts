@@ -18,7 +18,7 @@ commands:
                                                              (its AdmissionConfiguration identity)
               [--host 0.0.0.0] [--port 9443] [--kubeconfig F] [--log-level info]
               [--load-balancer-class C] [--default-family IPv4|IPv6] [--external-ip-mode enforce|warn|off]
-              [--max-unconfirmed-claims 2]
+              [--max-unconfirmed-claims 16]
               [--controller on|off] [--lease-namespace admitlb-system] [--orphan-grace-seconds 60]
             runs the leader-elected controller beside the webhook unless --controller off
   controller

@@ -140,13 +140,13 @@ export async function admitService(
   if ('code' in intent) return deniedBy(intent, who);
   const warnings = [...intent.warnings];
 
-  const verified = known ? (known.current ?? undefined) : await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
-  const current = known?.reallocate ? undefined : (verified ?? ownClaims(deps, who, service, request));
-  const nsLabels = deps.namespaceLabels(namespace);
   // Which Service object this is (isHolder): on an update the live object's uid (the request body
   // may lack it); a create has none yet, so it is never an existing holder, whatever name it gives.
   const oldUid = (request.oldObject as unknown as Service | null | undefined)?.metadata?.uid;
   const uid = deps.deterministic ? service.metadata.uid : request.operation === 'UPDATE' ? (oldUid ?? service.metadata.uid) : undefined;
+  const verified = known ? (known.current ?? undefined) : await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
+  const current = known?.reallocate ? undefined : (verified ?? ownClaims(deps, { ...who, uid }));
+  const nsLabels = deps.namespaceLabels(namespace);
   // The controller converges Services that exist: it records their uid in the claim at once. The
   // webhook's holders record none until the validating phase commits them (commit-service.ts).
   const holderUid = deps.deterministic ? service.metadata.uid : undefined;
@@ -289,11 +289,10 @@ async function currentAssignment(
  * keep: a create retried after the API refused it (or an object whose annotations were dropped)
  * takes back what it holds instead of claiming more. They count for its namespace already.
  */
-function ownClaims(deps: AdmissionDeps, who: { namespace: string; name: string }, service: Service, request: AdmissionRequest): CurrentAssignment | undefined {
-  const uid = deps.deterministic ? service.metadata.uid : request.operation === 'UPDATE' ? ((request.oldObject as unknown as Service | null | undefined)?.metadata?.uid ?? service.metadata.uid) : undefined;
-  const records = deps.state.claims.claimsOfService(who.namespace, who.name).filter((r) => r.holders.some((h) => h.use === 'LoadBalancer' && isHolder(h, { ...who, uid })));
+function ownClaims(deps: AdmissionDeps, who: { namespace: string; name: string; uid: string | undefined }): CurrentAssignment | undefined {
+  const records = deps.state.claims.claimsOfService(who.namespace, who.name).filter((r) => r.holders.some((h) => h.use === 'LoadBalancer' && isHolder(h, who)));
   if (records.length === 0 || records.some((r) => r.pool !== records[0]!.pool)) return undefined;
-  return { assignment: { ...who, ips: records.map((r) => r.address), pool: records[0]!.pool, externalIPs: [] }, token: '' };
+  return { assignment: { namespace: who.namespace, name: who.name, ips: records.map((r) => r.address), pool: records[0]!.pool, externalIPs: [] }, token: '' };
 }
 
 /** Whether the old object asked for exactly what the new one asks for (addresses, pool, ports...). */

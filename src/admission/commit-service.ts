@@ -1,11 +1,12 @@
 // The second phase of a Service admission (the validating webhook `claims.services.admitlb.io`):
 // the API server calls it only once the object has passed its own validation, and the object then
 // has its uid. The claims the mutating phase made for it are committed by recording that uid in
-// their holders (after the answer: it always allows). Until then a holder is unconfirmed: the mutating phase caps how many a namespace may
-// have at once (unconfirmedProblem), and the controller releases the ones nobody commits or adopts.
-// Why two phases: the mutating webhook must claim before it answers (the claim is the lock), but a
-// create may still be refused after it (sessionAffinity: Bogus, an invalid port, ...); only this
-// phase tells a Service that will be stored from one that never will (README, Security).
+// their holders, just after the answer (it always allows). Until then a holder is unconfirmed: the
+// mutating phase bounds how many a namespace may have (unconfirmedProblem), and the controller
+// releases the ones nobody commits or adopts. Why two phases: the mutating webhook must claim before
+// it answers (the claim is the lock), but a create may still be refused after it (sessionAffinity:
+// Bogus, an invalid port, ...); only this phase tells a Service that will be stored from one that
+// never will (README, Security).
 import { ANN_ALLOCATION } from '../config/annotations.ts';
 import type { IPClaim, PoolUsage } from '../config/schemas.ts';
 import { claimNameFor, ipFromClaimName, parseIP } from '../allocation/addresses.ts';
@@ -56,7 +57,9 @@ export function commitService(deps: Pick<AdmissionDeps, 'state' | 'store' | 'key
 async function commitOne(deps: Pick<AdmissionDeps, 'state' | 'store'>, claimName: string, who: { namespace: string; name: string; uid: string }, use: PoolUsage): Promise<'done' | 'missing'> {
   // This replica's cache may lag the mutating phase's write (another replica made it): a claim
   // that does not list the Service here is read from the API before it counts as missing.
-  let record: Pick<ClaimRecord, 'pool' | 'sharingKey' | 'holders' | 'resourceVersion'> | undefined = deps.state.claims.getByName(claimName);
+  // A record without a resourceVersion is a reservation of an admission in flight here, not the claim.
+  const cached = deps.state.claims.getByName(claimName);
+  let record: Pick<ClaimRecord, 'pool' | 'sharingKey' | 'holders' | 'resourceVersion'> | undefined = cached?.resourceVersion ? cached : undefined;
   let asked = false;
   for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
     const idx = record ? record.holders.findIndex((h) => h.use === use && isHolder(h, who)) : -1;

@@ -151,11 +151,12 @@ export interface ClaimPlan {
 }
 
 /**
- * Adoption and release of claim holders. A holder is kept while its Service's verified assignment
- * names the address; adopted (uid recorded) when that is so; released at once when it was adopted
- * and its Service is gone or replaced; released after `settleMs` when its Service stopped using the
- * address; released after `graceMs` when it was never adopted (an admission rejected after the
- * webhook claimed, or a crash between the two).
+ * Adoption and release of claim holders. A holder is kept while the verified assignment of the
+ * Service object it records (isHolder) names the address; adopted (uid recorded) when that is so;
+ * released at once when the controller saw that Service deleted; after `settleMs` when the Service in
+ * the cache stopped using the address or is another object of the name; after `graceMs` when no
+ * Service of the name is in the cache (an admission refused after the webhook claimed, or a crash
+ * between the two, or a cache far behind).
  * `orphanSince` remembers when each unaccounted holder was first seen (updated in place).
  */
 export function planClaims(
@@ -190,29 +191,28 @@ export function planClaims(
       seen.add(orphanKey);
       const release = (why: string) =>
         actions.push({ kind: 'release', claim: record.name, address: record.address, namespace: h.namespace, name: h.name, why, serviceExists: !!view });
-      if (h.uid) {
-        if (!view) {
-          if (deletedUids.has(h.uid)) {
-            release(`Service ${h.namespace}/${h.name} was deleted`);
-            continue;
-          }
-          // Committed by the validating phase but not seen stored: a create refused after
-          // validation (AlreadyExists, a ResourceQuota) or a cache behind the write; it settles.
-        } else if (view.service.metadata.uid && view.service.metadata.uid !== h.uid) {
-          release(`Service ${h.namespace}/${h.name} was replaced`);
-          continue;
-        } else if (view.service.metadata.deletionTimestamp) continue;
+      if (h.uid && !view && deletedUids.has(h.uid)) {
+        release(`Service ${h.namespace}/${h.name} was deleted`);
+        continue;
       }
+      const viewUid = view?.service.metadata.uid;
+      if (h.uid && viewUid === h.uid && view!.service.metadata.deletionTimestamp) continue;
       // Not (yet) in the Service's assignment: an admission whose object is not stored yet, or a
-      // cache that lags a write, looks the same for a moment. A holder that was adopted waits
-      // `settleMs`; one that never was waits the full grace.
-      const wait = h.uid ? settleMs : graceMs;
+      // cache that lags a write, looks the same for a moment. A holder whose Service is in the
+      // cache waits `settleMs`: it was adopted and the Service stopped naming the address, or it
+      // records another uid (the Service was replaced, or a create of an existing name was
+      // refused after the validating phase committed it; the cache may also still show the object
+      // a delete-and-create replaced). A holder whose Service is not in the cache waits the full
+      // grace, committed or not: a create refused after validation (a ResourceQuota) and a Service
+      // cache seconds behind under load look the same.
+      const wait = h.uid && view ? settleMs : graceMs;
       const since = orphanSince.get(orphanKey) ?? now;
       orphanSince.set(orphanKey, since);
-      if (h.uid && now - since >= wait) {
-        release(view ? `Service ${h.namespace}/${h.name} no longer uses ${record.address}` : `Service ${h.namespace}/${h.name} was not stored`);
-      } else if (now - since >= wait) {
-        release(view ? `Service ${h.namespace}/${h.name} never recorded ${record.address}` : `Service ${h.namespace}/${h.name} never appeared`);
+      if (now - since >= wait) {
+        if (!h.uid) release(view ? `Service ${h.namespace}/${h.name} never recorded ${record.address}` : `Service ${h.namespace}/${h.name} never appeared`);
+        else if (!view) release(`Service ${h.namespace}/${h.name} was not stored`);
+        else if (viewUid && viewUid !== h.uid) release(`Service ${h.namespace}/${h.name} was replaced`);
+        else release(`Service ${h.namespace}/${h.name} no longer uses ${record.address}`);
       } else {
         nextDeadline = Math.min(nextDeadline ?? Infinity, since + wait);
       }

@@ -1,6 +1,6 @@
 // The controller's claim decisions around the commit phase and the one quota rule (issue 11):
-// a holder committed by the validating webhook whose Service is not stored yet settles instead of
-// going at once; a holder of another object of the same name is not adopted; the controller counts a
+// a holder committed by the validating webhook whose Service is not in the cache yet waits the grace
+// instead of going at once; a holder of another object of the same name is not adopted; the controller counts a
 // namespace's addresses exactly as the webhook does, in-flight claims ranked last.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,17 +23,20 @@ const plan = (claims: ReturnType<typeof claim>[], services: Map<string, ServiceV
 
 describe('planClaims', () => {
   const committed = claim('192.0.2.1', 'p', [{ name: 'web', uid: 'u1' }]);
-  it('a committed holder whose Service is not stored yet waits the settle time, then goes', () => {
+  it('a committed holder whose Service is not in the cache (not stored yet, or a cache far behind) waits the grace, then goes', () => {
     const since = new Map<string, number>();
     assert.deepEqual(plan([committed], views(), { since, now: 0 }), []);
-    assert.deepEqual(plan([committed], views(), { since, now: 4_999 }), []);
-    assert.deepEqual(plan([committed], views(), { since, now: 5_000 }), ['release web: Service default/web was not stored']);
+    assert.deepEqual(plan([committed], views(), { since, now: 59_999 }), []);
+    assert.deepEqual(plan([committed], views(), { since, now: 60_000 }), ['release web: Service default/web was not stored']);
   });
   it('a holder whose Service the controller saw deleted goes at once', () => {
     assert.deepEqual(plan([committed], views(), { deleted: ['u1'] }), ['release web: Service default/web was deleted']);
   });
-  it('the assignment of another object of the same name does not adopt the holder: it was replaced', () => {
-    assert.deepEqual(plan([committed], views(view('web', { uid: 'u2', ips: ['192.0.2.1'] }))), ['release web: Service default/web was replaced']);
+  it('the assignment of another object of the same name does not adopt the holder: it was replaced, released after the settle time', () => {
+    const since = new Map<string, number>();
+    const services = views(view('web', { uid: 'u2', ips: ['192.0.2.1'] }));
+    assert.deepEqual(plan([committed], services, { since, now: 0 }), [], 'the cache may still show the object a delete-and-create replaced');
+    assert.deepEqual(plan([committed], services, { since, now: 5_000 }), ['release web: Service default/web was replaced']);
   });
   it('an unconfirmed holder is adopted by the object whose assignment names the address', () => {
     assert.deepEqual(plan([claim('192.0.2.1', 'p', [{ name: 'web' }])], views(view('web', { uid: 'u2', ips: ['192.0.2.1'] }))), ['adopt web u2']);

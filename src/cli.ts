@@ -18,6 +18,7 @@ commands:
                                                              (its AdmissionConfiguration identity)
               [--host 0.0.0.0] [--port 9443] [--kubeconfig F] [--log-level info]
               [--load-balancer-class C] [--default-family IPv4|IPv6] [--external-ip-mode enforce|warn|off]
+              [--max-unconfirmed-claims 16]
               [--controller on|off] [--lease-namespace admitlb-system] [--orphan-grace-seconds 60]
             runs the leader-elected controller beside the webhook unless --controller off
   controller
@@ -60,6 +61,7 @@ const ADMISSION_FLAGS = {
   'load-balancer-class': { type: 'string' },
   'default-family': { type: 'string' },
   'external-ip-mode': { type: 'string' },
+  'max-unconfirmed-claims': { type: 'string' },
 } as const;
 
 const CONTROLLER_FLAGS = {
@@ -82,7 +84,12 @@ function processFlags(values: Record<string, string | boolean | undefined>) {
 }
 
 function admissionFlags(values: Record<string, string | boolean | undefined>) {
-  return defined({ loadBalancerClass: values['load-balancer-class'], defaultFamily: values['default-family'], externalIPMode: values['external-ip-mode'] });
+  return defined({
+    loadBalancerClass: values['load-balancer-class'],
+    defaultFamily: values['default-family'],
+    externalIPMode: values['external-ip-mode'],
+    maxUnconfirmedClaims: numberFlag(values['max-unconfirmed-claims']),
+  });
 }
 
 function controllerFlags(values: Record<string, string | boolean | undefined>) {

@@ -13,6 +13,9 @@ import {
   allocateLoadBalancer,
   availability,
   checkExternalIP,
+  claimedBy,
+  isHolder,
+  unconfirmedProblem,
   type AllocatorState,
   type Denial,
 } from '../allocation/allocator.ts';
@@ -29,6 +32,12 @@ export interface AdmissionDeps {
   keys: KeySet;
   config: AdmissionConfig;
   namespaceLabels(namespace: string): Record<string, string> | undefined;
+  /**
+   * Whether the namespace exists (the webhook's cache). A real API server never sends a review for
+   * a namespace that does not exist (NamespaceLifecycle runs first): such a review is forged or
+   * stale and must not allocate. Unset: not checked (the controller converges stored Services).
+   */
+  namespaceExists?(namespace: string): boolean;
   /**
    * Always the lowest free address, even right after a lost claim race. The controller sets it:
    * its decisions must depend on the cluster state alone (deterministic reconciliation).
@@ -83,6 +92,12 @@ const deniedBy = (d: Denial, audit: Partial<AuditFields> = {}): ServiceAdmission
 const lastLostRace = new WeakMap<ClaimStore, number>();
 const CONTENDED_MS = 2000;
 
+/** How long a namespace missing from the cache is waited for (an informer follows the API by ms). */
+const NAMESPACE_LAG_MS = 1000;
+/** How long a create waits for its namespace's unconfirmed claims to drop under the cap. */
+const UNCONFIRMED_WAIT_MS = 2000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 // kube-apiserver's generateName suffix alphabet (no vowels, no ambiguous characters).
 const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -117,16 +132,25 @@ export async function admitService(
   }
   const who = { namespace, name };
 
+  if (deps.namespaceExists && !(await waitFor(() => deps.namespaceExists!(namespace), NAMESPACE_LAG_MS))) {
+    return deniedBy({ field: 'metadata.namespace', message: `namespace "${namespace}" does not exist`, code: 404, reason: 'NotFound' }, who);
+  }
+
   const intent = readIntent(service, deps.config);
   if ('code' in intent) return deniedBy(intent, who);
   const warnings = [...intent.warnings];
 
+  // Which Service object this is (isHolder): on an update the live object's uid (the request body
+  // may lack it); a create has none yet, so it is never an existing holder, whatever name it gives.
+  const oldUid = (request.oldObject as unknown as Service | null | undefined)?.metadata?.uid;
+  const uid = deps.deterministic ? service.metadata.uid : request.operation === 'UPDATE' ? (oldUid ?? service.metadata.uid) : undefined;
   const verified = known ? (known.current ?? undefined) : await currentAssignment(deps, service, request.oldObject as unknown as Service | null | undefined, who);
-  const current = known?.reallocate ? undefined : verified;
+  const current = known?.reallocate ? undefined : (verified ?? ownClaims(deps, { ...who, uid }));
   const nsLabels = deps.namespaceLabels(namespace);
-  // The controller converges Services that exist: it records their uid in the claim at once.
-  const uid = deps.deterministic ? service.metadata.uid : undefined;
-  const subject = { ...who, uid, labels: service.metadata.labels, namespaceLabels: nsLabels, sharingKey: intent.sharingKey, ports: intent.ports, backend: intent.backend };
+  // The controller converges Services that exist: it records their uid in the claim at once. The
+  // webhook's holders record none until the validating phase commits them (commit-service.ts).
+  const holderUid = deps.deterministic ? service.metadata.uid : undefined;
+  const subject: Subject = { ...who, uid, holderUid, labels: service.metadata.labels, namespaceLabels: nsLabels, sharingKey: intent.sharingKey, ports: intent.ports, backend: intent.backend };
 
   let granted: Granted | undefined;
   for (let attempt = 0; attempt < deps.config.claimRetries && !granted; attempt++) {
@@ -153,6 +177,15 @@ export async function admitService(
     if (request.dryRun) {
       granted = decided;
       break;
+    }
+    if (!deps.deterministic && addsHolder(deps, decided, subject)) {
+      const cap = deps.config.maxUnconfirmedClaims;
+      const wanted = [...(decided.lb?.ips.map((ip) => ({ ip, pool: decided.lb!.pool })) ?? []), ...decided.external];
+      let problem = unconfirmedProblem(deps.state, subject, cap, wanted);
+      if (problem && (await waitFor(() => !unconfirmedProblem(deps.state, subject, cap, wanted), UNCONFIRMED_WAIT_MS))) problem = undefined;
+      if (problem) {
+        return { ...denial(429, 'TooManyRequests', `spec: ${problem}`), audit: { decision: 'denied', reason: problem, ...who } };
+      }
     }
     try {
       if (await claimAll(deps, decided, subject, intent)) granted = decided;
@@ -192,7 +225,10 @@ export async function admitService(
   let desired: Record<string, string | undefined> = { [ANN_ASSIGNED_IPS]: undefined, [ANN_ASSIGNED_POOL]: undefined, [ANN_ALLOCATION]: undefined };
   if (hasAssignment) {
     const existing = annotations?.[ANN_ALLOCATION];
-    const token = existing && current?.token === existing && sameAssignment(current.assignment, assignment) ? existing : await signAssignment(deps.keys, assignment);
+    const kept = existing && current?.token === existing && sameAssignment(current.assignment, assignment) ? existing : undefined;
+    // A dry run shows the address but signs nothing new: an answer that claimed nothing must not
+    // carry a signature that could be replayed on a real create (README, Security).
+    const token = kept ?? (request.dryRun ? undefined : await signAssignment(deps.keys, assignment));
     desired = {
       [ANN_ASSIGNED_IPS]: [...assignment.ips, ...assignment.externalIPs].join(','),
       [ANN_ASSIGNED_POOL]: assignment.pool || [...new Set(granted.external.map((e) => e.pool))].join(','),
@@ -248,6 +284,17 @@ async function currentAssignment(
   return undefined;
 }
 
+/**
+ * The LoadBalancer addresses whose claims already list this Service object, as an assignment to
+ * keep: a create retried after the API refused it (or an object whose annotations were dropped)
+ * takes back what it holds instead of claiming more. They count for its namespace already.
+ */
+function ownClaims(deps: AdmissionDeps, who: { namespace: string; name: string; uid: string | undefined }): CurrentAssignment | undefined {
+  const records = deps.state.claims.claimsOfService(who.namespace, who.name).filter((r) => r.holders.some((h) => h.use === 'LoadBalancer' && isHolder(h, who)));
+  if (records.length === 0 || records.some((r) => r.pool !== records[0]!.pool)) return undefined;
+  return { assignment: { namespace: who.namespace, name: who.name, ips: records.map((r) => r.address), pool: records[0]!.pool, externalIPs: [] }, token: '' };
+}
+
 /** Whether the old object asked for exactly what the new one asks for (addresses, pool, ports...). */
 function intentUnchanged(deps: AdmissionDeps, intent: ServiceIntent, old: Service | null | undefined): boolean {
   if (!old?.metadata) return false;
@@ -272,7 +319,7 @@ function sameAssignment(a: Assignment, b: Assignment): boolean {
   return a.namespace === b.namespace && a.name === b.name && a.pool === b.pool && a.ips.join() === b.ips.join() && a.externalIPs.join() === b.externalIPs.join();
 }
 
-type Subject = { namespace: string; name: string; uid?: string | undefined; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string | undefined; ports: ServiceIntent['ports']; backend: string };
+type Subject = { namespace: string; name: string; uid?: string | undefined; holderUid?: string | undefined; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string | undefined; ports: ServiceIntent['ports']; backend: string };
 
 function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[], spread?: number): Granted | Denial {
   const { state, config } = deps;
@@ -351,7 +398,23 @@ async function claimAll(deps: AdmissionDeps, granted: Granted, subject: Subject,
 }
 
 function holderFor(subject: Subject, use: PoolUsage, intent: ServiceIntent): ClaimHolder {
-  return { namespace: subject.namespace, name: subject.name, ...(subject.uid ? { uid: subject.uid } : {}), use, ports: intent.ports, backend: intent.backend };
+  return { namespace: subject.namespace, name: subject.name, ...(subject.holderUid ? { uid: subject.holderUid } : {}), use, ports: intent.ports, backend: intent.backend };
+}
+
+/** Whether recording `granted` adds a holder for this Service that no claim lists yet. */
+function addsHolder(deps: AdmissionDeps, granted: Granted, subject: Subject): boolean {
+  const wanted = [...(granted.lb?.ips.map((ip) => ({ ip, use: 'LoadBalancer' as const })) ?? []), ...granted.external.map((e) => ({ ip: e.ip, use: 'ExternalIP' as const }))];
+  return wanted.some((w) => !claimedBy(deps.state, subject, w.ip, w.use));
+}
+
+/** Polls `ok` until it holds or `ms` pass; true when it held. */
+async function waitFor(ok: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (ok()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(10);
+  }
 }
 
 async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: PoolUsage }, subject: Subject, intent: ServiceIntent, reserved: Set<string>): Promise<boolean> {
@@ -374,8 +437,10 @@ async function claimOne(deps: AdmissionDeps, w: { ip: IP; pool: string; use: Poo
   const pool = state.pools.find((p) => p.name === record.pool);
   const avail = pool ? availability(state, subject, pool, w.ip, w.use) : { kind: 'taken' as const, why: '' };
   if (avail.kind === 'taken') return false;
-  const others = record.holders.filter((h) => !(h.namespace === subject.namespace && h.name === subject.name));
-  const mine = record.holders.find((h) => h.namespace === subject.namespace && h.name === subject.name);
+  // Only this Service object's own entry is replaced; every other holder (another Service, or an
+  // older object of the same name) stays exactly as it is, sharing key and ports included.
+  const others = record.holders.filter((h) => !isHolder(h, subject));
+  const mine = record.holders.find((h) => isHolder(h, subject));
   if (mine && sameHolder(mine, holder) && (record.sharingKey ?? '') === (subject.sharingKey ?? '')) return true;
   const updated = buildClaim(name, w.ip, record.pool, subject.sharingKey ?? record.sharingKey, [...others, { ...holder, uid: holder.uid ?? mine?.uid }]);
   updated.metadata.resourceVersion = record.resourceVersion;

@@ -1,16 +1,21 @@
 // The allocator: a pure function of (pools, claims, the Service's request). No I/O, no clock, no
 // randomness: the same inputs always give the same answer, which is what lets any number of webhook
 // replicas and the controller's back-stop agree.
-import type { PoolUsage, ServicePortRef } from '../config/schemas.ts';
+import type { ClaimHolder, PoolUsage, ServicePortRef } from '../config/schemas.ts';
 import { familyName, formatIP, isBuggyIP, type Family, type IP } from './addresses.ts';
 import { compareIP, type ClaimIndex, type ClaimRecord } from './claim-index.ts';
-import { comparePools, poolAdmits, poolContains, type PoolModel } from './pools.ts';
+import { comparePools, poolAdmits, poolCapacity, poolContains, type PoolModel } from './pools.ts';
 
 export type FamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
 
 export interface AllocationRequest {
   namespace: string;
   name: string;
+  /**
+   * The uid of the Service object the request is about: the live object's on an update, none on a
+   * create (the API server sets it after mutating admission). See isHolder.
+   */
+  uid?: string | undefined;
   labels: Record<string, string> | undefined;
   namespaceLabels: Record<string, string> | undefined;
   /** Primary family first; a second entry only matters for dual-stack policies. */
@@ -48,6 +53,17 @@ export type AllocationResult =
 export interface AllocatorState {
   pools: PoolModel[];
   claims: ClaimIndex;
+}
+
+/**
+ * Whether a claim holder is the Service object a request is about. Once a holder records a uid (the
+ * object passed validation, or the controller adopted it), only that object is it: a create (no uid
+ * yet) or another object of the same name is another Service, whose claim, sharing key and ports
+ * are not its to change and whose address does not count as its own. A holder without a uid is an
+ * admission in flight and belongs to whatever request names it.
+ */
+export function isHolder(h: Pick<ClaimHolder, 'namespace' | 'name' | 'uid'>, who: { namespace: string; name: string; uid?: string | undefined }): boolean {
+  return h.namespace === who.namespace && h.name === who.name && (h.uid === undefined || h.uid === who.uid);
 }
 
 type Availability = { kind: 'free' } | { kind: 'self' } | { kind: 'shareable'; record: ClaimRecord } | { kind: 'taken'; why: string };
@@ -129,9 +145,17 @@ function keepable(state: AllocatorState, req: AllocationRequest, pool: PoolModel
   if (!fitsShape) return false;
   return current.ips.every((ip) => {
     if (!poolContains(pool, ip) || (pool.avoidBuggyIPs && isBuggyIP(ip))) return false;
+    // A signature alone keeps nothing: only an address whose IPClaim lists this Service is its own
+    // (a replayed dry-run answer or a stale annotation names addresses nobody recorded for it).
+    if (!claimedBy(state, req, ip, use)) return false;
     const a = availability(state, req, pool, ip, use);
     return a.kind !== 'taken';
   });
+}
+
+/** Whether the IPClaim of `ip` lists the Service (isHolder) for this use. */
+export function claimedBy(state: AllocatorState, who: { namespace: string; name: string; uid?: string | undefined }, ip: IP, use: PoolUsage): boolean {
+  return !!state.claims.get(ip)?.holders.some((h) => h.use === use && isHolder(h, who));
 }
 
 function sameIPs(a: IP[], b: IP[]): boolean {
@@ -153,10 +177,10 @@ function shareableWith(record: ClaimRecord, others: ClaimRecord['holders'], pool
 }
 
 /** Whether `ip` is free for this Service, already its own, shareable with it, or taken (and why). */
-export function availability(state: AllocatorState, req: Pick<AllocationRequest, 'namespace' | 'name' | 'sharingKey' | 'ports' | 'backend'>, pool: PoolModel, ip: IP, use: PoolUsage): Availability {
+export function availability(state: AllocatorState, req: Pick<AllocationRequest, 'namespace' | 'name' | 'uid' | 'sharingKey' | 'ports' | 'backend'>, pool: PoolModel, ip: IP, use: PoolUsage): Availability {
   const record = state.claims.get(ip);
   if (!record) return { kind: 'free' };
-  const others = record.holders.filter((h) => !(h.namespace === req.namespace && h.name === req.name));
+  const others = record.holders.filter((h) => !isHolder(h, req));
   if (others.length === 0) return { kind: 'self' };
   const heldBy = others.some((h) => h.namespace === req.namespace)
     ? `Service "${others.find((h) => h.namespace === req.namespace)!.name}"`
@@ -232,15 +256,19 @@ function allocateRequested(state: AllocatorState, req: AllocationRequest, use: P
   return { ok: true, pool: pool!.name, ips: sortByFamilies(ips, req.families), kept: false };
 }
 
-/** Returns a reason when taking `ips` would put the namespace over the pool's per-namespace quota. */
-function quotaProblem(state: AllocatorState, req: AllocationRequest, pool: PoolModel, ips: IP[]): string | undefined {
+/**
+ * Returns a reason when taking `ips` would put the namespace over the pool's per-namespace quota.
+ * The one quota rule (the controller's overQuota counts the same way): every IPClaim of the pool
+ * with a holder in the namespace counts, adopted or still in flight (chargedNamespaces).
+ */
+export function quotaProblem(state: AllocatorState, req: Pick<AllocationRequest, 'namespace' | 'name' | 'uid'>, pool: PoolModel, ips: IP[]): string | undefined {
   const cap = pool.quotaPerNamespace;
   if (cap === undefined) return undefined;
   const held = state.claims.heldByNamespace(pool.name, req.namespace);
   // Addresses only this Service holds in the pool are about to be replaced, so they do not count.
   const replaced = state.claims
     .claimsOfService(req.namespace, req.name)
-    .filter((r) => r.pool === pool.name && r.holders.every((h) => h.namespace !== req.namespace || h.name === req.name))
+    .filter((r) => r.pool === pool.name && r.holders.some((h) => isHolder(h, req)) && r.holders.every((h) => h.namespace !== req.namespace || isHolder(h, req)))
     .filter((r) => !ips.some((ip) => compareIP(ip, r.ip) === 0)).length;
   const added = ips.filter((ip) => {
     const r = state.claims.get(ip);
@@ -248,6 +276,34 @@ function quotaProblem(state: AllocatorState, req: AllocationRequest, pool: PoolM
   }).length;
   if (added === 0 || held - replaced + added <= cap) return undefined;
   return `namespace "${req.namespace}" already holds ${held} of the ${cap} addresses its quota allows from IPPool "${pool.name}"`;
+}
+
+/**
+ * Returns a reason when recording `wanted` would give the namespace more unconfirmed claims than it
+ * may hold: claims made for creates that the API server has not accepted (yet). Creates refused after
+ * admission (a field validation error, AlreadyExists, a ResourceQuota) leave such claims behind until
+ * they are released. Two bounds (README, Security): at most `cap` in the namespace, and never more in
+ * a pool than that pool would have left free for everyone else, so refused creates of one namespace
+ * can never take a pool's last addresses. Claims this Service already holds are taken back, not added.
+ */
+export function unconfirmedProblem(state: AllocatorState, who: { namespace: string; name: string; uid?: string | undefined }, cap: number, wanted: { ip: IP; pool: string }[]): string | undefined {
+  const { claims } = state;
+  const ownOn = (ip: IP) => claims.get(ip)?.holders.filter((h) => !h.uid && isHolder(h, who)).length ?? 0;
+  const waiting = claims.unconfirmed(who.namespace) - wanted.reduce((n, w) => n + ownOn(w.ip), 0);
+  if (waiting >= cap) {
+    return `namespace "${who.namespace}" has ${waiting} address claims for Services the API server has not accepted (yet); at most ${cap} may wait at once (refused ones are released within a minute): retry shortly`;
+  }
+  for (const w of wanted) {
+    if (claims.get(w.ip)) continue; // joining or keeping a claim takes no address
+    const pool = state.pools.find((p) => p.name === w.pool);
+    if (!pool) continue;
+    const pending = BigInt(claims.unconfirmed(who.namespace, w.pool));
+    const freeAfter = poolCapacity(pool, w.ip.family) - BigInt(claims.inUse(w.pool, w.ip.family)) - 1n;
+    if (pending > freeAfter) {
+      return `namespace "${who.namespace}" has address claims in IPPool "${w.pool}" for Services the API server has not accepted (yet), and the pool cannot spare more until they are (refused ones are released within a minute): retry shortly`;
+    }
+  }
+  return undefined;
 }
 
 function allocateFromPools(state: AllocatorState, req: AllocationRequest, pools: PoolModel[], use: PoolUsage, named: boolean): AllocationResult {
@@ -336,6 +392,7 @@ export function lowestFree(claims: ClaimIndex, pool: PoolModel, family: Family):
 export interface ExternalIPRequest {
   namespace: string;
   name: string;
+  uid?: string | undefined;
   labels: Record<string, string> | undefined;
   namespaceLabels: Record<string, string> | undefined;
   sharingKey?: string | undefined;

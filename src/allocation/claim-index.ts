@@ -32,6 +32,8 @@ export class ClaimIndex {
   private readonly bySharingKey = new Map<string, Set<string>>();
   private readonly perPoolNamespace = new Map<string, number>();
   private readonly perPoolFamily = new Map<string, number>();
+  private readonly unconfirmedPerNamespace = new Map<string, number>();
+  private readonly unconfirmedPerPoolNamespace = new Map<string, number>();
 
   get size(): number {
     return this.byName.size;
@@ -65,8 +67,9 @@ export class ClaimIndex {
     if (ip.family === 4 && !isBuggyIP(ip)) this.takenNoBuggy.add(compress(ip.value));
     for (const h of record.holders) addTo(this.byService, serviceKey(h.namespace, h.name), name);
     if (record.sharingKey) addTo(this.bySharingKey, record.sharingKey, name);
-    for (const ns of namespacesOf(record)) bump(this.perPoolNamespace, `${record.pool}\0${ns}`, 1);
+    for (const ns of chargedNamespaces(record)) bump(this.perPoolNamespace, `${record.pool}\0${ns}`, 1);
     bump(this.perPoolFamily, `${record.pool}\0${ip.family}`, 1);
+    for (const h of record.holders) if (!h.uid) this.bumpUnconfirmed(record.pool, h.namespace, 1);
     return record;
   }
 
@@ -79,8 +82,9 @@ export class ClaimIndex {
     if (ip.family === 4 && !isBuggyIP(ip)) this.takenNoBuggy.delete(compress(ip.value));
     for (const h of record.holders) removeFrom(this.byService, serviceKey(h.namespace, h.name), name);
     if (record.sharingKey) removeFrom(this.bySharingKey, record.sharingKey, name);
-    for (const ns of namespacesOf(record)) bump(this.perPoolNamespace, `${record.pool}\0${ns}`, -1);
+    for (const ns of chargedNamespaces(record)) bump(this.perPoolNamespace, `${record.pool}\0${ns}`, -1);
     bump(this.perPoolFamily, `${record.pool}\0${ip.family}`, -1);
+    for (const h of record.holders) if (!h.uid) this.bumpUnconfirmed(record.pool, h.namespace, -1);
     return true;
   }
 
@@ -120,6 +124,19 @@ export class ClaimIndex {
     return this.perPoolNamespace.get(`${pool}\0${namespace}`) ?? 0;
   }
 
+  /**
+   * Holders of `namespace` that record no uid: admissions whose Service has not passed validation
+   * (yet), in flight or rejected after the webhook claimed.
+   */
+  unconfirmed(namespace: string, pool?: string): number {
+    return (pool === undefined ? this.unconfirmedPerNamespace.get(namespace) : this.unconfirmedPerPoolNamespace.get(`${pool}\0${namespace}`)) ?? 0;
+  }
+
+  private bumpUnconfirmed(pool: string, namespace: string, delta: number) {
+    bump(this.unconfirmedPerNamespace, namespace, delta);
+    bump(this.unconfirmedPerPoolNamespace, `${pool}\0${namespace}`, delta);
+  }
+
   inUse(pool: string, family: Family): number {
     return this.perPoolFamily.get(`${pool}\0${family}`) ?? 0;
   }
@@ -135,7 +152,8 @@ export function compareIP(a: IP, b: IP): number {
   return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
 }
 
-function namespacesOf(record: ClaimRecord): Set<string> {
+/** The namespaces whose quota a claim counts against: every namespace with a holder in it. */
+export function chargedNamespaces(record: Pick<ClaimRecord, 'holders'>): Set<string> {
   return new Set(record.holders.map((h) => h.namespace));
 }
 

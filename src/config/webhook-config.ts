@@ -12,6 +12,11 @@ export const admissionConfigSchema = z.object({
   poolWarnPercent: z.number().min(1).max(100).default(90),
   /** How often to refresh and retry when another replica claimed the same address first. */
   claimRetries: z.number().int().min(1).max(50).default(8),
+  /**
+   * Claims a namespace may hold at once for Services the API server has not accepted yet (no uid
+   * recorded); besides, never more in a pool than the pool has left free (README, Security).
+   */
+  maxUnconfirmedClaims: z.number().int().min(1).default(16),
 });
 export type AdmissionConfig = z.infer<typeof admissionConfigSchema>;
 

@@ -65,6 +65,8 @@ export class Controller {
   private allDirty = true;
   private poolsDirty = true;
   private readonly orphanSince = new Map<string, number>();
+  /** Services seen deleted (uid → when), kept for the grace: their holders are released at once. */
+  private readonly deletedUids = new Map<string, number>();
   /** Services that could not get an address, retried when addresses or pools change (epoch). */
   private readonly pending = new Map<string, PendingMemo>();
   private epoch = 0;
@@ -151,6 +153,7 @@ export class Controller {
       case 'service': {
         const key = keyOf(e.service.metadata.namespace ?? '', e.service.metadata.name ?? '');
         if (e.type === 'delete') {
+          if (e.service.metadata.uid) this.deletedUids.set(e.service.metadata.uid, this.now());
           this.services.delete(key);
           this.verified.delete(key);
           this.pending.delete(key);
@@ -271,7 +274,8 @@ export class Controller {
     let writes = 0;
 
     // 1. Claims: adopt holders whose Service exists, release what no Service holds.
-    const claimPlan = planClaims(this.opts.state.claims.all(), this.services, this.orphanSince, this.now(), this.graceMs, this.opts.settleMs ?? 5_000);
+    for (const [uid, at] of this.deletedUids) if (this.now() - at > this.graceMs) this.deletedUids.delete(uid);
+    const claimPlan = planClaims(this.opts.state.claims.all(), this.services, this.orphanSince, this.now(), this.graceMs, this.opts.settleMs ?? 5_000, new Set(this.deletedUids.keys()));
     for (const action of claimPlan.actions) {
       if (this.stopped || !this.leading) return;
       writes += (await this.applyClaimAction(action)) ? 1 : 0;

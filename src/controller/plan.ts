@@ -5,8 +5,8 @@ import { WRITTEN_ANNOTATIONS } from '../config/annotations.ts';
 import type { PoolUsage } from '../config/schemas.ts';
 import type { AdmissionConfig } from '../config/webhook-config.ts';
 import { formatIP, parseIP, type IP } from '../allocation/addresses.ts';
-import { allocateLoadBalancer, checkExternalIP, type AllocatorState } from '../allocation/allocator.ts';
-import type { ClaimRecord } from '../allocation/claim-index.ts';
+import { allocateLoadBalancer, checkExternalIP, isHolder, type AllocatorState } from '../allocation/allocator.ts';
+import { chargedNamespaces, type ClaimRecord } from '../allocation/claim-index.ts';
 import { readIntent, type ServiceIntent } from '../admission/service-intent.ts';
 import type { Service } from '../kube/types.ts';
 import type { Assignment } from '../signing/assignment.ts';
@@ -44,8 +44,11 @@ export function isOurLoadBalancer(service: Service, config: AdmissionConfig): bo
 
 const hasWrittenAnnotations = (s: Service) => WRITTEN_ANNOTATIONS.some((k) => s.metadata.annotations?.[k] !== undefined);
 
+/** Whether the claim lists this Service object (isHolder: the same uid once one is recorded). */
 const holds = (record: ClaimRecord | undefined, view: ServiceView, use: PoolUsage) =>
-  !!record?.holders.some((h) => h.namespace === view.namespace && h.name === view.name && h.use === use);
+  !!record?.holders.some((h) => h.use === use && isHolder(h, identityOf(view)));
+
+const identityOf = (view: ServiceView) => ({ namespace: view.namespace, name: view.name, uid: view.service.metadata.uid });
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
@@ -68,11 +71,12 @@ export function assignmentProblem(ctx: PlanContext, view: ServiceView): string |
     } catch {
       return 'assignment names an invalid address';
     }
-    const kept = allocateLoadBalancer(ctx.state, { ...subject, families: intent.families, policy: intent.policy, requested: intent.requested, pool: intent.pool, current: { ips: current, pool: a.pool } });
-    if (!kept.ok || !kept.kept) return `assignment ${a.ips.join(',')} from IPPool "${a.pool}" no longer fits the pools or the Service`;
+    // A signature counts only with the claim that lists the Service (a replayed answer has none).
     for (const ip of current) {
       if (!holds(ctx.state.claims.get(ip), view, 'LoadBalancer')) return `no IPClaim records ${formatIP(ip)} for this Service`;
     }
+    const kept = allocateLoadBalancer(ctx.state, { ...subject, families: intent.families, policy: intent.policy, requested: intent.requested, pool: intent.pool, current: { ips: current, pool: a.pool } });
+    if (!kept.ok || !kept.kept) return `assignment ${a.ips.join(',')} from IPPool "${a.pool}" no longer fits the pools or the Service`;
   } else if (a && a.ips.length > 0) {
     return 'the Service is no longer an admitlb LoadBalancer';
   } else if (!a && hasWrittenAnnotations(service)) {
@@ -104,6 +108,7 @@ function subjectOf(ctx: PlanContext, view: ServiceView, intent: ServiceIntent) {
   return {
     namespace: view.namespace,
     name: view.name,
+    uid: view.service.metadata.uid,
     labels: view.service.metadata.labels,
     namespaceLabels: ctx.namespaceLabels(view.namespace),
     sharingKey: intent.sharingKey,
@@ -146,11 +151,12 @@ export interface ClaimPlan {
 }
 
 /**
- * Adoption and release of claim holders. A holder is kept while its Service's verified assignment
- * names the address; adopted (uid recorded) when that is so; released at once when it was adopted
- * and its Service is gone or replaced; released after `settleMs` when its Service stopped using the
- * address; released after `graceMs` when it was never adopted (an admission rejected after the
- * webhook claimed, or a crash between the two).
+ * Adoption and release of claim holders. A holder is kept while the verified assignment of the
+ * Service object it records (isHolder) names the address; adopted (uid recorded) when that is so;
+ * released at once when the controller saw that Service deleted; after `settleMs` when the Service in
+ * the cache stopped using the address or is another object of the name; after `graceMs` when no
+ * Service of the name is in the cache (an admission refused after the webhook claimed, or a crash
+ * between the two, or a cache far behind).
  * `orphanSince` remembers when each unaccounted holder was first seen (updated in place).
  */
 export function planClaims(
@@ -160,6 +166,8 @@ export function planClaims(
   now: number,
   graceMs: number,
   settleMs = 5_000,
+  /** uids of Services whose deletion the controller saw: their holders go at once. */
+  deletedUids: ReadonlySet<string> = new Set(),
 ): ClaimPlan {
   const actions: ClaimAction[] = [];
   let nextDeadline: number | undefined;
@@ -170,7 +178,9 @@ export function planClaims(
       const view = services.get(keyOf(h.namespace, h.name));
       const a = view?.assignment;
       const list = h.use === 'LoadBalancer' ? a?.ips : a?.externalIPs;
-      const held = !!list?.some((t) => sameAddress(t, record.ip));
+      // The assignment names the address and the holder is this very object (a holder that
+      // recorded another uid belongs to a deleted or replaced Service of the same name).
+      const held = !!list?.some((t) => sameAddress(t, record.ip)) && (!h.uid || h.uid === view!.service.metadata.uid);
       const orphanKey = `${record.name}|${h.namespace}/${h.name}`;
       if (held) {
         orphanSince.delete(orphanKey);
@@ -181,27 +191,28 @@ export function planClaims(
       seen.add(orphanKey);
       const release = (why: string) =>
         actions.push({ kind: 'release', claim: record.name, address: record.address, namespace: h.namespace, name: h.name, why, serviceExists: !!view });
-      if (h.uid) {
-        if (!view) {
-          release(`Service ${h.namespace}/${h.name} was deleted`);
-          continue;
-        }
-        if (view.service.metadata.uid && view.service.metadata.uid !== h.uid) {
-          release(`Service ${h.namespace}/${h.name} was replaced`);
-          continue;
-        }
-        if (view.service.metadata.deletionTimestamp) continue;
+      if (h.uid && !view && deletedUids.has(h.uid)) {
+        release(`Service ${h.namespace}/${h.name} was deleted`);
+        continue;
       }
+      const viewUid = view?.service.metadata.uid;
+      if (h.uid && viewUid === h.uid && view!.service.metadata.deletionTimestamp) continue;
       // Not (yet) in the Service's assignment: an admission whose object is not stored yet, or a
-      // cache that lags a write, looks the same for a moment. A holder that was adopted waits
-      // `settleMs`; one that never was waits the full grace.
-      const wait = h.uid ? settleMs : graceMs;
+      // cache that lags a write, looks the same for a moment. A holder whose Service is in the
+      // cache waits `settleMs`: it was adopted and the Service stopped naming the address, or it
+      // records another uid (the Service was replaced, or a create of an existing name was
+      // refused after the validating phase committed it; the cache may also still show the object
+      // a delete-and-create replaced). A holder whose Service is not in the cache waits the full
+      // grace, committed or not: a create refused after validation (a ResourceQuota) and a Service
+      // cache seconds behind under load look the same.
+      const wait = h.uid && view ? settleMs : graceMs;
       const since = orphanSince.get(orphanKey) ?? now;
       orphanSince.set(orphanKey, since);
-      if (h.uid && now - since >= wait) {
-        release(`Service ${h.namespace}/${h.name} no longer uses ${record.address}`);
-      } else if (now - since >= wait) {
-        release(view ? `Service ${h.namespace}/${h.name} never recorded ${record.address}` : `Service ${h.namespace}/${h.name} never appeared`);
+      if (now - since >= wait) {
+        if (!h.uid) release(view ? `Service ${h.namespace}/${h.name} never recorded ${record.address}` : `Service ${h.namespace}/${h.name} never appeared`);
+        else if (!view) release(`Service ${h.namespace}/${h.name} was not stored`);
+        else if (viewUid && viewUid !== h.uid) release(`Service ${h.namespace}/${h.name} was replaced`);
+        else release(`Service ${h.namespace}/${h.name} no longer uses ${record.address}`);
       } else {
         nextDeadline = Math.min(nextDeadline ?? Infinity, since + wait);
       }
@@ -221,9 +232,12 @@ function sameAddress(text: string, ip: IP): boolean {
 }
 
 /**
- * Services holding addresses beyond their namespace's quota in a pool (the quota was lowered): per
- * (pool, namespace), the addresses of the oldest holders stay within the quota; the holders of the
- * others must move. Keys of those Services, with the pool to name in the reason.
+ * Services holding addresses beyond their namespace's quota in a pool (the quota was lowered, or
+ * replicas raced): per (pool, namespace), the claims counted are exactly the webhook's
+ * (quotaProblem: every claim with a holder in the namespace, chargedNamespaces). The oldest holders'
+ * addresses stay within the quota; claims whose Service is not stored (yet) rank last, so a create in
+ * flight never moves a stored Service; the holders of the others must move. Keys of those Services,
+ * with the pool to name in the reason.
  */
 export function overQuota(state: AllocatorState, services: ReadonlyMap<string, ServiceView>): Map<string, string> {
   const capped = new Map(state.pools.filter((p) => p.quotaPerNamespace !== undefined).map((p) => [p.name, p.quotaPerNamespace!]));
@@ -232,22 +246,24 @@ export function overQuota(state: AllocatorState, services: ReadonlyMap<string, S
   const groups = new Map<string, { record: ClaimRecord; holders: ServiceView[] }[]>();
   for (const record of state.claims.all()) {
     if (!capped.has(record.pool)) continue;
-    const byNamespace = new Map<string, ServiceView[]>();
-    for (const h of record.holders) {
-      const view = services.get(keyOf(h.namespace, h.name));
-      if (!view) continue;
-      byNamespace.set(h.namespace, [...(byNamespace.get(h.namespace) ?? []), view]);
-    }
-    for (const [ns, holders] of byNamespace) {
+    for (const ns of chargedNamespaces(record)) {
+      const holders = record.holders
+        .filter((h) => h.namespace === ns)
+        .map((h) => services.get(keyOf(h.namespace, h.name)))
+        .filter((v): v is ServiceView => v !== undefined && holds(record, v, record.holders.find((h) => h.namespace === v.namespace && h.name === v.name)!.use))
+        .sort(canonicalOrder);
       const g = `${record.pool}\0${ns}`;
-      groups.set(g, [...(groups.get(g) ?? []), { record, holders: holders.sort(canonicalOrder) }]);
+      groups.set(g, [...(groups.get(g) ?? []), { record, holders }]);
     }
   }
   for (const [g, entries] of groups) {
     const pool = g.split('\0')[0]!;
     const cap = capped.get(pool)!;
     if (entries.length <= cap) continue;
-    entries.sort((a, b) => canonicalOrder(a.holders[0]!, b.holders[0]!) || (a.record.name < b.record.name ? -1 : 1));
+    entries.sort((a, b) => {
+      if (!a.holders.length || !b.holders.length) return (a.holders.length ? 0 : 1) - (b.holders.length ? 0 : 1) || (a.record.name < b.record.name ? -1 : 1);
+      return canonicalOrder(a.holders[0]!, b.holders[0]!) || (a.record.name < b.record.name ? -1 : 1);
+    });
     for (const e of entries.slice(cap)) for (const v of e.holders) out.set(v.key, pool);
   }
   return out;

@@ -1,11 +1,12 @@
 // The webhook's fastify app, built without listening (tests use app.inject()). Routes: Service
-// mutation, IPPool validation, services/status validation, speaker configuration validation, health,
-// readiness and metrics.
+// mutation and its commit (validation phase), IPPool validation, services/status validation, speaker
+// configuration validation, health, readiness and metrics.
 // Every admission decision is written as one audit log line with stable keys.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { z, type ZodError } from 'zod';
-import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields } from '../admission/admit-service.ts';
+import { admitService, MalformedReviewError, type AdmissionDeps, type AuditFields, type PoolFill } from '../admission/admit-service.ts';
+import { commitService } from '../admission/commit-service.ts';
 import { denial, parseAdmissionReview, reviewResponse, type AdmissionOutcome, type AdmissionRequest } from '../admission/review.ts';
 import { validatePool } from '../admission/validate-pool.ts';
 import { validateServiceStatus } from '../admission/validate-service-status.ts';
@@ -165,28 +166,37 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
     );
   }
 
-  app.post('/mutate/services', async (request, reply) => {
-    const started = process.hrtime.bigint();
-    const req = parseReview(request.body, 'services');
-    if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
-    const problem = objectProblem(req);
-    if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
-    let outcome: AdmissionOutcome;
-    let auditFields: AuditFields;
-    try {
-      const result = await admitService(deps, req);
-      outcome = result;
-      auditFields = result.audit;
-      for (const fill of result.nearlyFull ?? []) logger.warn(fill, `IPPool "${fill.pool}" is ${fill.percent}% used`);
-    } catch (err) {
-      if (err instanceof MalformedReviewError) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: err.message });
-      logger.error({ err, uid: req.uid }, 'admission failed');
-      outcome = denial(500, 'InternalError', `admitlb could not decide: ${(err as Error).message}`);
-      auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}` };
-    }
-    audit('services.admitlb.io', req, auditFields, started);
-    return reviewResponse(req.uid, outcome);
-  });
+  /** A Service admission endpoint: parse, decide, audit; our own bugs are a 500 denial, never a crash. */
+  function serviceEndpoint(path: string, webhook: string, decide: (req: AdmissionRequest) => Promise<AdmissionOutcome & { audit: AuditFields; nearlyFull?: PoolFill[] }>) {
+    app.post(path, async (request, reply) => {
+      const started = process.hrtime.bigint();
+      const req = parseReview(request.body, 'services');
+      if ('error' in req) return reply.status(400).send({ error: req.code, message: req.error });
+      const problem = objectProblem(req);
+      if (problem) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: problem });
+      let outcome: AdmissionOutcome;
+      let auditFields: AuditFields;
+      try {
+        const result = await decide(req);
+        outcome = result;
+        auditFields = result.audit;
+        for (const fill of result.nearlyFull ?? []) logger.warn(fill, `IPPool "${fill.pool}" is ${fill.percent}% used`);
+      } catch (err) {
+        if (err instanceof MalformedReviewError) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: err.message });
+        logger.error({ err, uid: req.uid }, 'admission failed');
+        outcome = denial(500, 'InternalError', `admitlb could not decide: ${(err as Error).message}`);
+        auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}` };
+      }
+      audit(webhook, req, auditFields, started);
+      return reviewResponse(req.uid, outcome);
+    });
+  }
+
+  serviceEndpoint('/mutate/services', 'services.admitlb.io', (req) => admitService(deps, req));
+  // The second phase of a Service admission: commits the claims of a Service that passed validation.
+  serviceEndpoint('/validate/services', 'claims.services.admitlb.io', (req) =>
+    commitService(deps, req, (err, who) => logger.warn({ ...who, err: String(err) }, 'could not commit the claim (the controller adopts it)')),
+  );
 
   app.post('/validate/ippools', async (request, reply) => {
     const started = process.hrtime.bigint();

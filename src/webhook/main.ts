@@ -57,6 +57,7 @@ export async function startWebhook(config: ServerConfig, opts: { cluster?: Clust
       keys,
       config: config.admission,
       namespaceLabels: (ns) => cluster.cache.namespace(ns)?.metadata.labels,
+      namespaceExists: (ns) => cluster.cache.namespace(ns) !== undefined,
       // References in BGPAdvertisements are checked against the cached speaker configuration.
       listBgpPeers: () => kubeCluster?.listBgpPeers() ?? [],
       listBgpAdvertisements: () => kubeCluster?.listBgpAdvertisements() ?? [],

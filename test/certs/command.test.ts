@@ -34,6 +34,7 @@ describe('runCertsCommand', () => {
     assert.equal(result.signingKeyCreated, true);
     assert.deepEqual(result.patchedWebhooks, [
       'MutatingWebhookConfiguration/admitlb/services.admitlb.io',
+      'ValidatingWebhookConfiguration/admitlb/claims.services.admitlb.io',
       'ValidatingWebhookConfiguration/admitlb/ippools.admitlb.io',
       'ValidatingWebhookConfiguration/admitlb/speaker-config.admitlb.io',
       'ValidatingWebhookConfiguration/admitlb/services-status.admitlb.io',

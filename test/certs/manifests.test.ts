@@ -198,6 +198,20 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     for (const c of w.matchConditions) assert.ok(c.name && c.expression);
   });
 
+  it('ValidatingWebhookConfiguration admitlb / claims.services.admitlb.io (the commit phase of a Service admission)', () => {
+    const webhooks = find(objects, 'ValidatingWebhookConfiguration', 'admitlb').webhooks as Webhook[];
+    const w = webhooks.find((x) => x.name === 'claims.services.admitlb.io');
+    assert.ok(w);
+    assert.deepEqual(w.clientConfig.service, { name: 'admitlb-webhook', namespace: 'admitlb-system', path: '/validate/services', port: 443 });
+    assert.ok(w.clientConfig.caBundle);
+    assert.deepEqual(w.rules, [{ operations: ['CREATE', 'UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['services'], scope: 'Namespaced' }]);
+    assert.equal(w.sideEffects, 'NoneOnDryRun', 'commits write IPClaims, never on dry runs');
+    assert.equal(w.failurePolicy, 'Fail');
+    const excl = w.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name');
+    assert.deepEqual([...(excl?.values ?? [])].sort(), ['admitlb-system', 'kube-system']);
+    assert.equal(w.matchConditions?.length, 1, 'called only for Services that carry an assignment');
+  });
+
   it('ValidatingWebhookConfiguration admitlb / ippools.admitlb.io', () => {
     const webhooks = find(objects, 'ValidatingWebhookConfiguration', 'admitlb').webhooks as Webhook[];
     const w = webhooks.find((x) => x.name === 'ippools.admitlb.io');
@@ -213,7 +227,7 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
 
   it('ValidatingWebhookConfiguration admitlb / speaker-config.admitlb.io', () => {
     const webhooks = find(objects, 'ValidatingWebhookConfiguration', 'admitlb').webhooks as Webhook[];
-    assert.deepEqual(webhooks.map((w) => w.name), ['ippools.admitlb.io', 'speaker-config.admitlb.io', 'services-status.admitlb.io']);
+    assert.deepEqual(webhooks.map((w) => w.name), ['claims.services.admitlb.io', 'ippools.admitlb.io', 'speaker-config.admitlb.io', 'services-status.admitlb.io']);
     const w = webhooks.find((x) => x.name === 'speaker-config.admitlb.io');
     assert.ok(w);
     assert.deepEqual(w.clientConfig.service, { name: 'admitlb-webhook', namespace: 'admitlb-system', path: '/validate/speaker-config', port: 443 });

@@ -64,8 +64,11 @@ export async function harness(pools: IPPool[], config: Partial<AdmissionConfig> 
     state,
     store: cluster.claims,
     keys: k,
-    config: admissionConfigSchema.parse(config),
+    // These tests drive the mutating phase alone (nothing commits): the cap on unconfirmed claims
+    // is off unless a test sets it (test/webhook/unconfirmed-claims.test.ts).
+    config: admissionConfigSchema.parse({ maxUnconfirmedClaims: 1_000_000, ...config }),
     namespaceLabels: (ns) => cluster.namespace(ns)?.metadata.labels,
+    namespaceExists: (ns) => cluster.namespace(ns) !== undefined,
   };
   return { cluster, state, deps, keys: k };
 }

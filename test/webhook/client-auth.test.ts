@@ -60,6 +60,7 @@ describe('admission endpoints answer the API server only', () => {
     writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
     cluster = new MemoryCluster();
     cluster.setPool(pool('default', { addresses: ['203.0.113.0/24'] }));
+    cluster.setNamespace('default'); // reviews for unknown namespaces are denied
     const base = { host: '127.0.0.1', port: 0, tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), signingKeysDir: join(dir, 'signing') };
     byCert = await startWebhook(parseServerConfig({ ...base, clientCaFile: client.caFile }), { cluster, logger: pino({ level: 'silent' }) });
     byToken = await startWebhook(parseServerConfig({ ...base, clientTokenFile: join(dir, 'token') }), { cluster, logger: pino({ level: 'silent' }) });

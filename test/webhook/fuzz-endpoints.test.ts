@@ -55,6 +55,16 @@ function statusReview(): Review {
 /** Each admission endpoint with a well-formed review it allows or denies (never a 4xx). */
 const ENDPOINTS: { url: string; review: () => Review }[] = [
   { url: '/mutate/services', review: serviceReview },
+  // The commit phase: a stored object (uid) carrying an assignment annotation.
+  {
+    url: '/validate/services',
+    review: () => {
+      const r = serviceReview();
+      r.request.object.metadata.uid = 'uid-web';
+      r.request.object.metadata.annotations = { 'admitlb.io/allocation': 'eyJhbGciOiJFZERTQSJ9.e30.c2ln' };
+      return r;
+    },
+  },
   { url: '/validate/ippools', review: () => crdReview('IPPool', 'ippools', pool('x', { addresses: ['198.51.100.0/24'] }) as never) },
   { url: '/validate/services-status', review: statusReview },
   { url: '/validate/speaker-config', review: () => crdReview('BGPPeer', 'bgppeers', { apiVersion: 'admitlb.io/v1alpha1', kind: 'BGPPeer', metadata: { name: 'x' }, spec: { peerAddress: '192.0.2.1', peerASN: 64501, myASN: 64500 } }) },
@@ -172,7 +182,7 @@ describe('webhook endpoints: malformed reviews are a 400', () => {
 
   it('other content types, methods and paths are 4xx, never 500', async () => {
     const app = await setup();
-    const urls = ['/mutate/services', '/validate/ippools', '/validate/speaker-config', '/validate/services-status', '/healthz', '/readyz', '/metrics', '/nope'];
+    const urls = ['/mutate/services', '/validate/services', '/validate/ippools', '/validate/speaker-config', '/validate/services-status', '/healthz', '/readyz', '/metrics', '/nope'];
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...urls),

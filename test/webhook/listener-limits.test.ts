@@ -96,6 +96,7 @@ describe('webhook listener (HTTPS)', () => {
   async function start(limits: NonNullable<Parameters<typeof startWebhook>[1]>['limits']): Promise<number> {
     const cluster = new MemoryCluster();
     cluster.setPool(pool('default', { addresses: ['203.0.113.0/24'] }));
+    cluster.setNamespace('default'); // reviews for unknown namespaces are denied
     const config = parseServerConfig({ host: '127.0.0.1', port: 0, tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), signingKeysDir: join(dir, 'signing') });
     const r = await startWebhook(config, { cluster, logger: pino({ level: 'silent' }), ...(limits ? { limits } : {}) });
     running.push(r);

@@ -50,6 +50,19 @@ function applyPatch(object: any, response: any) {
   return jsonpatch.applyPatch(structuredClone(object), ops, true, false).newDocument;
 }
 
+/**
+ * A create as the API server runs it: the mutating call, then (the object validated, its uid set)
+ * the commit phase, which confirms the claim (test/webhook/commit-services.test.ts).
+ */
+async function createAndCommit(app: FastifyInstance, review: Review, uid: string) {
+  const res = await post(app, review);
+  if (res.body.response?.allowed) {
+    const stored = applyPatch(review.request.object, res.body.response);
+    await post(app, { ...review, request: { ...review.request, object: { ...stored, metadata: { ...stored.metadata, uid } } } }, '/validate/services');
+  }
+  return res;
+}
+
 function withObject(review: Review, mutate: (obj: any) => void, extra: Record<string, unknown> = {}): Review {
   const r = structuredClone(review);
   mutate(r.request.object);
@@ -234,7 +247,7 @@ describe('webhook: requests, denials and warnings', () => {
     } }));
     const app = buildWebhookApp({ deps: h.deps, logger, metrics: createWebhookMetrics(h.state), readiness: { ready: () => ({ ok: true, reasons: [] }) } });
     const bodies: any[] = [];
-    for (const n of ['a', 'b', 'c', 'd']) bodies.push((await post(app, withObject(fixture('create-loadbalancer'), (o) => (o.metadata.name = n), { name: n }))).body);
+    for (const n of ['a', 'b', 'c', 'd']) bodies.push((await createAndCommit(app, withObject(fixture('create-loadbalancer'), (o) => (o.metadata.name = n), { name: n }), `uid-${n}`)).body);
     for (const b of bodies) assert.ok(!(b.response.warnings ?? []).some((w: string) => /used|in use|of \d+/.test(w)), JSON.stringify(b.response.warnings));
     const fill = lines.filter((l) => l.msg === 'IPPool "small" is 100% used');
     assert.equal(fill.length, 1, 'only the allocation that crossed 90 % (4 of 4) is logged');
@@ -307,7 +320,7 @@ describe('webhook: replicas and concurrency', () => {
     const appA = appFor(a);
     const appB = appFor({ ...a, state: stateB, deps: { ...a.deps, state: stateB } });
     const results = await Promise.all(
-      Array.from({ length: 60 }, (_, i) => post(i % 2 ? appB : appA, withObject(fixture('create-loadbalancer'), (o) => (o.metadata.name = `s${i}`), { name: `s${i}`, uid: `u${i}` }))),
+      Array.from({ length: 60 }, (_, i) => createAndCommit(i % 2 ? appB : appA, withObject(fixture('create-loadbalancer'), (o) => (o.metadata.name = `s${i}`), { name: `s${i}`, uid: `u${i}` }), `uid-s${i}`)),
     );
     const allowed = results.filter((r) => r.body.response.allowed);
     assert.equal(allowed.length, 60);

@@ -31,6 +31,7 @@ describe('admitlb webhook over HTTPS', () => {
       await writeSigningKey(join(dir, 'signing'), await generateSigningKey());
       const cluster = new MemoryCluster();
       cluster.setPool(pool('default', { addresses: ['203.0.113.0/24'] }));
+      cluster.setNamespace('default'); // reviews for unknown namespaces are denied
       const config = parseServerConfig({ host: '127.0.0.1', port: 0, tlsCertFile: join(dir, 'tls.crt'), tlsKeyFile: join(dir, 'tls.key'), signingKeysDir: join(dir, 'signing') });
       const running = await startWebhook(config, { cluster, logger: pino({ level: 'silent' }) });
       try {

@@ -127,6 +127,7 @@ describe('the API server identity written by `admitlb certs`', () => {
     ca = readFileSync(join(inst.certsDir, 'ca.crt'), 'utf8');
     cluster = new MemoryCluster();
     cluster.setPool(pool('default', { addresses: ['203.0.113.0/24'] }));
+    cluster.setNamespace('default'); // reviews for unknown namespaces are denied
     webhook = await startWebhook(
       parseServerConfig({
         host: '127.0.0.1',

@@ -30,8 +30,8 @@
 // quota.perNamespace 1). All autoAssign false; each Service names its pool. Small, so pools run out.
 //
 // Environment (defaults: sandbox / real control plane):
-//   ADMITLB_PROP_RUNS      runs                                   (10 / 4)
-//   ADMITLB_PROP_STEPS     steps per run; each run draws 60-100 % (25 / 12)
+//   ADMITLB_PROP_RUNS      runs                                   (15 / 6)
+//   ADMITLB_PROP_STEPS     steps per run; each run draws 60-100 % (25 / 15)
 //   ADMITLB_PROP_BUDGET_S  seconds for all runs and the shrinking  (120 / 110)
 //   ADMITLB_PROP_KINDS     comma-separated step kinds to draw (default all): create, rejectedCreate,
 //                          dryRun, update, delete, replay, deleteNamespace, forge
@@ -62,8 +62,8 @@ const envNumber = (name: string, fallback: number) => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`);
   return n;
 };
-const RUNS = envNumber('ADMITLB_PROP_RUNS', REAL ? 4 : 10);
-const MAX_STEPS = Math.round(envNumber('ADMITLB_PROP_STEPS', REAL ? 12 : 25));
+const RUNS = envNumber('ADMITLB_PROP_RUNS', REAL ? 6 : 15);
+const MAX_STEPS = Math.round(envNumber('ADMITLB_PROP_STEPS', REAL ? 15 : 25));
 const MIN_STEPS = Math.max(1, Math.round(MAX_STEPS * 0.6));
 const BUDGET_MS = envNumber('ADMITLB_PROP_BUDGET_S', REAL ? 110 : 120) * 1000;
 /** The controller's orphan grace for this test (the documented default, 60 s, would not fit). */
@@ -80,6 +80,7 @@ const ROLES = ['plain', 'shared', 'quota'] as const;
 type Role = (typeof ROLES)[number];
 type Key = (typeof KEYS)[number];
 const QUOTA = 1;
+const POOL_SIZES: Record<Role, number> = { plain: 2, shared: 3, quota: 2 };
 
 // ---- steps ----
 
@@ -190,7 +191,7 @@ function selectedAttacks(): (Step | null)[][] {
 }
 
 const portsText = (ports: number[]) => ports.join(',');
-const shapeText = (s: Omit<ServiceShape, 't' | 'name'>) => `pool=${s.pool}${s.ip === null ? '' : ` ips=<address ${s.ip} of the pool>`} key=${s.key ?? '-'} ports=${portsText(s.ports)}`;
+const shapeText = (s: Omit<ServiceShape, 't' | 'name'>) => `pool=${s.pool}${s.ip === null ? '' : ` ips=<address #${s.ip % POOL_SIZES[s.pool]} of the pool>`} key=${s.key ?? '-'} ports=${portsText(s.ports)}`;
 const targetText = (n: number) => `existing Service #${n} (modulo their number, by namespace/name)`;
 
 function describeStep(s: Step): string {
@@ -304,6 +305,7 @@ class Run {
   constructor() {
     const a = addressBlock(this.id);
     this.addresses = { plain: [a[1]!, a[2]!], shared: [a[3]!, a[4]!, a[5]!], quota: [a[6]!, a[7]!] };
+    for (const r of ROLES) assert.equal(this.addresses[r].length, POOL_SIZES[r]);
   }
 
   ns(t: number): string {
@@ -333,7 +335,7 @@ class Run {
   serviceBody(s: Omit<ServiceShape, 't' | 'name'>, ns: string, name: string, extra: Record<string, unknown> = {}): Record<string, any> {
     const annotations: Record<string, string> = {
       [ANN_POOL]: this.pools[s.pool],
-      ...(s.ip === null ? {} : { [ANN_IPS]: this.addresses[s.pool][s.ip % this.addresses[s.pool].length]! }),
+      ...(s.ip === null ? {} : { [ANN_IPS]: this.addresses[s.pool][s.ip % POOL_SIZES[s.pool]]! }),
       ...(s.key ? { [ANN_SHARING_KEY]: s.key } : {}),
     };
     return service(name, { namespace: ns, annotations, ports: s.ports, spec: extra });

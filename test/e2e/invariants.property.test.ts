@@ -212,7 +212,7 @@ const KNOWN: { title: string; steps: Step[] }[] = [
     steps: [
       { kind: 'create', t: 0, name: 'a', pool: 'quota', key: undefined, ports: [8080], ip: 1 },
       { kind: 'delete', target: 0 },
-      { kind: 'wait', ms: 1000 },
+      { kind: 'wait', ms: 3000 }, // the controller releases a's claim (a loaded machine can take a second)
       { kind: 'create', t: 0, name: 'c', pool: 'quota', key: undefined, ports: [80, 443], ip: 0 },
       { kind: 'replay', answer: 1, to: null }, // a's answer
     ],

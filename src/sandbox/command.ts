@@ -298,6 +298,12 @@ export interface SandboxOptions {
   controller?: Partial<ControllerConfig>;
   /** extra options for the API double (tests, benchmarks) */
   apiServer?: Partial<Omit<ApiServerOptions, 'dataDir' | 'host' | 'port'>>;
+  /**
+   * Whether the webhook requires the API server's client certificate (default true). false models a
+   * managed control plane that cannot present one (`admitlb certs --api-server-auth none`): any
+   * caller reaches admission, as the defence-in-depth tests need.
+   */
+  webhookClientAuth?: boolean;
 }
 
 export interface RunningSandbox {
@@ -388,8 +394,9 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       tlsCertFile: files.tlsCertFile,
       tlsKeyFile: files.tlsKeyFile,
       signingKeysDir: files.signingKeysDir,
-      // Only the API server may call admission: it presents its webhook client certificate.
-      clientCaFile: api.webhookClientCaFile,
+      // Only the API server may call admission (it presents its webhook client certificate), unless
+      // the caller models a control plane that cannot.
+      ...(options.webhookClientAuth === false ? {} : { clientCaFile: api.webhookClientCaFile }),
       kubeconfig: webhookKubeconfig,
       ...(options.controller ? { controller: options.controller } : {}),
     });

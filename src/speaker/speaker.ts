@@ -10,13 +10,14 @@ import { ANN_ALLOCATION } from '../config/annotations.ts';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
 import type { LeaseObject, ServiceRef, SpeakerCacheEvent } from '../kube/speaker-cache.ts';
 import type { Service } from '../kube/types.ts';
-import { verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
+import type { Assignment, KeySet } from '../signing/assignment.ts';
 import type { L2Announcer } from './announcer.ts';
 import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement } from './config.ts';
 import { DEFAULT_EXCLUDES, chooseInterface } from './interfaces.ts';
 import { defaultRoutes, listLinks, type CommandRunner, type DefaultRoutes, type IpLink } from './ip.ts';
 import { OwnerCache } from './election.ts';
 import { LiveSet } from './liveness.ts';
+import { checkServiceAssignment } from './verify.ts';
 import { planSpeaker, type BgpPeerPlan, type EndpointSliceObject, type NodeObject, type ServiceInput, type SpeakerPlan } from './plan.ts';
 
 export interface SpeakerLogger {
@@ -336,12 +337,8 @@ export class Speaker {
     }
     const cached = this.verified.get(key);
     if (cached && cached.token === token) return cached.assignment;
-    let assignment: Assignment | undefined;
-    try {
-      assignment = await verifyAssignment(this.opts.keys, token, { namespace: service.metadata.namespace ?? '', name: service.metadata.name ?? '' });
-    } catch (err) {
-      this.opts.logger.warn({ service: key, err: (err as Error).message }, 'assignment does not verify: not announcing');
-    }
+    const { assignment, reason } = await checkServiceAssignment(this.opts.keys, service);
+    if (reason) this.opts.logger.warn({ service: key, err: reason }, 'assignment does not verify: not announcing');
     this.verified.set(key, { token, assignment });
     return assignment;
   }

@@ -95,7 +95,7 @@ describe('BFD state machine (RFC 5880 §6.8)', () => {
     s.receive(packet({ state: 'Down' }));
     const n = sent.length;
     s.receive(packet({ state: 'Init', yourDisc: 1234, poll: true }));
-    assert.ok(sent.slice(n).some((p) => p.final && !p.poll));
+    assert.ok(sent.slice(n).some((p) => p.final && !p.poll), 'a Poll is answered with Final (and no Poll)');
   });
 
   it('the detection time expires: Down with diagnostic 1, and the remote discriminator is forgotten', async () => {

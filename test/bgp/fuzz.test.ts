@@ -30,7 +30,8 @@ function assertDefined(r: DecodeResult): void {
   if (r.ok) {
     assert.ok(['open', 'update', 'notification', 'keepalive', 'route-refresh'].includes(r.message.type));
     if (r.message.type === 'update') {
-      assert.ok(Array.isArray(r.message.treatAsWithdraw) && Array.isArray(r.message.discarded));
+      assert.ok(Array.isArray(r.message.treatAsWithdraw), 'treatAsWithdraw is a list');
+      assert.ok(Array.isArray(r.message.discarded), 'discarded is a list');
     }
     return;
   }
@@ -172,7 +173,7 @@ describe('decoder fuzz (fast-check)', () => {
           const f = reader.next();
           if (f === null) return;
           if (!Buffer.isBuffer(f)) {
-            assert.ok(f.code === 1 && [1, 2, 3].includes(f.subcode));
+            assert.ok(f.code === 1 && [1, 2, 3].includes(f.subcode), `a header error 1/1-3, got ${f.code}/${f.subcode}`);
             return;
           }
           assertDefined(decodeMessage(f));
@@ -220,7 +221,7 @@ describe('decoder fuzz (fast-check)', () => {
           reader.push(Buffer.concat(chunks));
           const seen: string[] = [];
           for (let f = reader.next(); f !== null; f = reader.next()) {
-            assert.ok(Buffer.isBuffer(f) && f.length <= 4096);
+            assert.ok(Buffer.isBuffer(f) && f.length <= 4096, Buffer.isBuffer(f) ? `a frame of ${f.length} bytes` : `a framing error ${f.code}/${f.subcode}`);
             const r = decodeMessage(f, { as4, ibgp });
             assert.ok(r.ok);
             const m = r.message as UpdateMessage;

@@ -271,7 +271,7 @@ describe('malformed input gets the RFC 4271 / RFC 7606 answer', () => {
     const reader = new FrameReader();
     reader.push(msg('1001 02'));
     const e = reader.next();
-    assert.ok(e && !Buffer.isBuffer(e));
+    assert.ok(e && !Buffer.isBuffer(e), 'a framing error, not a frame');
     assert.deepEqual([e.code, e.subcode, e.data.toString('hex')], [1, 2, '1001']);
   });
 

@@ -112,7 +112,7 @@ describe('BGP session (loopback, scripted peer)', { concurrency: 1 }, () => {
     const codes = open.capabilities.map((c) => c.code);
     assert.deepEqual(codes, [1, 1, 2, 64, 65]);
     const gr = open.capabilities.find((c) => c.code === 64);
-    assert.ok(gr && 'restartTime' in gr && gr.restartTime === 120 && gr.families.every((f) => f.forwardingPreserved));
+    assert.ok(gr && 'restartTime' in gr && gr.restartTime === 120 && gr.families.every((f) => f.forwardingPreserved), `graceful restart capability: ${JSON.stringify(gr)}`);
     await establish(peer, s);
     const { announced, updates } = await readUntilEndOfRib(peer);
     assert.deepEqual(announced.sort(), ['2001:db8:ff::10/128', '203.0.113.10/32']);

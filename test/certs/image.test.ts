@@ -72,8 +72,8 @@ describe('Dockerfile', () => {
     assert.ok(copies.some((c) => c.includes('package-lock.json')));
     // Lockfile copied before npm ci, sources after it (layer caching).
     const idx = (pred: (i: Instruction) => boolean) => ins.findIndex(pred);
-    assert.ok(idx((i) => i.op === 'COPY' && i.args.includes('package-lock.json')) < idx((i) => i === npm));
-    assert.ok(idx((i) => i === npm) < idx((i) => i.op === 'COPY' && /\bsrc\//.test(i.args)));
+    assert.ok(idx((i) => i.op === 'COPY' && i.args.includes('package-lock.json')) < idx((i) => i === npm), 'the lockfile is copied before npm ci');
+    assert.ok(idx((i) => i === npm) < idx((i) => i.op === 'COPY' && /\bsrc\//.test(i.args)), 'the sources are copied after npm ci');
   });
 
   it('runs as a numeric non-root user by default, ENTRYPOINT node bin/admitlb.js in exec form', () => {

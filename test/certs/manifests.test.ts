@@ -138,7 +138,9 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     assert.match(caMap, /^admitlb-webhook-client-ca-[a-z0-9]+$/, 'hash-suffixed, so a new CA rolls the Deployment');
     const cm = find(objects, 'ConfigMap', caMap);
     assert.equal((cm.data as Record<string, string>)['ca.crt'], readFileSync(join(inst.certsDir, 'apiserver-client', 'ca.crt'), 'utf8'));
-    assert.ok(c.resources.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory);
+    assert.ok(c.resources.requests?.cpu, 'a CPU request');
+    assert.ok(c.resources.requests.memory, 'a memory request');
+    assert.ok(c.resources.limits?.memory, 'a memory limit');
   });
 
   it('Deployment: restricted security context', () => {
@@ -194,8 +196,8 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
     const excl = w.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name');
     assert.equal(excl?.operator, 'NotIn');
     assert.deepEqual([...(excl?.values ?? [])].sort(), ['admitlb-system', 'kube-system']);
-    assert.ok(w.matchConditions && w.matchConditions.length > 0 && w.matchConditions.length <= 64);
-    for (const c of w.matchConditions) assert.ok(c.name && c.expression);
+    assert.ok(w.matchConditions && w.matchConditions.length > 0 && w.matchConditions.length <= 64, `1 to 64 matchConditions, got ${w.matchConditions?.length}`);
+    for (const c of w.matchConditions) assert.ok(c.name && c.expression, `a matchCondition with a name and an expression: ${JSON.stringify(c)}`);
   });
 
   it('ValidatingWebhookConfiguration admitlb / claims.services.admitlb.io (the commit phase of a Service admission)', () => {
@@ -286,7 +288,9 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       const env = Object.fromEntries(c.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
       assert.deepEqual(env, { NODE_NAME: 'spec.nodeName', POD_NAMESPACE: 'metadata.namespace', HOST_IP: 'status.hostIP' });
       assert.deepEqual(c.ports.map((p) => [p.name, p.containerPort, p.protocol]), [['monitoring', 7472, 'TCP'], ['heartbeat', 7473, 'UDP']]);
-      assert.ok(c.resources.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory);
+      assert.ok(c.resources.requests?.cpu, 'a CPU request');
+      assert.ok(c.resources.requests.memory, 'a memory request');
+      assert.ok(c.resources.limits?.memory, 'a memory limit');
       assert.equal(c.resources.limits?.cpu, undefined, 'no CPU throttling of ARP/NA and Lease renewals');
     });
 

@@ -443,7 +443,7 @@ test('a status forged after convergence is restored with a StatusRestored event'
     await r.cluster.writeServiceStatus('default', 'a', [{ ip: '192.0.2.99', ipMode: 'VIP' }]);
     await r.converge();
     assert.equal(observed(r.cluster).services['default/a']?.status, '203.0.113.0');
-    assert.ok(r.cluster.events.some((e) => e.reason === 'StatusRestored' && e.name === 'a' && e.message.includes('192.0.2.99')));
+    assert.ok(r.cluster.events.some((e) => e.reason === 'StatusRestored' && e.name === 'a' && e.message.includes('192.0.2.99')), `a StatusRestored Event for a naming 192.0.2.99 in ${JSON.stringify(r.cluster.events.map((e) => [e.reason, e.name]))}`);
   } finally {
     await r.close();
   }

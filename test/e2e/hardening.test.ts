@@ -125,7 +125,7 @@ describe('item 1: a forged review changes nothing that belongs to another Servic
     const thief = await c.apply(service('thief', { namespace: 'team-b', annotations: { 'admitlb.io/pool': 'xshare', 'admitlb.io/sharing-key': 'k-evil', 'admitlb.io/ips': address }, ports: [8443] }));
     assert.notEqual(thief.code, 0);
     assert.ok(thief.stderr.includes(`${DENIED}metadata.annotations[admitlb.io/ips]: ${address} is already held by another Service`), thief.stderr);
-    assert.ok(!(await claims()).some((x) => x.address === address && x.holders.some((h) => h.namespace === 'team-b')));
+    assert.ok(!(await claims()).some((x) => x.address === address && x.holders.some((h) => h.namespace === 'team-b')), `no team-b holder on ${address}`);
   });
 });
 

@@ -112,12 +112,12 @@ describe('KubeCluster against the API server double', () => {
     const cluster = new KubeCluster(loadKubeConfig(sb.api.kubeconfigPath), recordingLogger(), { informer: fast });
     const first = await cluster.create(claimBody('192.0.2.9', 'first'));
     assert.equal(first.ok, true);
-    assert.ok(first.ok && first.claim.metadata.resourceVersion);
+    assert.ok(first.ok && first.claim.metadata.resourceVersion, 'the created claim has a resourceVersion');
     const firstRv = first.ok ? first.claim.metadata.resourceVersion! : '';
 
     const again = await cluster.create(claimBody('192.0.2.9', 'second'));
     assert.equal(again.ok, false);
-    assert.ok(!again.ok && again.reason === 'AlreadyExists');
+    assert.equal(!again.ok && again.reason, 'AlreadyExists');
     assert.equal(!again.ok && again.current?.spec.holders[0]?.name, 'first', 'AlreadyExists returns the claim that won');
     assert.equal(!again.ok && again.current?.metadata.resourceVersion, firstRv);
 
@@ -273,7 +273,7 @@ describe('KubeCluster across API server outages', () => {
         5000,
       );
       await waitFor('every informer watching', () => cluster.informerStats().every((s) => s.watching));
-      assert.ok(log.entries.some((e) => e.level === 'warn' && typeof e.obj.delayMs === 'number' && e.obj.attempt === 1));
+      assert.ok(log.entries.some((e) => e.level === 'warn' && typeof e.obj.delayMs === 'number' && e.obj.attempt === 1), 'a warning for the first restart attempt, with its delay');
     } finally {
       await cluster.stop();
       await sb.close();
@@ -318,7 +318,7 @@ describe('KubeCluster across API server outages', () => {
         await waitFor('the cache to match the server', () => key(cluster.listClaims()) === key(server), 5000);
         assert.ok(claimsStats().lists > listsBefore, 'the claims informer relisted');
         assert.ok(events.some((e) => e.kind === 'claim' && e.type === 'delete' && e.claim.metadata.name === '192.0.2.1'), 'the relist reports the deletion it missed');
-        assert.ok(events.some((e) => e.kind === 'claim' && e.type === 'upsert' && e.claim.metadata.name === '192.0.2.2' && e.claim.spec.holders[0]!.name === 'moved'));
+        assert.ok(events.some((e) => e.kind === 'claim' && e.type === 'upsert' && e.claim.metadata.name === '192.0.2.2' && e.claim.spec.holders[0]!.name === 'moved'), 'the relist reports the change it missed');
         await waitFor('every informer watching', () => cluster.informerStats().every((s) => s.watching));
       } finally {
         await cluster.stop();

@@ -75,12 +75,12 @@ describe('doctor', () => {
     const perms = requiredPermissions(readFileSync('webhook-manifests/rbac.yaml', 'utf8'));
     assert.deepEqual([...perms.keys()].sort(), ['admitlb', 'admitlb-speaker']);
     const admitlb = perms.get('admitlb')!;
-    assert.ok(admitlb.some((r) => r.apiGroups.includes('admitlb.io') && r.resources.includes('ipclaims') && r.verbs.includes('create') && !r.namespace));
+    assert.ok(admitlb.some((r) => r.apiGroups.includes('admitlb.io') && r.resources.includes('ipclaims') && r.verbs.includes('create') && !r.namespace), 'admitlb may create ipclaims cluster-wide');
     const lease = admitlb.find((r) => r.resourceNames?.includes('admitlb-controller'));
     assert.deepEqual(lease && { verbs: lease.verbs, namespace: lease.namespace }, { verbs: ['get', 'update'], namespace: 'admitlb-system' });
     const speaker = perms.get('admitlb-speaker')!;
     assert.ok(speaker.every((r) => !r.verbs.includes('patch')), 'the speaker writes nothing but Events and Leases');
-    assert.ok(speaker.some((r) => r.resources.includes('leases') && r.namespace === 'admitlb-system'));
+    assert.ok(speaker.some((r) => r.resources.includes('leases') && r.namespace === 'admitlb-system'), 'the speaker has a Lease rule in admitlb-system');
   });
 
   it('one line per check: the fix after a failure or warning, skipped checks say why', () => {

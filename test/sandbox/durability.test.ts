@@ -61,7 +61,11 @@ describe('concurrency', () => {
         Array.from({ length: 8 }, (_, i) => sb.request('PUT', '/api/v1/namespaces/default/services/race', { ...live, metadata: { ...live.metadata, labels: { n: String(i) } } })),
       );
       assert.equal(updates.filter((r) => r.status === 200).length, 1, 'one update wins the resourceVersion');
-      assert.ok(updates.filter((r) => r.status !== 200).every((r) => r.status === 409 && r.json().reason === 'Conflict'));
+      assert.deepEqual(
+        updates.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.json().reason}`),
+        Array.from({ length: 7 }, () => '409 Conflict'),
+        'every losing update is a Conflict',
+      );
     } finally {
       await sb.close();
       removeDir(sb.dataDir);

@@ -102,13 +102,15 @@ describe('namespaces and services through kubectl', () => {
     assert.equal(svc.spec.allocateLoadBalancerNodePorts, true);
     assert.equal(svc.spec.ports[0].protocol, 'TCP');
     assert.equal(svc.spec.ports[0].targetPort, 8080);
-    assert.ok(svc.spec.ports[0].nodePort >= 30000 && svc.spec.ports[0].nodePort <= 32767);
+    assert.ok(svc.spec.ports[0].nodePort >= 30000 && svc.spec.ports[0].nodePort <= 32767, `nodePort ${svc.spec.ports[0].nodePort} in 30000-32767`);
     assert.match(svc.spec.clusterIP, /^10\.96\.\d+\.\d+$/);
     assert.deepEqual(svc.spec.clusterIPs, [svc.spec.clusterIP]);
     assert.deepEqual(svc.spec.ipFamilies, ['IPv4']);
     assert.equal(svc.spec.ipFamilyPolicy, 'SingleStack');
     assert.deepEqual(svc.status, { loadBalancer: {} });
-    assert.ok(svc.metadata.uid && svc.metadata.creationTimestamp && svc.metadata.resourceVersion);
+    assert.ok(svc.metadata.uid, 'uid set');
+    assert.ok(svc.metadata.creationTimestamp, 'creationTimestamp set');
+    assert.ok(svc.metadata.resourceVersion, 'resourceVersion set');
     const t = await sb.kubectl(['get', 'svc', 'web']);
     assert.match(t.stdout, new RegExp(`web\\s+LoadBalancer\\s+${svc.spec.clusterIP.replace(/\./g, '\\.')}\\s+<pending>\\s+80:${svc.spec.ports[0].nodePort}/TCP`));
     const dup = await sb.kubectl(['create', 'service', 'loadbalancer', 'web', '--tcp=80:80']);
@@ -149,7 +151,7 @@ describe('namespaces and services through kubectl', () => {
     assert.equal(s2.code, 0, s2.stderr);
     const ssaObj = JSON.parse((await sb.kubectl(['get', 'svc', 'ssa', '-o', 'json', '--show-managed-fields'])).stdout);
     assert.equal(ssaObj.spec.ports[0].name, 'dns');
-    assert.ok(ssaObj.metadata.managedFields.some((m: any) => m.manager === 'kubectl' && m.operation === 'Apply'));
+    assert.ok(ssaObj.metadata.managedFields.some((m: any) => m.manager === 'kubectl' && m.operation === 'Apply'), `a kubectl Apply manager in ${JSON.stringify(ssaObj.metadata.managedFields.map((m: any) => [m.manager, m.operation]))}`);
   });
 
   it('kubectl create deployment, then expose it as a LoadBalancer', async () => {

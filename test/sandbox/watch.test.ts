@@ -74,7 +74,8 @@ describe('watch', () => {
     w.stop();
     assert.deepEqual(w.events.map((e) => [e.type, e.object.metadata.name]), [['ADDED', 'w2'], ['MODIFIED', 'w2'], ['DELETED', 'w2']]);
     const rvs = w.events.map((e) => Number(e.object.metadata.resourceVersion));
-    assert.ok(rvs.every((v, i) => i === 0 || v > rvs[i - 1]!) && rvs[0]! > Number(rv));
+    assert.ok(rvs.every((v, i) => i === 0 || v > rvs[i - 1]!), `resourceVersions increase: ${rvs.join(', ')}`);
+    assert.ok(rvs[0]! > Number(rv), `the first event (${rvs[0]}) comes after the watch's resourceVersion ${rv}`);
     assert.equal(w.events[0]!.object.kind, 'ConfigMap');
   });
 

@@ -103,7 +103,7 @@ describe('L2Announcer (fake runner)', () => {
     assert.deepEqual(a.held().map((h) => [h.address, h.foreign]), [['192.0.2.7', true], ['192.0.2.8', false]]);
     assert.match(warnings.join(), /192\.0\.2\.7 is already configured on eth0 by someone else/);
     // Adopting its own renewed the lifetime.
-    assert.ok(f.calls.some((c) => c.argv.join(' ') === 'ip -force -batch -' && c.opts?.input?.includes('addr change 192.0.2.8/32')));
+    assert.ok(f.calls.some((c) => c.argv.join(' ') === 'ip -force -batch -' && c.opts?.input?.includes('addr change 192.0.2.8/32')), 'an ip batch with addr change 192.0.2.8/32');
     await a.close();
     const dels = f.calls.filter((c) => c.argv[2] === 'del').map((c) => c.argv[3]);
     assert.deepEqual(dels, ['192.0.2.8/32']);

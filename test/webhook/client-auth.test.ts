@@ -210,7 +210,7 @@ describe('the API server identity written by `admitlb certs`', () => {
       const objects = kustomize(open.manifestsDir);
       const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'admitlb-webhook') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
       assert.ok(!d.spec.template.spec.containers[0]!.args.some((a) => a.startsWith('--client-ca-file')));
-      assert.ok(!objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('admitlb-webhook-client-ca')));
+      assert.ok(!objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('admitlb-webhook-client-ca')), 'no client CA ConfigMap without --client-ca-file');
     } finally {
       open.cleanup();
     }

@@ -111,7 +111,7 @@ describe('webhook listener (HTTPS)', () => {
 
   it('the defaults are finite', () => {
     for (const l of [WEBHOOK_LIMITS, HEALTH_LIMITS]) {
-      for (const v of Object.values(l)) assert.ok(Number.isFinite(v) && v > 0);
+      for (const [k, v] of Object.entries(l)) assert.ok(Number.isFinite(v) && v > 0, `${k} = ${v}`);
     }
     assert.ok(WEBHOOK_LIMITS.requestTimeoutMs <= 30_000, 'no longer than the longest webhook timeout kube-apiserver allows');
   });

@@ -2,7 +2,7 @@
 // subcommands are reachable as `admitlb <subcommand>` (src/cli.ts dispatches here). A subcommand is
 // one entry of PLUGIN_COMMANDS: adding one makes it reachable both ways and lists it in the usage.
 import { MigrateError } from '../migrate/metallb.ts';
-import { runMigrateCommand } from '../migrate/command.ts';
+import { runMigrateCommand } from './migrate.ts';
 import { runStatusCommand } from './status.ts';
 import { runExplainCommand } from './explain.ts';
 import { runPlanCommand } from './pool-plan.ts';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { migrateMetalLB, MigrateError, parseGoDuration, toObjectName, type KubeObject, type MigrateResult } from '../../src/migrate/metallb.ts';
 import { assertValid } from './helpers.ts';
-import { toYaml } from '../../src/migrate/command.ts';
+import { toYaml } from '../../src/kubectl/migrate.ts';
 
 const FIXTURES = 'test/fixtures/migrate';
 const fixture = (name: string) => ({ name, text: readFileSync(join(FIXTURES, name), 'utf8') });

@@ -5,8 +5,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { migrateMetalLB, MigrateError, type KubeObject, type MigrateSource } from './metallb.ts';
-import { UsageError, type PluginIO } from '../kubectl/io.ts';
+import { migrateMetalLB, MigrateError, type KubeObject, type MigrateSource } from '../migrate/metallb.ts';
+import { UsageError, type PluginIO } from './io.ts';
 
 export const MIGRATE_USAGE = `usage: kubectl admitlb migrate -f FILE [-f FILE...] [-o yaml|json]
 

@@ -113,34 +113,51 @@ export async function generateWebhookCertificates(options: GenerateWebhookCertif
   }
 
   const ca = options.ca ? await importCa(options.ca.certPem, options.ca.keyPem) : await createCa();
+  return issueLeaf(ca, options.ca, {
+    subject: `CN=${SERVICE_NAME}.${SERVICE_NAMESPACE}.svc, O=admitlb`,
+    notAfter: new Date(Math.min(Date.now() + days * DAY_MS, ca.cert.notAfter.getTime())),
+    usage: x509.ExtendedKeyUsage.serverAuth,
+    extra: [
+      new x509.SubjectAlternativeNameExtension(
+        [...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...ips.map((value) => ({ type: 'ip' as const, value }))],
+        false,
+      ),
+    ],
+  });
+}
+
+type Ca = { cert: x509.X509Certificate; keys: CryptoKeyPair };
+
+/**
+ * A fresh ECDSA leaf signed by `ca`, returned with the CA in the shape the callers write out. ECDSA
+ * keys sign the handshake, so the key usage is digitalSignature only (keyEncipherment is RSA's).
+ */
+async function issueLeaf(
+  ca: Ca,
+  given: { certPem: string } | undefined,
+  leaf: { subject: string; notAfter: Date; usage: x509.ExtendedKeyUsage; extra: x509.Extension[] },
+): Promise<WebhookCertificates> {
   const leafKeys = await generateEcKeys();
-  const now = Date.now();
-  const notAfter = Math.min(now + days * DAY_MS, ca.cert.notAfter.getTime());
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=${SERVICE_NAME}.${SERVICE_NAMESPACE}.svc, O=admitlb`,
+    subject: leaf.subject,
     issuer: ca.cert.subject,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(notAfter),
+    notBefore: new Date(Date.now() - BACKDATE_MS),
+    notAfter: leaf.notAfter,
     signingAlgorithm: ecAlg,
     publicKey: leafKeys.publicKey,
     signingKey: ca.keys.privateKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      // ECDSA keys sign the handshake; keyEncipherment only applies to RSA key transport.
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.SubjectAlternativeNameExtension(
-        [...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...ips.map((value) => ({ type: 'ip' as const, value }))],
-        false,
-      ),
+      new x509.ExtendedKeyUsageExtension([leaf.usage], false),
+      ...leaf.extra,
       await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
     ],
   });
-
   return {
-    caCertPem: options.ca ? normalizePem(options.ca.certPem) : `${ca.cert.toString('pem')}\n`,
+    caCertPem: given ? normalizePem(given.certPem) : `${ca.cert.toString('pem')}\n`,
     caKeyPem: await privateKeyPem(ca.keys.privateKey), // always PKCS#8, even when the input was SEC1
     certPem: `${cert.toString('pem')}\n`,
     keyPem: await privateKeyPem(leafKeys.privateKey),
@@ -160,31 +177,7 @@ export const APISERVER_CLIENT_SUBJECT = 'CN=kube-apiserver-admitlb-webhook-clien
  */
 export async function generateApiServerClientCertificates(options: { ca?: { certPem: string; keyPem: string } } = {}): Promise<WebhookCertificates> {
   const ca = options.ca ? await importCa(options.ca.certPem, options.ca.keyPem) : await createCa('admitlb-apiserver-client-ca');
-  const leafKeys = await generateEcKeys();
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: APISERVER_CLIENT_SUBJECT,
-    issuer: ca.cert.subject,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: ca.cert.notAfter,
-    signingAlgorithm: ecAlg,
-    publicKey: leafKeys.publicKey,
-    signingKey: ca.keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
-      await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
-    ],
-  });
-  return {
-    caCertPem: options.ca ? normalizePem(options.ca.certPem) : `${ca.cert.toString('pem')}\n`,
-    caKeyPem: await privateKeyPem(ca.keys.privateKey),
-    certPem: `${cert.toString('pem')}\n`,
-    keyPem: await privateKeyPem(leafKeys.privateKey),
-  };
+  return issueLeaf(ca, options.ca, { subject: APISERVER_CLIENT_SUBJECT, notAfter: ca.cert.notAfter, usage: x509.ExtendedKeyUsage.clientAuth, extra: [] });
 }
 
 function normalizePem(pem: string): string {

@@ -9,16 +9,10 @@
 //           worker → main: { type: 'started' } | { type: 'error', message } | { type: 'heard', nodes }
 //                          | { type: 'log', level, obj, msg } | { type: 'packets', counts } | { type: 'stopped' }
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { HeartbeatTransport, type HeartbeatLogger, type PacketOutcome } from './heartbeat-transport.ts';
+import { HeartbeatTransport, type HeartbeatLogger, type HeartbeatTransportOptions, type PacketOutcome } from './heartbeat-transport.ts';
 
-export interface HeartbeatThreadOptions {
-  nodeName: string;
-  address: string;
-  port: number;
-  intervalMs: number;
-  missed: number;
-  keysDir: string;
-  logger: HeartbeatLogger;
+/** The transport's own settings (the clock and reload period stay the worker's defaults), plus the thread's callbacks. */
+export interface HeartbeatThreadOptions extends Pick<HeartbeatTransportOptions, 'nodeName' | 'address' | 'port' | 'intervalMs' | 'missed' | 'keysDir' | 'logger'> {
   /** the heard set changed (pushed by the worker) */
   onChange?: () => void;
   onPacket?: (outcome: PacketOutcome, count: number) => void;

@@ -150,7 +150,8 @@ export interface BfdSessionEvents {
 }
 
 interface Sender {
-  send(packet: Buffer): void;
+  /** `sent` runs once the datagram has left (or failed): the socket may be closed only then. */
+  send(packet: Buffer, sent?: () => void): void;
 }
 
 export interface BfdSessionConfig {
@@ -203,11 +204,18 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     this.scheduleTx(0);
   }
 
-  /** AdminDown (§6.8.16): tells the peer not to treat this as a failure, then stops sending. */
-  stop(): void {
-    if (this.stopped) return;
+  /**
+   * AdminDown (§6.8.16): tells the peer not to treat this as a failure, then stops sending.
+   * `sent` runs when that last packet is out: a peer that never hears it declares the session down
+   * after its detection time and, like BIRD, takes down a BGP session that came up meanwhile.
+   */
+  stop(sent?: () => void): void {
+    if (this.stopped) {
+      sent?.();
+      return;
+    }
     this.setState('AdminDown', BfdDiag.AdministrativelyDown);
-    this.transmit(false);
+    this.transmit(false, sent);
     this.stopped = true;
     this.clearTimers();
   }
@@ -245,7 +253,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     }, ms).unref();
   }
 
-  private transmit(final: boolean): void {
+  private transmit(final: boolean, sent?: () => void): void {
     const packet = encodeBfd({
       diag: this.localDiag,
       state: this.state,
@@ -263,9 +271,10 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       requiredMinEchoRxUs: 0,
     });
     try {
-      this.sender.send(packet);
+      this.sender.send(packet, sent);
     } catch (err) {
       this.lastError = `send failed: ${(err as Error).message}`;
+      sent?.();
     }
   }
 
@@ -507,7 +516,7 @@ export class BfdTransport {
     tx.on('message', () => {}); // replies come to 3784; anything here is ignored
     const session = new BfdSession(
       { peer: key, minRxMs: options.minRxMs, minTxMs: options.minTxMs, multiplier: options.multiplier, localDiscriminator: this.newDiscriminator() },
-      { send: (packet) => tx.send(packet, this.port, key) },
+      { send: (packet, sent) => tx.send(packet, this.port, key, sent && (() => sent())) },
     );
     const reg: Registered = { session, tx };
     this.byPeer.set(key, reg);
@@ -529,14 +538,16 @@ export class BfdTransport {
   remove(session: BfdSession): void {
     const reg = this.byDisc.get(session.localDiscriminator);
     if (!reg) return;
-    session.stop();
     this.byDisc.delete(session.localDiscriminator);
     if (this.byPeer.get(session.config.peer) === reg) this.byPeer.delete(session.config.peer);
-    try {
-      reg.tx.close();
-    } catch {
-      /* already closed */
-    }
+    // The socket closes once the AdminDown packet is out (closing at once would drop it).
+    session.stop(() => {
+      try {
+        reg.tx.close();
+      } catch {
+        /* already closed */
+      }
+    });
   }
 
   private onMessage(msg: Buffer, from: string): void {

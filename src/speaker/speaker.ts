@@ -199,6 +199,8 @@ interface PeerRuntime {
   session: BgpSession;
   spec: BGPPeerSpec;
   password: string | undefined;
+  /** Cleared when the session is replaced: a closing session's late hooks must not overwrite its successor's metrics. */
+  current: { live: boolean };
 }
 
 const BFD_STATES = ['AdminDown', 'Down', 'Init', 'Up'] as const;
@@ -586,6 +588,7 @@ export class Speaker {
       if (want && JSON.stringify(want.spec) === rt.key && pw && 'password' in pw && pw.password === rt.password) continue;
       if (want && rt.password !== undefined && pw && 'password' in pw && pw.password !== rt.password) this.opts.logger.info({ peer: name }, 'BGP password changed: reopening the session with the new key');
       this.peers.delete(name);
+      rt.current.live = false;
       await rt.session.close({ gracefulRestart: false }).catch(() => {});
       this.opts.metrics?.bgpSessionUp.remove({ peer: name });
       this.opts.metrics?.bgpPrefixes.remove({ peer: name });
@@ -609,9 +612,10 @@ export class Speaker {
         try {
           const crossFamilyNextHop = this.crossFamilyNextHop(p.spec);
           const password = (pw as { password: string | undefined }).password;
-          const session = this.bgpFactory(p.spec, { routerId, hooks: this.hooksFor(p.name), ...(crossFamilyNextHop ? { crossFamilyNextHop } : {}), ...(password !== undefined ? { password } : {}) });
+          const current = { live: true };
+          const session = this.bgpFactory(p.spec, { routerId, hooks: this.hooksFor(p.name, current), ...(crossFamilyNextHop ? { crossFamilyNextHop } : {}), ...(password !== undefined ? { password } : {}) });
           await session.start();
-          rt = { key: JSON.stringify(p.spec), session, spec: p.spec, password };
+          rt = { key: JSON.stringify(p.spec), session, spec: p.spec, password, current };
           this.peers.set(p.name, rt);
           this.opts.logger.info({ peer: p.name, address: p.spec.peerAddress, asn: p.spec.peerASN }, 'BGP peer configured');
         } catch (err) {
@@ -651,16 +655,20 @@ export class Speaker {
     }
   }
 
-  private hooksFor(peer: string) {
+  private hooksFor(peer: string, current: { live: boolean }) {
     const m = this.opts.metrics;
     return {
       stateChange: (_addr: string, _from: string, to: string) => {
+        if (!current.live) return;
         m?.bgpSessionUp.set({ peer }, to === 'Established' ? 1 : 0);
         // A failed connect (Active/Idle) may carry a reason to report (reportSessionProblem).
         if (to === 'Active' || to === 'Idle') this.schedule();
       },
-      bfdStateChange: (_addr: string, _from: string, to: string) => this.setBfdMetrics(peer, to),
+      bfdStateChange: (_addr: string, _from: string, to: string) => {
+        if (current.live) this.setBfdMetrics(peer, to);
+      },
       prefixesAdvertised: () => {
+        if (!current.live) return;
         const rt = this.peers.get(peer);
         const s = rt?.session.status()[0];
         if (s) m?.bgpPrefixes.set({ peer }, s.prefixesSent.ipv4 + s.prefixesSent.ipv6);

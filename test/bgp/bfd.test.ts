@@ -4,7 +4,7 @@ import { describe, it, after } from 'node:test';
 import dgram from 'node:dgram';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { BfdDiag, BfdSession, decodeBfd, encodeBfd, type BfdPacket, type BfdState } from '../../src/bgp/bfd.ts';
+import { BfdDiag, BfdSession, BfdTransport, decodeBfd, encodeBfd, type BfdPacket, type BfdState } from '../../src/bgp/bfd.ts';
 
 const sessions: BfdSession[] = [];
 after(() => sessions.forEach((s) => s.stop()));
@@ -186,5 +186,29 @@ describe('BFD state machine (RFC 5880 §6.8)', () => {
     a.stop();
     await until('b Down', () => b.state === 'Down');
     assert.equal(b.status().remoteState, 'AdminDown');
+  });
+
+  it('the transport closes a removed session\'s socket only after its AdminDown packet is out', async () => {
+    // The peer listens on 127.0.0.2; the transport's own receive socket cannot bind the same port
+    // (an error in the session's status, irrelevant here): only its send path is under test.
+    const peer = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => peer.bind(0, '127.0.0.2', resolve));
+    const got: BfdPacket[] = [];
+    peer.on('message', (m) => {
+      const d = decodeBfd(m);
+      if (d.ok) got.push(d.packet);
+    });
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const transport = new BfdTransport(silent as never, peer.address().port);
+    try {
+      const s = await transport.add('127.0.0.2', undefined, { minRxMs: 1000, minTxMs: 1000, multiplier: 3 });
+      await until('a first packet', () => got.length > 0);
+      transport.remove(s);
+      await until('AdminDown at the peer', () => got.some((p) => p.state === 'AdminDown'), 2000);
+      assert.equal(got.at(-1)!.diag, BfdDiag.AdministrativelyDown);
+    } finally {
+      transport.close();
+      peer.close();
+    }
   });
 });

@@ -96,7 +96,7 @@ describe('admitlb speaker: BGPPeer passwordSecretRef and BFD against BIRD', { sk
       const text = await lab!.metrics('node-a');
       return /admitlb_speaker_bfd_session_up\{peer="router"\} 1/.test(text) ? text : null;
     });
-    assert.match(m, /admitlb_speaker_bgp_session_up\{peer="router"\} 1/);
+    assert.match(m, /admitlb_speaker_bgp_session_up\{peer="router"\} 1/, lab!.logs(40));
     assert.match(m, /admitlb_speaker_bfd_session_state\{peer="router",state="Up"\} 1/);
     assert.match(m, /admitlb_speaker_bfd_session_state\{peer="router",state="Down"\} 0/);
     assert.match(await bird.birdc('show bfd sessions'), new RegExp(`${node.ipv4.replace(/\./g, '\\.')}\\s+\\S+\\s+Up`));

@@ -1,4 +1,4 @@
-// Issue 11, the pure rules: which Service object a claim holder is (isHolder), that a signed
+// The pure rules of the trust boundary: which Service object a claim holder is (isHolder), that a signed
 // assignment keeps only what a claim records for the Service, the one quota rule, and the cap on a
 // namespace's unconfirmed claims.
 import { describe, it } from 'node:test';

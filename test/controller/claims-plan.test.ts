@@ -1,4 +1,4 @@
-// The controller's claim decisions around the commit phase and the one quota rule (issue 11):
+// The controller's claim decisions around the commit phase and the one quota rule:
 // a holder committed by the validating webhook whose Service is not in the cache yet waits the grace
 // instead of going at once; a holder of another object of the same name is not adopted; the controller counts a
 // namespace's addresses exactly as the webhook does, in-flight claims ranked last.

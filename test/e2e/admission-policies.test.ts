@@ -1,4 +1,4 @@
-// Issue 11, items 7 and 8, on the target of this run (E2E_TARGET=sandbox|real|both):
+// The admission policies (IPClaim writers, the CRD rules), on the target of this run (E2E_TARGET=sandbox|real|both):
 //   - the IPClaim CRD's CEL rule refuses a claim whose name is not the claim name of its address;
 //   - the ValidatingAdmissionPolicy admitlb-ipclaim-writers lets only admitlb's ServiceAccount (and
 //     system:masters, the documented break-glass) create, update or delete IPClaims;

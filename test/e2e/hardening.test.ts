@@ -1,4 +1,4 @@
-// The attacks of issue 11 (items 1-3) against a whole cluster, as a tenant with `edit` would try
+// The attacks found when admitlb was tried as an attacker (forged reviews, replayed dry-runs, rejected creates) against a whole cluster, as a tenant with `edit` would try
 // them: forged AdmissionReviews posted straight to the webhook (authenticated as the API server,
 // i.e. a caller that got past client authentication), dry-run answers replayed on real creates, and
 // creates the API server refuses after the webhook claimed. Each case fails on the code before the

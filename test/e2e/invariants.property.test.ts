@@ -1,4 +1,4 @@
-// Property test (issue 11): random sequences of what tenants can do, from three namespaces, against
+// Property test of the trust boundary: random sequences of what tenants can do, from three namespaces, against
 // the whole of admitlb (API server, webhook, controller), with model-free invariants checked after
 // every step. Nothing here predicts what admitlb should answer; only what must never be true:
 //
@@ -42,8 +42,8 @@
 //   ADMITLB_PROP_TIMING=1  add each step's and each check's duration to the trace
 // A failure prints the shrunk sequence of steps, each with what the API or webhook answered. A seed
 // replays the same steps, not always the same answers (the controller's and the caches' timing).
-// Beside the random runs, KNOWN holds fixed sequences, each its own test: the attacks issue 11
-// reports and counterexamples the random runs found, so that each is tried on every run.
+// Beside the random runs, KNOWN holds fixed sequences, each its own test: the attacks found when
+// admitlb was tried as an attacker and counterexamples the random runs found, so that each is tried on every run.
 import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
@@ -176,12 +176,12 @@ const sequenceArb = fc
   });
 
 /**
- * Fixed sequences, each its own test beside the random ones: the attacks issue 11 reports, and the
+ * Fixed sequences, each its own test beside the random ones: the attacks found when admitlb was tried as an attacker, and the
  * counterexamples the random runs found (shrunk), kept so that each is tried on every run.
  */
 const KNOWN: { title: string; steps: Step[] }[] = [
   {
-    title: 'issue 11: dry-run answers (each asking for another address) replayed as creates stay within the quota',
+    title: 'known attack: dry-run answers (each asking for another address) replayed as creates stay within the quota',
     steps: [
       { kind: 'dryRun', t: 0, name: 'a', pool: 'quota', key: undefined, ports: [80], ip: 0 },
       { kind: 'dryRun', t: 0, name: 'b', pool: 'quota', key: undefined, ports: [80], ip: 1 },
@@ -190,7 +190,7 @@ const KNOWN: { title: string; steps: Step[] }[] = [
     ],
   },
   {
-    title: "issue 11: a forged review about another tenant's Service does not let a third party share its address",
+    title: "known attack: a forged review about another tenant's Service does not let a third party share its address",
     steps: [
       { kind: 'create', t: 0, name: 'a', pool: 'shared', key: 'k1', ports: [80], ip: null },
       { kind: 'forge', op: 'UPDATE', as: { existing: 0 }, pool: 'shared', key: 'k2', ports: [443], ip: null },
@@ -198,7 +198,7 @@ const KNOWN: { title: string; steps: Step[] }[] = [
     ],
   },
   {
-    title: 'issue 11: claims of forged reviews for a namespace that does not exist go within the grace',
+    title: 'known attack: claims of forged reviews for a namespace that does not exist go within the grace',
     steps: [
       { kind: 'forge', op: 'CREATE', as: { ghost: 'a' }, pool: 'plain', key: undefined, ports: [80], ip: null },
       { kind: 'forge', op: 'CREATE', as: { ghost: 'b' }, pool: 'plain', key: undefined, ports: [80], ip: null },
@@ -206,7 +206,7 @@ const KNOWN: { title: string; steps: Step[] }[] = [
     ],
   },
   {
-    title: 'issue 11: claims of creates the API rejects after admission go within the grace',
+    title: 'known attack: claims of creates the API rejects after admission go within the grace',
     steps: [
       { kind: 'rejectedCreate', t: 0, name: 'a', pool: 'plain', key: undefined, ports: [80], ip: null },
       { kind: 'rejectedCreate', t: 0, name: 'b', pool: 'plain', key: undefined, ports: [80], ip: null },
@@ -804,7 +804,7 @@ async function runSequence(slots: (Step | null)[]): Promise<void> {
   }
 }
 
-describe('invariants hold over known attack sequences (issue 11) and counterexamples found before', () => {
+describe('invariants hold over known attack sequences and counterexamples found before', () => {
   for (const known of KNOWN) {
     it(known.title, async () => {
       firstFailure = undefined;
@@ -814,7 +814,7 @@ describe('invariants hold over known attack sequences (issue 11) and counterexam
   }
 });
 
-describe('invariants hold over random sequences of tenant actions and forged reviews (issue 11)', () => {
+describe('invariants hold over random sequences of tenant actions and forged reviews', () => {
   it(`no address shared against the rules, no quota exceeded, every announced address claimed, no claim outlives its namespace (${RUNS} runs of ${MIN_STEPS}-${MAX_STEPS} steps on the ${e2eTarget()} target)`, { timeout: BUDGET_MS + 120_000 }, async () => {
     const seed = process.env.ADMITLB_PROP_SEED ? Number(process.env.ADMITLB_PROP_SEED) : undefined;
     const path = process.env.ADMITLB_PROP_PATH || undefined;

@@ -1,6 +1,6 @@
 // The two phases of a Service admission through the webhook app: /mutate/services claims and signs,
 // /validate/services (called once the API server validated the object) commits the claim by recording
-// the Service's uid, just after it answers. Plus what the mutating phase refuses to hand out (issue 11): unknown namespaces,
+// the Service's uid, just after it answers. Plus what the mutating phase refuses to hand out: unknown namespaces,
 // signatures on dry runs, more unconfirmed claims than the cap, another object's claim.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -12,7 +12,8 @@ import type { LiveAllocationState } from '../kube/allocation-state.ts';
 import type { CacheEvent, ClusterCache } from '../kube/cluster.ts';
 import type { Service } from '../kube/types.ts';
 import { ANN_ALLOCATION } from '../config/annotations.ts';
-import { verifyAssignment, type KeySet } from '../signing/assignment.ts';
+import { verifyAssignment, type KeySet, type SignedAssignment } from '../signing/assignment.ts';
+import { VerifiedMemo } from '../signing/memo.ts';
 import type { ControllerApi, LoadBalancerIngress } from './api.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, keyOf, overQuota, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
@@ -60,7 +61,7 @@ interface PendingMemo {
 
 export class Controller {
   private readonly services = new Map<string, ServiceView>();
-  private readonly verified = new Map<string, { token: string; view: ServiceView['assignment'] }>();
+  private readonly verified = new VerifiedMemo<ServiceView['assignment']>();
   private readonly dirty = new Set<string>();
   private allDirty = true;
   private poolsDirty = true;
@@ -155,7 +156,7 @@ export class Controller {
         if (e.type === 'delete') {
           if (e.service.metadata.uid) this.deletedUids.set(e.service.metadata.uid, this.now());
           this.services.delete(key);
-          this.verified.delete(key);
+          this.verified.forget(key);
           this.pending.delete(key);
           this.lastWritten.delete(key);
         } else this.upsertService(e.service);
@@ -190,10 +191,10 @@ export class Controller {
     const namespace = service.metadata.namespace ?? '';
     const name = service.metadata.name ?? '';
     const key = keyOf(namespace, name);
-    const previous = this.verified.get(key);
     const token = service.metadata.annotations?.[ANN_ALLOCATION] ?? '';
-    this.services.set(key, { key, namespace, name, service, assignment: previous && previous.token === token ? previous.view : undefined });
-    if (!previous || previous.token !== token) this.verified.delete(key);
+    const previous = this.verified.lookup(key, token);
+    this.services.set(key, { key, namespace, name, service, assignment: previous?.value });
+    if (!previous) this.verified.forget(key);
   }
 
   private schedule(delay = this.debounceMs): void {
@@ -222,13 +223,13 @@ export class Controller {
     const changed: { view: ServiceView; token: string }[] = [];
     for (const view of this.services.values()) {
       const token = view.service.metadata.annotations?.[ANN_ALLOCATION] ?? '';
-      if (this.verified.get(view.key)?.token !== token) changed.push({ view, token });
+      if (!this.verified.lookup(view.key, token)) changed.push({ view, token });
     }
     // WebCrypto verifies on the thread pool: batches keep it busy after a restart (thousands at once).
     for (let i = 0; i < changed.length; i += 64) {
       await Promise.all(
         changed.slice(i, i + 64).map(async ({ view, token }) => {
-          let assignment: ServiceView['assignment'];
+          let assignment: SignedAssignment | undefined;
           if (token) {
             try {
               assignment = await verifyAssignment(this.opts.keys, token, view);
@@ -238,7 +239,7 @@ export class Controller {
               assignment = undefined;
             }
           }
-          this.verified.set(view.key, { token, view: assignment });
+          this.verified.remember(view.key, token, assignment, assignment);
           view.assignment = assignment;
           // An event during the await may have replaced the view (same token, assignment unset):
           // the memo now matches its token, so it would never be verified again.
@@ -267,7 +268,7 @@ export class Controller {
     const keys: string[] = [];
     for (const k of candidates) {
       const view = this.services.get(k)!;
-      if (this.verified.get(k)?.token === (view.service.metadata.annotations?.[ANN_ALLOCATION] ?? '')) keys.push(k);
+      if (this.verified.lookup(k, view.service.metadata.annotations?.[ANN_ALLOCATION] ?? '')) keys.push(k);
       else this.dirty.add(k);
     }
     this.opts.metrics?.queueDepth.set(keys.length);

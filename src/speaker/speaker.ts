@@ -18,6 +18,7 @@ import { defaultRoutes, listLinks, type CommandRunner, type DefaultRoutes, type 
 import { OwnerCache } from './election.ts';
 import { LiveSet } from './liveness.ts';
 import { checkServiceAssignment } from './verify.ts';
+import { VerifiedMemo } from '../signing/memo.ts';
 import { planSpeaker, type BgpPeerPlan, type EndpointSliceObject, type NodeObject, type ServiceInput, type SpeakerPlan } from './plan.ts';
 
 export interface SpeakerLogger {
@@ -213,7 +214,7 @@ const svcKey = (s: { metadata?: { namespace?: string | undefined; name?: string 
 
 export class Speaker {
   readonly live: LiveSet;
-  private readonly verified = new Map<string, { token: string; assignment: Assignment | undefined }>();
+  private readonly verified = new VerifiedMemo<Assignment | undefined>();
   private readonly peers = new Map<string, PeerRuntime>();
   /** Passwords read from Secrets: namespace/name → value (or why there is none) and when it was read. */
   private readonly passwords = new Map<string, { at: number; value: string } | { at: number; error: string }>();
@@ -281,7 +282,7 @@ export class Speaker {
       this.checkLive();
       return;
     }
-    if (e.kind === 'service' && e.type === 'delete') this.verified.delete(svcKey(e.object));
+    if (e.kind === 'service' && e.type === 'delete') this.verified.forget(svcKey(e.object));
     this.schedule();
   }
 
@@ -334,14 +335,14 @@ export class Speaker {
     const key = svcKey(service);
     const token = service.metadata.annotations?.[ANN_ALLOCATION];
     if (!token) {
-      this.verified.delete(key);
+      this.verified.forget(key);
       return undefined;
     }
-    const cached = this.verified.get(key);
-    if (cached && cached.token === token) return cached.assignment;
+    const cached = this.verified.lookup(key, token);
+    if (cached) return cached.value;
     const { assignment, reason } = await checkServiceAssignment(this.opts.keys, service);
     if (reason) this.opts.logger.warn({ service: key, err: reason }, 'assignment does not verify: not announcing');
-    this.verified.set(key, { token, assignment });
+    this.verified.remember(key, token, assignment, assignment);
     return assignment;
   }
 
@@ -383,7 +384,7 @@ export class Speaker {
       seen.add(svcKey(service));
       services.push({ service, assignment: await this.verify(service) });
     }
-    for (const k of this.verified.keys()) if (!seen.has(k)) this.verified.delete(k);
+    this.verified.retain(seen);
     let members = this.liveNodes();
     this.lastLive = [...this.live.live()].sort().join(',');
     let liveNodes = members;

@@ -4,13 +4,13 @@
 // IPClaim listing it).
 import { ANN_ALLOCATION } from '../config/annotations.ts';
 import type { Service } from '../kube/types.ts';
-import { verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
+import { verifyAssignment, type KeySet, type SignedAssignment } from '../signing/assignment.ts';
 
 /**
  * `assignment` only when the token verifies for the Service's namespace and name; otherwise why not
  * (`reason` is undefined when the Service carries no token at all: nothing to report).
  */
-export type AssignmentCheck = { token: string | undefined; assignment: Assignment; reason?: undefined } | { token: string | undefined; assignment: undefined; reason: string | undefined };
+export type AssignmentCheck = { token: string | undefined; assignment: SignedAssignment; reason?: undefined } | { token: string | undefined; assignment: undefined; reason: string | undefined };
 
 export async function checkServiceAssignment(keys: Pick<KeySet, 'verifyKey'>, service: Service, opts: { now?: number } = {}): Promise<AssignmentCheck> {
   const token = service.metadata.annotations?.[ANN_ALLOCATION];

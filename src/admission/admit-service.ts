@@ -2,6 +2,7 @@
 // IPClaims (the API server's create-uniqueness is the lock), sign it, and answer with a JSON patch of
 // annotations (and spec.externalIPs when assigned from a pool). Idempotent: an object that already
 // carries a valid assignment gets no patch, which is what reinvocation needs.
+import { ERRORS } from '../errors.ts';
 import { randomInt } from 'node:crypto';
 import { ANN_ALLOCATION, ANN_ASSIGNED_IPS, ANN_ASSIGNED_POOL, WRITTEN_ANNOTATIONS } from '../config/annotations.ts';
 import type { ClaimHolder, IPClaim, PoolUsage } from '../config/schemas.ts';
@@ -50,6 +51,8 @@ export interface AuditFields {
   addresses?: string[] | undefined;
   pool?: string | undefined;
   reason?: string | undefined;
+  /** the catalogue code (src/errors.ts) of a denial */
+  error?: string | undefined;
   name?: string | undefined;
   namespace?: string | undefined;
 }
@@ -79,8 +82,8 @@ interface Granted {
 }
 
 const deniedBy = (d: Denial, audit: Partial<AuditFields> = {}): ServiceAdmission => ({
-  ...denial(d.code, d.reason, `${d.field}: ${d.message}`),
-  audit: { decision: 'denied', reason: `${d.field}: ${d.message}`, ...audit },
+  ...denial(ERRORS[d.error], `${d.field}: ${d.message}`),
+  audit: { decision: 'denied', reason: `${d.field}: ${d.message}`, error: ERRORS[d.error].code, ...audit },
 });
 
 /**
@@ -126,18 +129,18 @@ export async function admitService(
   if (!name) {
     // A generateName create has no name during mutating admission; the assignment must name the
     // Service, so admitlb chooses the name the API server would have (same alphabet and length).
-    if (!service.metadata.generateName) return deniedBy({ field: 'metadata.name', message: 'name or generateName is required', code: 400, reason: 'BadRequest' });
+    if (!service.metadata.generateName) return deniedBy({ field: 'metadata.name', message: 'name or generateName is required', error: 'BAD_REQUEST' });
     name = service.metadata.generateName + Array.from({ length: 5 }, () => NAME_ALPHABET[randomInt(NAME_ALPHABET.length)]).join('');
     patch.push({ op: 'add', path: '/metadata/name', value: name });
   }
   const who = { namespace, name };
 
   if (deps.namespaceExists && !(await waitFor(() => deps.namespaceExists!(namespace), NAMESPACE_LAG_MS))) {
-    return deniedBy({ field: 'metadata.namespace', message: `namespace "${namespace}" does not exist`, code: 404, reason: 'NotFound' }, who);
+    return deniedBy({ field: 'metadata.namespace', message: `namespace "${namespace}" does not exist`, error: 'NAMESPACE_NOT_FOUND' }, who);
   }
 
   const intent = readIntent(service, deps.config);
-  if ('code' in intent) return deniedBy(intent, who);
+  if ('error' in intent) return deniedBy(intent, who);
   const warnings = [...intent.warnings];
 
   // Which Service object this is (isHolder): on an update the live object's uid (the request body
@@ -157,7 +160,7 @@ export async function admitService(
     // Right after a lost claim race, start from a random point of the pool (AllocationRequest.spread).
     const contended = !deps.deterministic && (attempt > 0 || Date.now() - (lastLostRace.get(deps.store) ?? -Infinity) < CONTENDED_MS);
     const decided = decide(deps, intent, subject, current, warnings, contended ? Math.random() : undefined);
-    if ('code' in decided) {
+    if ('error' in decided) {
       // An update that does not change what the Service asks for is never rejected for allocation
       // reasons (a pool shrank, its address was taken while it was unassigned): rejecting it would
       // block every unrelated edit, including the controller's own clean-up. The Service stays
@@ -184,7 +187,7 @@ export async function admitService(
       let problem = unconfirmedProblem(deps.state, subject, cap, wanted);
       if (problem && (await waitFor(() => !unconfirmedProblem(deps.state, subject, cap, wanted), UNCONFIRMED_WAIT_MS))) problem = undefined;
       if (problem) {
-        return { ...denial(429, 'TooManyRequests', `spec: ${problem}`), audit: { decision: 'denied', reason: problem, ...who } };
+        return { ...denial(ERRORS.TOO_MANY_UNCONFIRMED, `spec: ${problem}`), audit: { decision: 'denied', reason: problem, error: ERRORS.TOO_MANY_UNCONFIRMED.code, ...who } };
       }
     }
     try {
@@ -194,23 +197,23 @@ export async function admitService(
       if (err instanceof ApiRejectedError) {
         // The claim itself was refused (validation, another admission step, RBAC): the same request
         // would be refused again, so it is a denial with the API's words, not an outage.
-        const code = err.status >= 400 && err.status < 500 ? err.status : 400;
+        const refused = { ...ERRORS.CLAIM_REFUSED, ...(err.status >= 400 && err.status < 500 ? { status: err.status } : {}), ...(err.reason ? { reason: err.reason } : {}) };
         return {
-          ...denial(code, err.reason || 'BadRequest', `admitlb cannot record the address claim: the API server refused it: ${err.apiMessage}`),
-          audit: { decision: 'denied', reason: `claim refused by the API: ${err.apiMessage}`, ...who },
+          ...denial(refused, `admitlb cannot record the address claim: the API server refused it: ${err.apiMessage}`),
+          audit: { decision: 'denied', reason: `claim refused by the API: ${err.apiMessage}`, error: refused.code, ...who },
         };
       }
       if (err instanceof ApiUnavailableError) {
         return {
-          ...denial(503, 'ServiceUnavailable', `admitlb cannot record the address claim: the Kubernetes API is unreachable (${err.message}); retry shortly`),
-          audit: { decision: 'denied', reason: `API unavailable: ${err.message}`, ...who },
+          ...denial(ERRORS.API_UNAVAILABLE, `admitlb cannot record the address claim: the Kubernetes API is unreachable (${err.message}); retry shortly`),
+          audit: { decision: 'denied', reason: `API unavailable: ${err.message}`, error: ERRORS.API_UNAVAILABLE.code, ...who },
         };
       }
       throw err;
     }
   }
   if (!granted) {
-    return deniedBy({ field: 'spec', message: `could not claim an address after ${deps.config.claimRetries} attempts (other Services are being created concurrently); retry`, code: 409, reason: 'Conflict' }, who);
+    return deniedBy({ field: 'spec', message: `could not claim an address after ${deps.config.claimRetries} attempts (other Services are being created concurrently); retry`, error: 'CLAIM_CONTENDED' }, who);
   }
 
   // The signed assignment: reused when nothing changed, so reinvocation yields no patch.
@@ -299,7 +302,7 @@ function ownClaims(deps: AdmissionDeps, who: { namespace: string; name: string; 
 function intentUnchanged(deps: AdmissionDeps, intent: ServiceIntent, old: Service | null | undefined): boolean {
   if (!old?.metadata) return false;
   const before = readIntent(old, deps.config);
-  if ('code' in before) return false;
+  if ('error' in before) return false;
   const relevant = (i: ServiceIntent) =>
     JSON.stringify([
       i.isLoadBalancer,
@@ -348,7 +351,7 @@ function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, cu
         try {
           ip = parseIP(text);
         } catch (err) {
-          return { field, message: (err as Error).message, code: 400, reason: 'BadRequest' };
+          return { field, message: (err as Error).message, error: 'BAD_REQUEST' };
         }
         const check = checkExternalIP(state, subject, ip, field);
         if (check.ok) external.push({ ip, pool: check.pool });

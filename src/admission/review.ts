@@ -5,6 +5,7 @@
 // what the API server sends (a subset of what the zod schemas accept); anything it does not accept
 // goes through zod, which decides and words the error. So the answers (and 400 messages) are zod's,
 // at a fraction of its cost for the well-formed reviews that make up the traffic.
+import type { CodedError } from '../errors.ts';
 import { z } from 'zod';
 
 export const admissionRequestSchema = z.object({
@@ -180,7 +181,8 @@ export function reviewResponse(uid: string, outcome: AdmissionOutcome) {
 /** JSON Pointer escaping (RFC 6901): `~` is `~0`, `/` is `~1`. */
 export const pointerEscape = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
 
-export const denial = (code: number, reason: string, message: string): AdmissionOutcome => ({
+/** A denied admission: the catalogue entry (src/errors.ts) gives the HTTP status and the StatusReason. */
+export const denial = (error: CodedError, message: string): AdmissionOutcome => ({
   allowed: false,
-  status: { code, reason, message },
+  status: { code: error.status, reason: error.reason, message },
 });

@@ -34,8 +34,7 @@ function pickAnnotation(
     return {
       field: annotationField(present[0]!),
       message: `conflicts with ${present.slice(1).map(annotationField).join(', ')}: set one of them`,
-      code: 400,
-      reason: 'BadRequest',
+      error: 'BAD_REQUEST',
     };
   }
   for (const k of present) {
@@ -44,7 +43,7 @@ function pickAnnotation(
   return { key: present[0]!, value: annotations[present[0]!]!.trim() };
 }
 
-const isDenial = (v: unknown): v is Denial => typeof v === 'object' && v !== null && 'code' in v;
+const isDenial = (v: unknown): v is Denial => typeof v === 'object' && v !== null && 'error' in v;
 
 /** Canonical selector text: Services sharing an address under ETP Local need the same backend. */
 export function backendOf(service: Service): string {
@@ -88,16 +87,16 @@ export function readIntent(service: Service, config: AdmissionConfig): ServiceIn
         try {
           ips.push(parseIP(t));
         } catch (err) {
-          return { field, message: err instanceof AddressError ? err.message : String(err), code: 400, reason: 'BadRequest' };
+          return { field, message: err instanceof AddressError ? err.message : String(err), error: 'BAD_REQUEST' };
         }
       }
       if (ipsAnn && spec.loadBalancerIP) {
         const lb = safeParse(spec.loadBalancerIP);
         if (!lb || !ips.some((ip) => ip.family === lb.family && ip.value === lb.value)) {
-          return { field: 'spec.loadBalancerIP', message: `conflicts with ${field}`, code: 400, reason: 'BadRequest' };
+          return { field: 'spec.loadBalancerIP', message: `conflicts with ${field}`, error: 'BAD_REQUEST' };
         }
       }
-      if (ips.length > 2) return { field, message: 'at most one address per family (two in all) may be requested', code: 400, reason: 'BadRequest' };
+      if (ips.length > 2) return { field, message: 'at most one address per family (two in all) may be requested', error: 'BAD_REQUEST' };
       requested = { ips, field };
     }
   }
@@ -110,7 +109,7 @@ export function readIntent(service: Service, config: AdmissionConfig): ServiceIn
   // with kube-apiserver's own wording (a claim listing such a port is refused by the IPClaim schema).
   const badPort = ports.findIndex((p) => !Number.isInteger(p.port) || p.port < 1 || p.port > 65535);
   if (badPort >= 0) {
-    return { field: `spec.ports[${badPort}].port`, message: `Invalid value: ${ports[badPort]!.port}: must be between 1 and 65535, inclusive`, code: 422, reason: 'Invalid' };
+    return { field: `spec.ports[${badPort}].port`, message: `Invalid value: ${ports[badPort]!.port}: must be between 1 and 65535, inclusive`, error: 'INVALID' };
   }
   const externalIPs = (spec.externalIPs ?? []).map((text, i) => ({ text, field: `spec.externalIPs[${i}]` }));
   if (externalIPs.length > 0) {

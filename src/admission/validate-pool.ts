@@ -1,6 +1,7 @@
 // IPPool validation (the validating webhook): a pool must parse, must not overlap another pool, and a
 // shrink or delete must not strand allocated addresses unless forced with the admitlb.io/force
 // annotation. Every problem names its field.
+import { ERRORS } from '../errors.ts';
 import { ANN_FORCE } from '../config/annotations.ts';
 import type { IPPool } from '../config/schemas.ts';
 import { isBuggyIP } from '../allocation/addresses.ts';
@@ -17,7 +18,7 @@ const forced = (pool: IPPool | undefined | null) => pool?.metadata?.annotations?
 
 function invalid(name: string, problems: FieldProblem[]): AdmissionOutcome {
   const message = `IPPool "${name}" is invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`;
-  return denial(422, 'Invalid', message);
+  return denial(ERRORS.INVALID, message);
 }
 
 export function validatePool(deps: PoolValidationDeps, request: AdmissionRequest): AdmissionOutcome {
@@ -26,7 +27,7 @@ export function validatePool(deps: PoolValidationDeps, request: AdmissionRequest
     const name = request.name || oldPool?.metadata?.name || '';
     const held = [...deps.claims.all()].filter((c) => c.pool === name);
     if (held.length > 0 && !forced(oldPool)) {
-      return denial(409, 'Conflict', `IPPool "${name}" still has ${held.length} allocated address(es) (e.g. ${held[0]!.address}); annotate it ${ANN_FORCE}=true to delete it anyway`);
+      return denial(ERRORS.POOL_IN_USE, `IPPool "${name}" still has ${held.length} allocated address(es) (e.g. ${held[0]!.address}); annotate it ${ANN_FORCE}=true to delete it anyway`);
     }
     return { allowed: true };
   }
@@ -55,7 +56,7 @@ export function validatePool(deps: PoolValidationDeps, request: AdmissionRequest
     if (stranded.length) {
       problems.unshift({ field: 'spec.addresses', message: `${stranded.length} allocated address(es) would fall outside the pool (e.g. ${stranded.sort()[0]}); annotate the pool ${ANN_FORCE}=true to shrink it anyway` });
     }
-    if (problems.length) return denial(409, 'Conflict', `IPPool "${name}" cannot change: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+    if (problems.length) return denial(ERRORS.POOL_IN_USE, `IPPool "${name}" cannot change: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
   }
   return { allowed: true };
 }

@@ -11,6 +11,7 @@
 // of addresses, so range membership would need a second implementation of address arithmetic in
 // string functions (or a CIDR copy of every pool, written late). Here the check is poolContains over
 // the pools the webhook already holds, the same code allocation uses.
+import { ERRORS } from '../errors.ts';
 import type { PoolModel } from '../allocation/pools.ts';
 import { poolContains } from '../allocation/pools.ts';
 import { formatIP, parseIP, tryParseIP, type IP } from '../allocation/addresses.ts';
@@ -53,8 +54,7 @@ export function validateServiceStatus(pools: readonly PoolModel[], request: Admi
   const who = request.userInfo?.username ?? 'this user';
   const name = `${request.namespace ?? ''}/${request.name ?? ''}`;
   return denial(
-    403,
-    'Forbidden',
+    ERRORS.STATUS_NOT_OURS,
     `status.loadBalancer.ingress of Service ${name}: ${problems.join('; ')}; only admitlb (ServiceAccount admitlb-system/admitlb) puts addresses of its pools into a Service's status, not ${who}`,
   );
 }

@@ -1,6 +1,7 @@
 // The allocator: a pure function of (pools, claims, the Service's request). No I/O, no clock, no
 // randomness: the same inputs always give the same answer, which is what lets any number of webhook
 // replicas and the controller's back-stop agree.
+import type { DenialError, ErrorName } from '../errors.ts';
 import type { ClaimHolder, PoolUsage, ServicePortRef } from '../config/schemas.ts';
 import { familyName, formatIP, isBuggyIP, type Family, type IP } from './addresses.ts';
 import { compareIP, type ClaimIndex, type ClaimRecord } from './claim-index.ts';
@@ -42,8 +43,8 @@ export interface AllocationRequest {
 export interface Denial {
   field: string;
   message: string;
-  code: 400 | 403 | 404 | 409 | 422;
-  reason: 'BadRequest' | 'Forbidden' | 'NotFound' | 'Conflict' | 'Invalid';
+  /** Which catalogue entry (src/errors.ts) this is: the admission layer turns it into an HTTP answer. */
+  error: ErrorName;
 }
 
 export type AllocationResult =
@@ -68,9 +69,9 @@ export function isHolder(h: Pick<ClaimHolder, 'namespace' | 'name' | 'uid'>, who
 
 type Availability = { kind: 'free' } | { kind: 'self' } | { kind: 'shareable'; record: ClaimRecord } | { kind: 'taken'; why: string };
 
-const deny = (field: string, message: string, code: Denial['code'], reason: Denial['reason']): AllocationResult => ({
+const deny = (field: string, message: string, error: DenialError): AllocationResult => ({
   ok: false,
-  denial: { field, message, code, reason },
+  denial: { field, message, error },
 });
 
 /** Chooses LoadBalancer addresses for a Service (rules 1–7 of the allocation semantics). */
@@ -99,7 +100,7 @@ export function allocateLoadBalancer(state: AllocatorState, req: AllocationReque
     .filter((p) => p.autoAssign && !p.deleting && p.usage.has(use) && poolAdmits(p, subjectOf(req)))
     .sort(comparePools);
   if (candidates.length === 0) {
-    return deny('spec.type', `no IPPool with autoAssign serves ${use} addresses to Services in namespace "${req.namespace}"`, 403, 'Forbidden');
+    return deny('spec.type', `no IPPool with autoAssign serves ${use} addresses to Services in namespace "${req.namespace}"`, 'NOT_ALLOWED');
   }
   return allocateFromPools(state, req, candidates, use, false);
 }
@@ -110,11 +111,11 @@ function subjectOf(req: AllocationRequest) {
 
 function namedPoolProblem(pool: PoolModel | undefined, req: AllocationRequest, use: PoolUsage): AllocationResult | undefined {
   const field = req.pool!.field;
-  if (!pool) return deny(field, `IPPool "${req.pool!.name}" does not exist`, 404, 'NotFound');
-  if (pool.deleting) return deny(field, `IPPool "${pool.name}" is being deleted`, 409, 'Conflict');
-  if (!pool.usage.has(use)) return deny(field, `IPPool "${pool.name}" does not serve ${use} addresses`, 403, 'Forbidden');
+  if (!pool) return deny(field, `IPPool "${req.pool!.name}" does not exist`, 'POOL_NOT_FOUND');
+  if (pool.deleting) return deny(field, `IPPool "${pool.name}" is being deleted`, 'POOL_DELETING');
+  if (!pool.usage.has(use)) return deny(field, `IPPool "${pool.name}" does not serve ${use} addresses`, 'NOT_ALLOWED');
   if (!poolAdmits(pool, subjectOf(req))) {
-    return deny(field, `IPPool "${pool.name}" is not available to this Service in namespace "${req.namespace}"`, 403, 'Forbidden');
+    return deny(field, `IPPool "${pool.name}" is not available to this Service in namespace "${req.namespace}"`, 'NOT_ALLOWED');
   }
   return undefined;
 }
@@ -213,18 +214,18 @@ function allocateRequested(state: AllocatorState, req: AllocationRequest, use: P
   const { ips, field } = req.requested!;
   const seen = new Set<Family>();
   for (const ip of ips) {
-    if (seen.has(ip.family)) return deny(field, `at most one ${familyName(ip.family)} address may be requested`, 400, 'BadRequest');
+    if (seen.has(ip.family)) return deny(field, `at most one ${familyName(ip.family)} address may be requested`, 'BAD_REQUEST');
     seen.add(ip.family);
   }
   const primary = req.families[0] ?? 4;
   if (req.policy === 'SingleStack' && ips.length > 1) {
-    return deny(field, 'two addresses are requested but spec.ipFamilyPolicy is SingleStack', 400, 'BadRequest');
+    return deny(field, 'two addresses are requested but spec.ipFamilyPolicy is SingleStack', 'BAD_REQUEST');
   }
   if (req.policy === 'SingleStack' && ips[0]!.family !== primary) {
-    return deny(field, `${formatIP(ips[0]!)} is ${familyName(ips[0]!.family)} but the Service is ${familyName(primary)} (spec.ipFamilies)`, 400, 'BadRequest');
+    return deny(field, `${formatIP(ips[0]!)} is ${familyName(ips[0]!.family)} but the Service is ${familyName(primary)} (spec.ipFamilies)`, 'BAD_REQUEST');
   }
   if (req.policy === 'RequireDualStack' && ips.length < 2) {
-    return deny(field, 'spec.ipFamilyPolicy is RequireDualStack: request one IPv4 and one IPv6 address', 400, 'BadRequest');
+    return deny(field, 'spec.ipFamilyPolicy is RequireDualStack: request one IPv4 and one IPv6 address', 'BAD_REQUEST');
   }
   let pool: PoolModel | undefined;
   for (const ip of ips) {
@@ -233,26 +234,26 @@ function allocateRequested(state: AllocatorState, req: AllocationRequest, use: P
     if (req.pool && (!containing || containing.name !== req.pool.name)) {
       const named = state.pools.find((p) => p.name === req.pool!.name);
       if (!named) return namedPoolProblem(undefined, req, use)!;
-      return deny(field, `${addr} is not in IPPool "${req.pool.name}" (${req.pool.field})`, 403, 'Forbidden');
+      return deny(field, `${addr} is not in IPPool "${req.pool.name}" (${req.pool.field})`, 'NOT_ALLOWED');
     }
     if (!containing?.usage.has(use)) {
-      return deny(field, `${addr} is outside the IPPools that serve ${use} addresses`, 403, 'Forbidden');
+      return deny(field, `${addr} is outside the IPPools that serve ${use} addresses`, 'NOT_ALLOWED');
     }
     if (!poolAdmits(containing, subjectOf(req)) || containing.deleting) {
-      return deny(field, `${addr} is in IPPool "${containing.name}", which is not available to this Service in namespace "${req.namespace}"`, 403, 'Forbidden');
+      return deny(field, `${addr} is in IPPool "${containing.name}", which is not available to this Service in namespace "${req.namespace}"`, 'NOT_ALLOWED');
     }
     if (pool && pool.name !== containing.name) {
-      return deny(field, `the requested addresses come from different pools ("${pool.name}", "${containing.name}"); both must come from one`, 400, 'BadRequest');
+      return deny(field, `the requested addresses come from different pools ("${pool.name}", "${containing.name}"); both must come from one`, 'BAD_REQUEST');
     }
     pool = containing;
     if (pool.avoidBuggyIPs && isBuggyIP(ip)) {
-      return deny(field, `${addr} ends in .0 or .255, which IPPool "${pool.name}" avoids (avoidBuggyIPs)`, 403, 'Forbidden');
+      return deny(field, `${addr} ends in .0 or .255, which IPPool "${pool.name}" avoids (avoidBuggyIPs)`, 'NOT_ALLOWED');
     }
     const a = availability(state, req, pool, ip, use);
-    if (a.kind === 'taken') return deny(field, a.why, 409, 'Conflict');
+    if (a.kind === 'taken') return deny(field, a.why, 'ADDRESS_TAKEN');
   }
   const quota = quotaProblem(state, req, pool!, ips);
-  if (quota) return deny(field, quota, 403, 'Forbidden');
+  if (quota) return deny(field, quota, 'QUOTA_EXCEEDED');
   return { ok: true, pool: pool!.name, ips: sortByFamilies(ips, req.families), kept: false };
 }
 
@@ -340,7 +341,7 @@ function allocateFromPools(state: AllocatorState, req: AllocationRequest, pools:
   const field = named ? req.pool!.field : 'spec.type';
   const what = req.policy === 'RequireDualStack' ? 'an IPv4 and an IPv6 address' : `an ${familyName(req.families[0] ?? 4)} address`;
   const quotaOnly = reasons.every((r) => r.startsWith('namespace '));
-  return deny(field, `cannot allocate ${what}: ${reasons.join('; ')}`, quotaOnly ? 403 : 409, quotaOnly ? 'Forbidden' : 'Conflict');
+  return deny(field, `cannot allocate ${what}: ${reasons.join('; ')}`, quotaOnly ? 'QUOTA_EXCEEDED' : 'POOL_EXHAUSTED');
 }
 
 /** This Service's own address of the family, an address shareable by key, or the lowest free one. */
@@ -407,17 +408,17 @@ export function checkExternalIP(state: AllocatorState, req: ExternalIPRequest, i
   const use: PoolUsage = 'ExternalIP';
   const addr = formatIP(ip);
   const pool = state.pools.find((p) => poolContains(p, ip) && p.usage.has(use));
-  const fail = (message: string, code: Denial['code'], reason: Denial['reason']): ExternalIPCheck => ({
+  const fail = (message: string, error: DenialError): ExternalIPCheck => ({
     ok: false,
-    denial: { field, message, code, reason },
+    denial: { field, message, error },
   });
-  if (!pool) return fail(`${addr} is outside the IPPools that serve externalIPs`, 403, 'Forbidden');
+  if (!pool) return fail(`${addr} is outside the IPPools that serve externalIPs`, 'NOT_ALLOWED');
   if (pool.deleting || !poolAdmits(pool, { namespace: req.namespace, labels: req.labels, namespaceLabels: req.namespaceLabels })) {
-    return fail(`${addr} is in IPPool "${pool.name}", which is not available to this Service in namespace "${req.namespace}"`, 403, 'Forbidden');
+    return fail(`${addr} is in IPPool "${pool.name}", which is not available to this Service in namespace "${req.namespace}"`, 'NOT_ALLOWED');
   }
-  if (pool.avoidBuggyIPs && isBuggyIP(ip)) return fail(`${addr} ends in .0 or .255, which IPPool "${pool.name}" avoids (avoidBuggyIPs)`, 403, 'Forbidden');
+  if (pool.avoidBuggyIPs && isBuggyIP(ip)) return fail(`${addr} ends in .0 or .255, which IPPool "${pool.name}" avoids (avoidBuggyIPs)`, 'NOT_ALLOWED');
   const a = availability(state, req, pool, ip, use);
-  if (a.kind === 'taken') return fail(a.why, 409, 'Conflict');
+  if (a.kind === 'taken') return fail(a.why, 'ADDRESS_TAKEN');
   return { ok: true, ip, pool: pool.name };
 }
 

@@ -60,7 +60,7 @@ export function assignmentProblem(ctx: PlanContext, view: ServiceView): string |
   const { service, assignment: a } = view;
   if (service.metadata.deletionTimestamp) return undefined;
   const intent = readIntent(service, ctx.config);
-  if ('code' in intent) return `${intent.field}: ${intent.message}`;
+  if ('error' in intent) return `${intent.field}: ${intent.message}`;
   const subject = subjectOf(ctx, view, intent);
 
   if (intent.isLoadBalancer) {

@@ -127,7 +127,7 @@ export async function explainService(world: World, service: Service, exists: boo
       ? { addresses: [], pool: '', signature: 'none', status: statusIPs(svc) }
       : undefined;
   const common = { ...base, pools, ...(recorded ? { recorded } : {}) };
-  if ('code' in intent) {
+  if ('error' in intent) {
     return { ...common, decidedBy: 'none', verdict: 'denied', addresses: [], reason: `${intent.field}: ${intent.message}` };
   }
   common.warnings.push(...intent.warnings);

@@ -2,6 +2,7 @@
 // mutation and its commit (validation phase), IPPool validation, services/status validation, speaker
 // configuration validation, health, readiness and metrics.
 // Every admission decision is written as one audit log line with stable keys.
+import { ERRORS } from '../errors.ts';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { z, type ZodError } from 'zod';
@@ -50,16 +51,6 @@ export interface WebhookAppOptions {
   bodyBudgetBytes?: number;
 }
 
-export const ERRORS = {
-  MALFORMED_JSON: { code: 'ADMITLB_MALFORMED_JSON', status: 400 },
-  MALFORMED_REVIEW: { code: 'ADMITLB_MALFORMED_REVIEW', status: 400 },
-  WRONG_RESOURCE: { code: 'ADMITLB_WRONG_RESOURCE', status: 400 },
-  UNSUPPORTED_MEDIA: { code: 'ADMITLB_UNSUPPORTED_MEDIA_TYPE', status: 415 },
-  UNAUTHENTICATED: { code: 'ADMITLB_UNAUTHENTICATED', status: 401 },
-  BODY_TOO_LARGE: { code: 'ADMITLB_BODY_TOO_LARGE', status: 413 },
-  /** The bytes of the bodies being received at once reached the budget (WEBHOOK_BODY_BUDGET_BYTES). */
-  BUSY: { code: 'ADMITLB_BUSY', status: 503 },
-} as const;
 
 const SPEAKER_RESOURCES = Object.keys(SPEAKER_CONFIG_RESOURCES);
 
@@ -184,7 +175,7 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
       } catch (err) {
         if (err instanceof MalformedReviewError) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: err.message });
         logger.error({ err, uid: req.uid }, 'admission failed');
-        outcome = denial(500, 'InternalError', `admitlb could not decide: ${(err as Error).message}`);
+        outcome = denial(ERRORS.INTERNAL, `admitlb could not decide: ${(err as Error).message}`);
         auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}` };
       }
       audit(webhook, req, auditFields, started);
@@ -243,12 +234,12 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
           ...(deps.poolLabels ? { poolLabels: (pool: string) => deps.poolLabels!(pool) } : {}),
         });
         outcome = problems.length
-          ? denial(422, 'Invalid', `${kind} "${name}" is invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`)
+          ? denial(ERRORS.INVALID, `${kind} "${name}" is invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`)
           : { allowed: true };
         auditFields = { decision: outcome.allowed ? 'allowed' : 'denied', reason: outcome.status?.message, name };
       } catch (err) {
         logger.error({ err, uid: req.uid }, 'admission failed');
-        outcome = denial(500, 'InternalError', `admitlb could not decide: ${(err as Error).message}`);
+        outcome = denial(ERRORS.INTERNAL, `admitlb could not decide: ${(err as Error).message}`);
         auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}`, name };
       }
     }

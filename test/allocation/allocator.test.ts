@@ -86,7 +86,7 @@ describe('allocator: automatic assignment', () => {
     if (!r.ok) {
       assert.equal(r.denial.field, 'spec.type');
       assert.match(r.denial.message, /IPPool "tiny" has no free IPv4 address$/);
-      assert.equal(r.denial.code, 409);
+      assert.equal(r.denial.error, 'POOL_EXHAUSTED');
     }
   });
 
@@ -133,24 +133,24 @@ describe('allocator: selectors and quotas', () => {
     if (!r.ok) {
       assert.equal(r.denial.field, 'metadata.annotations[admitlb.io/ips]');
       assert.match(r.denial.message, /203\.0\.113\.5 is in IPPool "team-a-only", which is not available/);
-      assert.equal(r.denial.code, 403);
+      assert.equal(r.denial.error, 'NOT_ALLOWED');
     }
   });
   it('a named pool that does not admit the Service is denied', () => {
     const r = allocateLoadBalancer(st(pools()), req({ pool: { name: 'team-a-only', field: 'metadata.annotations[admitlb.io/pool]' } }));
-    assert.equal(denial(r).code, 403);
+    assert.equal(denial(r).error, 'NOT_ALLOWED');
     assert.match(denial(r).message, /not available/);
   });
   it('a named pool that does not exist is a 404 denial', () => {
     const r = allocateLoadBalancer(st(pools()), req({ pool: { name: 'nope', field: 'metadata.annotations[admitlb.io/pool]' } }));
-    assert.equal(denial(r).code, 404);
+    assert.equal(denial(r).error, 'POOL_NOT_FOUND');
     assert.match(denial(r).message, /IPPool "nope" does not exist/);
   });
   it('a namespace at its perNamespace quota is denied; other namespaces are not', () => {
     const p = [model('q', { addresses: ['203.0.113.0/24'], quota: { perNamespace: 2 } })];
     const claims = index([claim('203.0.113.0', 'q', [{ name: 'a' }]), claim('203.0.113.1', 'q', [{ name: 'b' }])]);
     const r = allocateLoadBalancer(st(p, claims), req({ name: 'c' }));
-    assert.equal(denial(r).code, 403);
+    assert.equal(denial(r).error, 'QUOTA_EXCEEDED');
     assert.match(denial(r).message, /already holds 2 of the 2 addresses its quota allows from IPPool "q"/);
     const other = allocateLoadBalancer(st(p, claims), req({ name: 'c', namespace: 'team-b' }));
     assert.equal(poolOf(other), 'q', 'another namespace is under the quota');

@@ -9,6 +9,7 @@ import { parseIP } from '../../src/allocation/addresses.ts';
 import type { PoolModel } from '../../src/allocation/pools.ts';
 import type { ClaimHolder } from '../../src/config/schemas.ts';
 import { claim, index, model } from '../helpers/state.ts';
+import { ERRORS } from '../../src/errors.ts';
 
 function req(over: Partial<AllocationRequest> = {}): AllocationRequest {
   return {
@@ -24,7 +25,7 @@ function req(over: Partial<AllocationRequest> = {}): AllocationRequest {
   };
 }
 const st = (pools: PoolModel[], claims = index([])): AllocatorState => ({ pools, claims });
-const outcome = (r: ReturnType<typeof allocateLoadBalancer>) => (r.ok ? 'allowed' : `${r.denial.code} ${r.denial.reason} ${r.denial.field}: ${r.denial.message}`);
+const outcome = (r: ReturnType<typeof allocateLoadBalancer>) => (r.ok ? 'allowed' : `${ERRORS[r.denial.error].status} ${ERRORS[r.denial.error].reason} ${r.denial.field}: ${r.denial.message}`);
 
 describe('no pool fill in denials', () => {
   it('an exhausted pool is named without counts', () => {

@@ -12,6 +12,7 @@ import type { ClaimHolder, IPClaim } from '../../src/config/schemas.ts';
 import { admissionConfigSchema } from '../../src/config/webhook-config.ts';
 import type { Service } from '../../src/kube/types.ts';
 import { claim, index, model } from '../helpers/state.ts';
+import { ERRORS } from '../../src/errors.ts';
 
 type Port = { protocol: 'TCP' | 'UDP'; port: number };
 
@@ -43,7 +44,7 @@ function service(a: Ask): Service {
 function answer(state: AllocatorState, a: Ask): string {
   const svc = service(a);
   const intent = readIntent(svc, admissionConfigSchema.parse({}));
-  if ('code' in intent) return `${intent.code} ${intent.field}: ${intent.message}`;
+  if ('error' in intent) return `${ERRORS[intent.error].status} ${intent.field}: ${intent.message}`;
   const r = allocateLoadBalancer(state, {
     namespace: svc.metadata.namespace!,
     name: svc.metadata.name!,
@@ -51,7 +52,7 @@ function answer(state: AllocatorState, a: Ask): string {
     namespaceLabels: { 'kubernetes.io/metadata.name': svc.metadata.namespace! },
     ...intent,
   });
-  return r.ok ? r.ips.map(formatIP).join(',') : `${r.denial.code} ${r.denial.field}: ${r.denial.message}`;
+  return r.ok ? r.ips.map(formatIP).join(',') : `${ERRORS[r.denial.error].status} ${r.denial.field}: ${r.denial.message}`;
 }
 
 const held = (address: string, holder: Partial<ClaimHolder>, sharingKey?: string): IPClaim => claim(address, 'q', [holder], sharingKey);

@@ -4,6 +4,20 @@
 // Root loggers carry no `component`; each part (webhook, controller, speaker) binds its own.
 import pino from 'pino';
 
+/**
+ * The one logger type of admitlb: pino's structured calls (object first, message second). Parts that
+ * need fewer levels take a Pick of it, so tests pass small recording objects and production passes
+ * the pino logger (or a child of it).
+ */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
 /** A root logger: no pid/hostname (the pod and node say that) and no component yet. */
 export function rootLogger(level: string, destination?: pino.DestinationStream): pino.Logger {
   return destination ? pino({ level, base: null }, destination) : pino({ level, base: null });

@@ -15,6 +15,7 @@
 //   through koffi with a kernel filter that drops everything else (native.ts). Without koffi the
 //   sockets are plain dgram ones and the check is not made (status says `ttlChecked: false`).
 //   Packets are matched to sessions by Your Discriminator, or by source address when it is zero.
+import type { Logger } from '../log.ts';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
@@ -416,10 +417,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
 // ---------------------------------------------------------------------------------------------
 // Transport
 
-interface Logger {
-  debug(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
+type BfdLogger = Pick<Logger, 'debug' | 'warn'>;
 
 interface Registered {
   session: BfdSession;
@@ -438,14 +436,14 @@ export class BfdTransport {
   private warnedTtl = false;
 
   constructor(
-    private readonly logger: Logger,
+    private readonly logger: BfdLogger,
     private readonly port = BFD_PORT,
   ) {}
 
   private static instance: BfdTransport | null = null;
   private static users = 0;
   /** The process-wide transport (port 3784 can be bound once per network namespace). */
-  static acquire(logger: Logger): BfdTransport {
+  static acquire(logger: BfdLogger): BfdTransport {
     BfdTransport.users++;
     return (BfdTransport.instance ??= new BfdTransport(logger));
   }

@@ -6,12 +6,9 @@ import type { Family } from './prefix.ts';
 export type SessionState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
 
 /** Any pino-compatible logger. The default discards everything. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+// The library logs through admitlb's one logger type (a type-only import: no runtime dependency).
+import type { Logger } from '../log.ts';
+export type { Logger };
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 

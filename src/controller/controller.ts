@@ -3,6 +3,7 @@
 // should be from the caches and writes the difference. Passes run only on the elected leader, after
 // the caches have synced, and process Services in a canonical order so that the same cluster state
 // always converges to the same result.
+import type { Logger } from '../log.ts';
 import type { IPClaim } from '../config/schemas.ts';
 import type { AdmissionConfig } from '../config/webhook-config.ts';
 import { admitService, buildClaim, type AdmissionDeps } from '../admission/admit-service.ts';
@@ -19,20 +20,13 @@ import type { ControllerMetrics } from './metrics.ts';
 import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, keyOf, overQuota, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
 import { computePoolStatus, sameConditions, sameStatus } from './pool-status.ts';
 
-export interface ControllerLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
-
 export interface ControllerOptions {
   cache: ClusterCache & { listServices(): readonly Service[] };
   api: ControllerApi;
   state: LiveAllocationState;
   keys: KeySet;
   config: AdmissionConfig;
-  logger: ControllerLogger;
+  logger: Logger;
   metrics?: ControllerMetrics;
   /** How long a claim holder that never became a Service is kept (Kubernetes' repair loop: 60 s). */
   orphanGraceMs?: number;

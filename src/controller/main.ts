@@ -1,6 +1,7 @@
 // Wiring of the controller: the client-node writes, leader election on the `admitlb-controller`
 // Lease, and the reconcile loop. `admitlb webhook` starts it beside the webhook (sharing caches and
 // the allocation state); `admitlb controller` runs it alone.
+import type { Logger } from '../log.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -15,7 +16,7 @@ import { loadKeySet } from '../signing/assignment.ts';
 import { KubeControllerApi } from '../kube/controller-api.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import type { KeySet } from '../signing/assignment.ts';
-import { Controller, type ControllerLogger } from './controller.ts';
+import { Controller } from './controller.ts';
 import { createControllerMetrics } from './metrics.ts';
 
 export interface RunningController {
@@ -32,7 +33,7 @@ export interface StartControllerOptions {
   keys: KeySet;
   admission: AdmissionConfig;
   controller: ControllerConfig;
-  logger: ControllerLogger & { child?(bindings: Record<string, unknown>): ControllerLogger; bindings?(): Record<string, unknown> };
+  logger: Logger & { child?(bindings: Record<string, unknown>): Logger; bindings?(): Record<string, unknown> };
   registry: Registry;
 }
 

@@ -1,14 +1,11 @@
 // Keeps the allocator's inputs (compiled pools, claim index) in step with the cluster cache, the way
 // MetalLB's k8salloc adapts Kubernetes around its pure allocator.
+import type { Logger } from '../log.ts';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
 import { ClaimIndex } from '../allocation/claim-index.ts';
 import { compilePool, PoolInvalidError, type PoolModel } from '../allocation/pools.ts';
 import type { AllocatorState } from '../allocation/allocator.ts';
 import type { ClusterCache } from './cluster.ts';
-
-export interface StateLogger {
-  warn(obj: object, msg: string): void;
-}
 
 export class LiveAllocationState implements AllocatorState {
   readonly claims = new ClaimIndex();
@@ -18,7 +15,7 @@ export class LiveAllocationState implements AllocatorState {
   readonly invalidPools = new Map<string, string>();
   private readonly unsubscribe: () => void;
 
-  constructor(cache: ClusterCache, private readonly log?: StateLogger) {
+  constructor(cache: ClusterCache, private readonly log?: Pick<Logger, 'warn'>) {
     for (const p of cache.listPools()) this.upsertPool(p);
     for (const c of cache.listClaims()) this.claims.upsert(c);
     this.unsubscribe = cache.onEvent((e) => {

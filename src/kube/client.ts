@@ -1,6 +1,7 @@
 // The Cluster adapter on @kubernetes/client-node 1.4: informers for pools, claims and namespaces
 // (restarted with backoff on any error, never trusted to recover on their own, watched by a watchdog),
 // and the claim writes.
+import type { Logger } from '../log.ts';
 import http from 'node:http';
 import https from 'node:https';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, ListWatch, type KubernetesObject, type Watch } from '@kubernetes/client-node';
@@ -9,11 +10,6 @@ import { API_GROUP, API_VERSION } from '../config/schemas.ts';
 import { ApiRejectedError, ApiUnavailableError, type CacheEvent, type ClaimCreateResult, type ClaimStore, type ClaimUpdateResult, type Cluster, type ClusterCache } from './cluster.ts';
 import type { Namespace, Service } from './types.ts';
 
-export interface KubeLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export function loadKubeConfig(path?: string): KubeConfig {
   const kc = new KubeConfig();
@@ -216,7 +212,7 @@ export class RestartingInformer<T extends KubernetesObject> {
     private readonly kc: KubeConfig,
     private readonly kind: WatchedKind<T>,
     private readonly emit: (e: CacheEvent) => void,
-    private readonly log: KubeLogger,
+    private readonly log: Pick<Logger, 'info' | 'warn' | 'error'>,
     opts: Partial<InformerOptions> = {},
   ) {
     this.opts = { ...defaultInformerOptions, ...opts };
@@ -505,7 +501,7 @@ export class KubeCluster implements Cluster, ClusterCache, ClaimStore {
   private readonly bgpPeers: RestartingInformer<BGPPeer & KubernetesObject> | undefined;
   private readonly bgpAdvertisements: RestartingInformer<BGPAdvertisement & KubernetesObject> | undefined;
 
-  constructor(kc: KubeConfig, log: KubeLogger, opts: KubeClusterOptions = {}) {
+  constructor(kc: KubeConfig, log: Pick<Logger, 'info' | 'warn' | 'error'>, opts: KubeClusterOptions = {}) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const emit = (e: CacheEvent) => {

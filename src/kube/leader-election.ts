@@ -20,8 +20,8 @@
 // no type entry for V1MicroTime), so a plain Date would serialize with three digits and be a 400 on a real
 // API server; V1MicroTime (a Date whose toISOString pads to six digits) serializes correctly. Read back,
 // those fields are plain strings.
+import type { Logger } from '../log.ts';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
-import type { KubeLogger } from './client.ts';
 
 export interface LeaderElectorOptions {
   kc: KubeConfig;
@@ -40,7 +40,7 @@ export interface LeaderElectorOptions {
   retryJitter?: number;
   /** release the lease on stop() (default true, client-go's ReleaseOnCancel) */
   releaseOnStop?: boolean;
-  logger: KubeLogger & { debug?(obj: object, msg: string): void };
+  logger: Pick<Logger, 'info' | 'warn' | 'error'> & Partial<Pick<Logger, 'debug'>>;
   onStartedLeading(): void | Promise<void>;
   /** the caller must stop acting as leader at once */
   onStoppedLeading(): void | Promise<void>;

@@ -2,6 +2,7 @@
 // RestartingInformer as KubeCluster: backoff, watchdog, HasSynced semantics) for Nodes,
 // EndpointSlices, the speakers' node Leases, Services, IPClaims, IPPools and the three config kinds,
 // plus the speaker's writes: its own node Lease and Events on Services.
+import type { Logger } from '../log.ts';
 import { createServiceEvent } from './events.ts';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig, type KubernetesObject, type V1Lease } from '@kubernetes/client-node';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
@@ -9,7 +10,7 @@ import { API_GROUP, API_VERSION } from '../config/schemas.ts';
 import type { BGPAdvertisement, BGPPeer, L2Advertisement } from '../speaker/config.ts';
 import { SPEAKER_CONFIG_PLURALS } from '../speaker/config.ts';
 import type { EndpointSliceObject, NodeObject } from '../speaker/plan.ts';
-import { RestartingInformer, type InformerOptions, type InformerStats, type KubeLogger } from './client.ts';
+import { RestartingInformer, type InformerOptions, type InformerStats } from './client.ts';
 import type { CacheEvent } from './cluster.ts';
 import { microTime } from './leader-election.ts';
 import type { Service } from './types.ts';
@@ -42,7 +43,7 @@ export class SpeakerCache {
   private readonly listeners = new Set<(e: SpeakerCacheEvent) => void>();
   private readonly informers: Record<SpeakerKind, RestartingInformer<KubernetesObject>>;
 
-  constructor(kc: KubeConfig, log: KubeLogger, opts: SpeakerCacheOptions) {
+  constructor(kc: KubeConfig, log: Pick<Logger, 'info' | 'warn' | 'error'>, opts: SpeakerCacheOptions) {
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const coordination = kc.makeApiClient(CoordinationV1Api);
@@ -146,7 +147,7 @@ export interface NodeLeaseOptions {
   nodeName: string;
   leaseDurationSeconds: number;
   renewIntervalMs: number;
-  log: KubeLogger;
+  log: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** monotonic clock (default performance.now) */
   now?: () => number;
 }

@@ -10,6 +10,7 @@
 // Secrets is needed). Packets are signed with `key` and accepted under `key` or `previous`; the
 // files are re-read every few seconds, so a rotation reaches running speakers as the kubelet updates
 // the volume (about a minute): rotate by moving key to previous, then later drop previous.
+import type { Logger } from '../log.ts';
 import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -43,10 +44,6 @@ export async function loadHeartbeatKeys(dir: string): Promise<Buffer[]> {
 
 export type PacketOutcome = ReceiveResult | 'malformed' | 'version' | 'bad-mac';
 
-export interface HeartbeatLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
 
 export interface HeartbeatTransportOptions {
   nodeName: string;
@@ -56,7 +53,7 @@ export interface HeartbeatTransportOptions {
   intervalMs: number;
   missed: number;
   keysDir: string;
-  logger: HeartbeatLogger;
+  logger: Pick<Logger, 'info' | 'warn'>;
   /** local monotonic clock (default performance.now) */
   now?: () => number;
   keyReloadMs?: number;

@@ -8,8 +8,9 @@
 // Messages, main → worker: { type: 'peers', members, addresses } | { type: 'stop', leaving }
 //           worker → main: { type: 'started' } | { type: 'error', message } | { type: 'heard', nodes }
 //                          | { type: 'log', level, obj, msg } | { type: 'packets', counts } | { type: 'stopped' }
+import type { Logger } from '../log.ts';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { HeartbeatTransport, type HeartbeatLogger, type HeartbeatTransportOptions, type PacketOutcome } from './heartbeat-transport.ts';
+import { HeartbeatTransport, type HeartbeatTransportOptions, type PacketOutcome } from './heartbeat-transport.ts';
 
 /** The transport's own settings (the clock and reload period stay the worker's defaults), plus the thread's callbacks. */
 export interface HeartbeatThreadOptions extends Pick<HeartbeatTransportOptions, 'nodeName' | 'address' | 'port' | 'intervalMs' | 'missed' | 'keysDir' | 'logger'> {
@@ -109,9 +110,9 @@ async function runWorker(): Promise<void> {
   const port = parentPort!;
   const config = workerData as WorkerConfig;
   const post = (m: WorkerMessage) => port.postMessage(m);
-  const logger: HeartbeatLogger = {
-    info: (obj, msg) => post({ type: 'log', level: 'info', obj, msg }),
-    warn: (obj, msg) => post({ type: 'log', level: 'warn', obj, msg }),
+  const logger: Pick<Logger, 'info' | 'warn'> = {
+    info: (obj, msg) => post({ type: 'log', level: 'info', obj, msg: msg ?? '' }),
+    warn: (obj, msg) => post({ type: 'log', level: 'warn', obj, msg: msg ?? '' }),
   };
   let counts: Record<string, number> = {};
   let lastHeard = '';

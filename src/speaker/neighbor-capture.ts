@@ -15,6 +15,7 @@
 // - The capture stops when the node holds nothing on the interface; if tcpdump dies it is restarted
 //   with backoff (1 s doubling to 30 s); if tcpdump is not installed this is logged once, the metric
 //   stays 0, and nothing else depends on it (the kernel answers either way).
+import { silentLogger, type Logger } from '../log.ts';
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { canonicalIP } from '../allocation/addresses.ts';
@@ -50,10 +51,6 @@ export function parseTcpdumpLine(line: string): NeighborRequest | null {
   return null;
 }
 
-export interface CaptureLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
 
 export interface NeighborCaptureOptions {
   /** called for each request the kernel answered (an owned target on that interface) */
@@ -62,7 +59,7 @@ export interface NeighborCaptureOptions {
   prefix?: string[];
   /** tcpdump's path; default: looked up; null: not installed */
   tcpdump?: string | null;
-  logger?: CaptureLogger;
+  logger?: Pick<Logger, 'info' | 'warn'>;
   /** restart backoff after tcpdump died; default 1000 ms doubling to 30 000 ms */
   backoff?: { initialMs?: number; maxMs?: number };
   /** injectable for tests */
@@ -80,13 +77,12 @@ interface Capture {
   stderr: string;
 }
 
-const silent: CaptureLogger = { info() {}, warn() {} };
 
 export class NeighborRequestCapture {
   private readonly owned = new Map<string, Set<string>>();
   private readonly captures = new Map<string, Capture>();
   private readonly tcpdump: string | null;
-  private readonly logger: CaptureLogger;
+  private readonly logger: Pick<Logger, 'info' | 'warn'>;
   private readonly initialMs: number;
   private readonly maxMs: number;
   private readonly spawnFn: (cmd: string, args: string[]) => ChildProcess;
@@ -95,7 +91,7 @@ export class NeighborRequestCapture {
 
   constructor(private readonly opts: NeighborCaptureOptions) {
     this.tcpdump = opts.tcpdump === undefined ? findProgram('tcpdump') : opts.tcpdump;
-    this.logger = opts.logger ?? silent;
+    this.logger = opts.logger ?? silentLogger;
     this.initialMs = opts.backoff?.initialMs ?? 1000;
     this.maxMs = opts.backoff?.maxMs ?? 30_000;
     this.spawnFn = opts.spawn ?? ((cmd, args) => nodeSpawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -3,6 +3,7 @@
 // state dirty, a debounced pass recomputes the whole plan and applies the difference; a timer fires
 // at the moment the next node Lease lapses, so a dead node's addresses move as soon as its Lease
 // has expired (not at the next resync). Lease renewals that do not change the live set cost no pass.
+import type { Logger } from '../log.ts';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { BgpSpeaker, type PeerStatus, type RouteAttributes } from '../bgp/index.ts';
 import { BGP_PASSWORD_KEY, BGP_PASSWORD_NAMESPACE } from '../config/schemas.ts';
@@ -20,13 +21,6 @@ import { LiveSet } from './liveness.ts';
 import { checkServiceAssignment } from './verify.ts';
 import { VerifiedMemo } from '../signing/memo.ts';
 import { planSpeaker, type BgpPeerPlan, type EndpointSliceObject, type NodeObject, type ServiceInput, type SpeakerPlan } from './plan.ts';
-
-export interface SpeakerLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
 
 export interface SpeakerCacheLike {
   synced(): boolean;
@@ -181,7 +175,7 @@ export interface SpeakerOptions {
   heartbeats?: HeartbeatSource;
   events?: EventRecorder;
   metrics?: SpeakerMetrics;
-  logger: SpeakerLogger;
+  logger: Logger;
   bgpFactory?: BgpFactory;
   /** Reads BGPPeer password Secrets (spec.passwordSecretRef); without it such peers are not opened. */
   secrets?: SecretReader;

@@ -7,24 +7,20 @@
 // before use: a half-written update (new key, old cert) or an expired certificate is logged and the
 // current pair keeps serving. tls.Server#setSecureContext swaps the context for new handshakes only;
 // established connections finish on the old one, so no restart and no dropped requests.
+import type { Logger } from '../log.ts';
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { type FSWatcher, readFileSync, realpathSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 
 /** The subset of a pino / fastify logger this module uses. */
-export interface TlsLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface TlsReloaderOptions {
   certFile: string;
   keyFile: string;
   /** Trust anchors for client certificates; only used if the server requests client certificates. */
   caFile?: string;
-  logger: TlsLogger;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
   /** Fallback polling interval (default 10 s); 0 disables polling. */
   pollIntervalMs?: number;
   /** Collapses the burst of events of one Secret update (default 100 ms). */

@@ -1,4 +1,5 @@
 // A real HTTPS server (node:https and fastify) picks up replaced certificate files without a restart.
+import type { Logger } from '../../src/log.ts';
 import { strict as assert } from 'node:assert';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { generateWebhookCertificates, writeCertificates, type WebhookCertificates } from '../../src/certs/generate.ts';
-import { createTlsReloader, type TlsLogger, type TlsReloader, type TlsReloadInfo } from '../../src/webhook/tls.ts';
+import { createTlsReloader, type TlsReloader, type TlsReloadInfo } from '../../src/webhook/tls.ts';
 import { waitFor } from './helpers.ts';
 
 const SERVER_NAME = 'admitlb-webhook.admitlb-system.svc';
@@ -47,7 +48,7 @@ function replaceFile(path: string, content: string): void {
 
 function memoryLogger() {
   const lines: { level: string; obj: object; msg?: string | undefined }[] = [];
-  const logger: TlsLogger = {
+  const logger: Pick<Logger, 'info' | 'warn' | 'error'> = {
     info: (obj, msg) => void lines.push({ level: 'info', obj, msg }),
     warn: (obj, msg) => void lines.push({ level: 'warn', obj, msg }),
     error: (obj, msg) => void lines.push({ level: 'error', obj, msg }),

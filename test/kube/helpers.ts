@@ -1,10 +1,11 @@
 // Shared helpers for the Kubernetes adapter tests: the API server double with admitlb's CRDs, a
 // kubeconfig pointed elsewhere, a TCP proxy that can drop or black-hole connections, a recording logger.
+import type { Logger } from '../../src/log.ts';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadKubeConfig, type KubeLogger } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
 import type { ApiServerOptions } from '../../src/sandbox/apiserver.ts';
 import { removeDir, startSandbox, type Sandbox } from '../sandbox/helpers.ts';
 
@@ -132,8 +133,8 @@ export interface LogEntry {
   msg: string;
 }
 
-/** A KubeLogger that keeps what it is given; ADMITLB_TEST_LOG=1 also prints it. */
-export function recordingLogger(): KubeLogger & { entries: LogEntry[] } {
+/** A Pick<Logger, 'info' | 'warn' | 'error'> that keeps what it is given; ADMITLB_TEST_LOG=1 also prints it. */
+export function recordingLogger(): Pick<Logger, 'info' | 'warn' | 'error'> & { entries: LogEntry[] } {
   const entries: LogEntry[] = [];
   const at = (level: LogEntry['level']) => (obj: object, msg: string) => {
     entries.push({ level, obj: obj as Record<string, unknown>, msg });

@@ -76,7 +76,7 @@ function harness(opts: { tcpdump?: string | null } = {}) {
     tcpdump: opts.tcpdump === undefined ? '/usr/bin/tcpdump' : opts.tcpdump,
     prefix: ['ip', 'netns', 'exec', 'n1'],
     backoff: { initialMs: 20, maxMs: 80 },
-    logger: { info() {}, warn: (_o, m) => warnings.push(m) },
+    logger: { info() {}, warn: (_o, m) => warnings.push(m ?? '') },
     onAnswered: (f, t, d) => counted.push([f, t, d]),
     spawn: (cmd, args) => {
       const child = new FakeChild();

@@ -1,17 +1,9 @@
 // Address arithmetic on bigints. Pools are lists of inclusive [first, last] ranges, so what they cost
 // in memory and time depends on how many ranges they list, never on how many addresses they hold.
-import { Address4, Address6 } from 'ip-address';
+import { AddressError, formatIP, parseIP, tryParseIP, type Family, type IP } from '../net/address.ts';
 
-export type Family = 4 | 6;
-export type FamilyName = 'IPv4' | 'IPv6';
-
-export const familyName = (f: Family): FamilyName => (f === 4 ? 'IPv4' : 'IPv6');
-export const familyFromName = (n: FamilyName): Family => (n === 'IPv4' ? 4 : 6);
-
-export interface IP {
-  family: Family;
-  value: bigint;
-}
+// The address type and its text forms live in the leaf src/net/address.ts; pools and claims use them.
+export { AddressError, canonicalIP, familyFromName, familyName, formatIP, parseIP, tryParseIP, type Family, type FamilyName, type IP } from '../net/address.ts';
 
 export interface AddressRange {
   family: Family;
@@ -22,43 +14,6 @@ export interface AddressRange {
 const V4_MAX = (1n << 32n) - 1n;
 const V6_MAX = (1n << 128n) - 1n;
 const maxOf = (f: Family) => (f === 4 ? V4_MAX : V6_MAX);
-
-export class AddressError extends Error {}
-
-const V4_STRICT = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** Parses one address; rejects zones, prefixes and leading zeros (ambiguous: octal in some tools). */
-export function parseIP(text: string): IP {
-  const s = text.trim();
-  if (s.includes('/') || s.includes('%')) throw new AddressError(`"${text}" is not a single IP address`);
-  if (s.includes(':')) {
-    if (!Address6.isValid(s)) throw new AddressError(`"${text}" is not a valid IPv6 address`);
-    return { family: 6, value: new Address6(s).bigInt() };
-  }
-  if (!V4_STRICT.test(s)) throw new AddressError(`"${text}" is not a valid IP address`);
-  return { family: 4, value: new Address4(s).bigInt() };
-}
-
-export function tryParseIP(text: string): IP | undefined {
-  try {
-    return parseIP(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Canonical text: dotted quad, or RFC 5952 compressed lowercase IPv6. */
-export function formatIP(ip: IP): string {
-  if (ip.family === 4) {
-    const v = Number(ip.value);
-    return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  }
-  return Address6.fromBigInt(ip.value).correctForm();
-}
-
-export function canonicalIP(text: string): string {
-  return formatIP(parseIP(text));
-}
 
 /**
  * Parses a pool entry: a CIDR (host bits must be zero, as Kubernetes requires of CIDRs) or an

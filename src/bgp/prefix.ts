@@ -2,6 +2,7 @@
 // (length octet + significant address octets) held as a latin1 string: compact, usable as a Map
 // key, and copied straight onto the wire without re-encoding.
 
+import { formatIPv4Bytes as formatIpv4, formatIPv6Bytes as formatIpv6, parseIPv4Bytes, parseIPv6Bytes } from '../net/address.ts';
 import { BgpConfigError } from './errors.ts';
 
 export const AFI_IPV4 = 1;
@@ -14,92 +15,20 @@ export function familyOf(afi: Afi): Family {
   return afi === AFI_IPV4 ? 'ipv4' : 'ipv6';
 }
 
-export function parseIpv4(text: string): Buffer | null {
-  const parts = text.split('.');
-  if (parts.length !== 4) return null;
-  const out = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const part = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return null;
-    const value = Number(part);
-    if (value > 255) return null;
-    out[i] = value;
-  }
-  return out;
-}
-
-export function parseIpv6(text: string): Buffer | null {
-  if (text.length < 2 || text.length > 45) return null;
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const groups = (s: string): number[] | null => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const items = s.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      if (i === items.length - 1 && item.includes('.')) {
-        const v4 = parseIpv4(item);
-        if (!v4) return null;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(item)) return null;
-        out.push(parseInt(item, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (!head || !tail) return null;
-  let all: number[];
-  if (halves.length === 2) {
-    const missing = 8 - head.length - tail.length;
-    if (missing < 1) return null;
-    all = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  } else {
-    all = head;
-  }
-  if (all.length !== 8) return null;
-  const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
-}
+// Address text ⇄ network-order bytes: admitlb's one parser and formatter (src/net/address.ts).
+export {
+  formatIPv4Bytes as formatIpv4,
+  formatIPv6Bytes as formatIpv6,
+  parseIPv4Bytes as parseIpv4,
+  parseIPv6Bytes as parseIpv6,
+} from '../net/address.ts';
 
 export function parseIp(text: string): { afi: Afi; bytes: Buffer } | null {
-  const v4 = parseIpv4(text);
+  const v4 = parseIPv4Bytes(text);
   if (v4) return { afi: AFI_IPV4, bytes: v4 };
-  const v6 = parseIpv6(text);
+  const v6 = parseIPv6Bytes(text);
   if (v6) return { afi: AFI_IPV6, bytes: v6 };
   return null;
-}
-
-export function formatIpv4(bytes: Uint8Array, offset = 0): string {
-  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
-}
-
-/** RFC 5952 canonical text. */
-export function formatIpv6(bytes: Uint8Array, offset = 0): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(((bytes[offset + i * 2] ?? 0) << 8) | (bytes[offset + i * 2 + 1] ?? 0));
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
 
 /** Normalizes "::ffff:198.51.100.1" (dual-stack socket view) to "198.51.100.1". */

@@ -2,7 +2,7 @@
 // webhook-manifests/ is generated from them (scripts/gen-crds.ts) and the TypeScript types are
 // inferred from them, so the two cannot drift.
 import { z } from 'zod';
-import { parseIP, tryParseIP, type IP } from '../allocation/addresses.ts';
+import { parseIP, tryParseIP, type IP } from '../net/address.ts';
 
 export const API_GROUP = 'admitlb.io';
 export const API_VERSION = 'v1alpha1';

@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import { admitService } from '../admission/admit-service.ts';
 import type { AdmissionRequest } from '../admission/review.ts';
 import { readIntent, type ServiceIntent } from '../admission/service-intent.ts';
-import { familyName, formatIP, type Family } from '../allocation/addresses.ts';
+import { familyName, formatIP, type Family } from '../net/address.ts';
 import { poolAdmits, poolCapacity } from '../allocation/pools.ts';
 import { assignmentProblem, keyOf, overQuota, type ServiceView } from '../controller/plan.ts';
 import type { Service } from '../kube/types.ts';

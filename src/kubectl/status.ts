@@ -8,7 +8,7 @@
 // node that reported the address. Events expire (kube-apiserver keeps them 1 h by default), and a
 // withdrawal writes none, so this is "last reported", not a live view; the report says so.
 import type { IPClaim, IPPool } from '../config/schemas.ts';
-import type { Family } from '../allocation/addresses.ts';
+import type { Family } from '../net/address.ts';
 import { ClaimIndex } from '../allocation/claim-index.ts';
 import { compilePool, poolCapacity, type PoolModel } from '../allocation/pools.ts';
 import { CommandError, type PluginIO } from './io.ts';

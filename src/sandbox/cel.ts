@@ -11,7 +11,7 @@
 // kube-apiserver would have refused the expression when the object holding it was written.
 import { celEnv, celError, celFunc, celMethod, CelScalar, isCelError, mapType, parse, plan, type CelFunc, type CelInput, type CelMap, type CelResult, type CelValue } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
-import { AddressError, formatIP, parseIP, type IP } from '../allocation/addresses.ts';
+import { AddressError, formatIP, parseIP, type IP } from '../net/address.ts';
 
 export function toCel(v: unknown): CelInput {
   if (Array.isArray(v)) return v.map(toCel) as CelInput;

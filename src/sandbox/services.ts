@@ -3,6 +3,7 @@
 // (pkg/registry/core/service/strategy.go) and allocation (pkg/registry/core/service/storage/alloc.go).
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
+import { familyName, formatIP, tryParseIP } from '../net/address.ts';
 import { fieldErr, type FieldError } from './errors.ts';
 import type { KubeObject } from './store.ts';
 
@@ -147,35 +148,14 @@ export const defaultServiceNetwork: ServiceNetwork = {
   nodePortRange: [30000, 32767],
 };
 
-function ipToBigInt(ip: string): bigint {
-  if (isIP(ip) === 4) return ip.split('.').reduce((acc, o) => (acc << 8n) + BigInt(Number(o)), 0n);
-  const [head, tail] = ip.includes('::') ? ip.split('::') : [ip, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g || '0', 16)), 0n);
-}
-
-function bigIntToIp(n: bigint, v6: boolean): string {
-  if (!v6) return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
-  const groups: string[] = [];
-  for (let s = 112n; s >= 0n; s -= 16n) groups.push(((n >> s) & 0xffffn).toString(16));
-  // compress the longest run of zero groups (RFC 5952)
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-}
+// Arithmetic on addresses the validation above accepted (isIP, as kube-apiserver's parser), through
+// admitlb's one parser and formatter.
+const ipToBigInt = (ip: string): bigint => tryParseIP(ip)?.value ?? 0n;
+const bigIntToIp = (n: bigint, v6: boolean): string => formatIP({ family: v6 ? 6 : 4, value: n });
 
 export function familyOf(ip: string): 'IPv4' | 'IPv6' | undefined {
-  const v = isIP(ip);
-  return v === 4 ? 'IPv4' : v === 6 ? 'IPv6' : undefined;
+  const parsed = tryParseIP(ip);
+  return parsed ? familyName(parsed.family) : undefined;
 }
 
 function cidrContains(cidr: string, ip: string): boolean {

@@ -35,7 +35,7 @@
 // it.) A finite valid lifetime, renewed on every refresh, is a dead man's switch: if the speaker
 // dies and is not restarted, the kernel itself removes its addresses after `lifetimeSeconds`.
 import { EventEmitter } from 'node:events';
-import { canonicalIP } from '../allocation/addresses.ts';
+import { canonicalIP, parseIP } from '../net/address.ts';
 import {
   CommandError,
   addHostAddress,
@@ -43,7 +43,6 @@ import {
   deleteLink,
   ensureDummy,
   execRunner,
-  familyOf,
   findProgram,
   hostAddressArgs,
   ipBatch,
@@ -296,7 +295,7 @@ export class L2Announcer extends EventEmitter {
 
   private async remove(e: Entry): Promise<void> {
     this.cancelRepeats(e);
-    if (!e.foreign) await deleteAddress(this.runner, e.address, familyOf(e.address) === 4 ? 32 : 128, e.dev);
+    if (!e.foreign) await deleteAddress(this.runner, e.address, parseIP(e.address).family === 4 ? 32 : 128, e.dev);
     if (this.entries.get(e.address) === e) this.entries.delete(e.address);
   }
 
@@ -339,7 +338,7 @@ export class L2Announcer extends EventEmitter {
 
   /** Starts one gratuitous ARP / unsolicited NA for an entry, within the concurrency limit. */
   private send(e: Entry): void {
-    const fam = familyOf(e.address);
+    const fam = parseIP(e.address).family;
     let argv: string[] | null = null;
     if (fam === 4 && this.arping) argv = [this.arping, this.arpFlag, '-c', '1', '-I', e.dev, '-s', e.address, e.address];
     else if (fam === 6 && this.nd?.tool === 'ndsend') argv = [this.nd.path, e.address, e.dev];

@@ -13,7 +13,7 @@
 // sha256 rather than FNV-1a: it costs ~1 µs per (node, key) here, which is nothing next to a
 // Service event, and it has no weak low bits that could bias nodes with similar names.
 import { createHash } from 'node:crypto';
-import { formatIP, tryParseIP } from '../allocation/addresses.ts';
+import { formatIP, tryParseIP } from '../net/address.ts';
 
 /** The score of one node for one key: the first 64 bits of sha256(`${node}\0${key}`). */
 export function score(node: string, key: string): bigint {

@@ -4,7 +4,7 @@
 // where the address's neighbours are; (2) the interface of the default route of the address's
 // family; (3) the first configured interface. Only links that are up, ARP/NDP capable (ethernet,
 // not NOARP, not loopback), not excluded, and allowed by the configuration are candidates.
-import { parseIP } from '../allocation/addresses.ts';
+import { parseIP } from '../net/address.ts';
 import type { DefaultRoutes, IpLink } from './ip.ts';
 
 /** Never announce on these: container/CNI plumbing, tunnels, kube-proxy's IPVS dummy, loopback. */

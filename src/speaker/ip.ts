@@ -4,7 +4,7 @@
 // `ip netns exec <ns>` so that the same code runs inside a lab namespace.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
+import { parseIP } from '../net/address.ts';
 
 export interface CommandResult {
   code: number;
@@ -201,11 +201,6 @@ export async function defaultRoutes(runner: CommandRunner): Promise<DefaultRoute
 // ---------------------------------------------------------------------------------------------
 // Addresses
 
-export function familyOf(address: string): 4 | 6 {
-  if (isIPv4(address)) return 4;
-  if (isIPv6(address)) return 6;
-  throw new Error(`"${address}" is not an IP address`);
-}
 
 export interface HostAddressSpec {
   address: string;
@@ -228,7 +223,7 @@ export interface HostAddressSpec {
  *    dies and is not restarted, the kernel removes its addresses by itself.
  */
 export function hostAddressArgs(spec: HostAddressSpec, op: 'add' | 'change'): string[] {
-  const fam = familyOf(spec.address);
+  const fam = parseIP(spec.address).family;
   const args = ['addr', op, `${spec.address}/${fam === 4 ? 32 : 128}`, 'dev', spec.dev, 'metric', String(spec.tag), 'noprefixroute'];
   const valid = spec.lifetimeSeconds > 0 ? String(spec.lifetimeSeconds) : 'forever';
   if (fam === 6) args.push('nodad', 'valid_lft', valid, 'preferred_lft', '0');

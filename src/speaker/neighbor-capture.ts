@@ -18,7 +18,7 @@
 import { silentLogger, type Logger } from '../log.ts';
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { canonicalIP } from '../allocation/addresses.ts';
+import { canonicalIP } from '../net/address.ts';
 import { findProgram } from './ip.ts';
 
 export type NeighborFamily = 'ipv4' | 'ipv6';

@@ -28,7 +28,7 @@
 //    large communities and LOCAL_PREF (iBGP sessions only: myASN = peerASN).
 //  - externalIPs: where this node announces one by BGP without holding it on an L2 interface, it is
 //    bound locally (kube-proxy needs the address to be local); an L2-announced address is local already.
-import { formatIP, tryParseIP, type IP } from '../allocation/addresses.ts';
+import { formatIP, tryParseIP, type IP } from '../net/address.ts';
 import { matchesSelector } from '../allocation/pools.ts';
 import type { IPClaim, IPPool, PoolUsage } from '../config/schemas.ts';
 import type { ObjectMeta, Service } from '../kube/types.ts';

@@ -335,7 +335,7 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
         assert.equal(jwk.kty, 'OKP');
       }
       assert.equal(cm.binaryData, undefined);
-      assert.ok(c.volumeMounts.every((v) => v.readOnly || v.mountPath === '/tmp'), 'only /tmp is writable');
+      assert.ok(c.volumeMounts.every((v) => v.readOnly), 'nothing is writable: the built code compiles nothing at run time');
     });
   });
 

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { runCertsCommand } from '../../src/certs/command.ts';
 import { PLACEHOLDER, readManifestImage } from '../../scripts/image.ts';
-import { kustomize, tempInstall, type K8sObject } from './helpers.ts';
+import { kustomize, tempInstall, workloadImages } from './helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -18,22 +18,6 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   devDependencies: Record<string, string>;
 };
 const IMAGE = `ghcr.io/admitlb/admitlb:${pkg.version}`;
-
-/** Every container and initContainer image of every workload kind, as `Kind/name container: image`. */
-export function workloadImages(objects: K8sObject[]): Map<string, string> {
-  const out = new Map<string, string>();
-  type Pod = { containers?: { name: string; image: string }[]; initContainers?: { name: string; image: string }[] };
-  for (const o of objects) {
-    const spec = (o.spec ?? {}) as { template?: { spec: Pod }; jobTemplate?: { spec: { template: { spec: Pod } } } };
-    let pod: Pod | undefined;
-    if (o.kind === 'Pod') pod = spec as Pod;
-    else if (['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job'].includes(o.kind)) pod = spec.template?.spec;
-    else if (o.kind === 'CronJob') pod = spec.jobTemplate?.spec.template.spec;
-    if (!pod) continue;
-    for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) out.set(`${o.kind}/${o.metadata.name} ${c.name}`, c.image);
-  }
-  return out;
-}
 
 interface Instruction {
   op: string;

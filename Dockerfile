@@ -6,9 +6,11 @@
 # the manifests and the Helm chart take it from; `npm run image -- --image REGISTRY/admitlb:TAG` builds
 # another. By hand: docker build -t REGISTRY/admitlb:TAG .
 #
-# The base is pinned by digest (the multi-arch index of node:22-bookworm-slim, Node 22.23.3 at the
-# time), so that a rebuild gets the same base until the digest here changes. To update it, resolve
-# the tag's current index digest and replace the one below:
+# The base is pinned by digest (the multi-arch index of node:22-bookworm-slim, Node 22.23.3, as
+# public Dockerfiles pin it; it was not re-resolved against the registry when written here, so
+# `docker buildx imagetools inspect node:22-bookworm-slim@sha256:<digest>` is the check), so that a
+# rebuild gets the same base until the digest here changes. To update it, resolve the tag's current
+# index digest and replace the one below:
 #   docker buildx imagetools inspect node:22-bookworm-slim     (the "Digest:" line)
 #   crane digest node:22-bookworm-slim
 # To build on another base once: npm run image -- --base node:22-bookworm-slim@sha256:<digest>

@@ -34,10 +34,7 @@ export class HeartbeatThread {
 
   async start(): Promise<void> {
     const config: WorkerConfig = { nodeName: this.opts.nodeName, address: this.opts.address, port: this.opts.port, intervalMs: this.opts.intervalMs, missed: this.opts.missed, keysDir: this.opts.keysDir };
-    // The worker loads this TypeScript file through tsx (the CLI registers it only in the main thread).
-    const url = new URL(import.meta.url).href;
-    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); }).catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', message: String(e && e.stack || e) }); });`;
-    const worker = new Worker(boot, { eval: true, workerData: config });
+    const worker = workerFor(new URL(import.meta.url), config);
     this.worker = worker;
     await new Promise<void>((resolve, reject) => {
       worker.on('message', (m: WorkerMessage) => {
@@ -94,6 +91,19 @@ export class HeartbeatThread {
       worker.postMessage({ type: 'stop', leaving: !!opts.leaving });
     }));
   }
+}
+
+/** TypeScript's loader in a development checkout; built code (dist/) never loads it. */
+const TSX_API = 'tsx/esm/api';
+
+/**
+ * The thread that runs this module. Built (dist/…/heartbeat-worker.js), Node loads it as it is. As
+ * a TypeScript source the worker must register tsx first: the CLI registers it in the main thread only.
+ */
+function workerFor(self: URL, config: WorkerConfig): Worker {
+  if (!self.pathname.endsWith('.ts')) return new Worker(self, { workerData: config });
+  const boot = `import(${JSON.stringify(TSX_API)}).then((m) => { m.register(); return import(${JSON.stringify(self.href)}); }).catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'error', message: String(e && e.stack || e) }); });`;
+  return new Worker(boot, { eval: true, workerData: config });
 }
 
 type WorkerMessage =

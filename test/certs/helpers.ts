@@ -59,3 +59,19 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** Every container and initContainer image of every workload kind, as `Kind/name container: image`. */
+export function workloadImages(objects: K8sObject[]): Map<string, string> {
+  const out = new Map<string, string>();
+  type Pod = { containers?: { name: string; image: string }[]; initContainers?: { name: string; image: string }[] };
+  for (const o of objects) {
+    const spec = (o.spec ?? {}) as { template?: { spec: Pod }; jobTemplate?: { spec: { template: { spec: Pod } } } };
+    let pod: Pod | undefined;
+    if (o.kind === 'Pod') pod = spec as Pod;
+    else if (['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job'].includes(o.kind)) pod = spec.template?.spec;
+    else if (o.kind === 'CronJob') pod = spec.jobTemplate?.spec.template.spec;
+    if (!pod) continue;
+    for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) out.set(`${o.kind}/${o.metadata.name} ${c.name}`, c.image);
+  }
+  return out;
+}

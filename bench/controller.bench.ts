@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { controllerCommandConfigSchema } from '../src/config/webhook-config.ts';
-import { startControllerProcess } from '../src/controller/main.ts';
+import { startControllerProcess } from '../src/cmd/controller.ts';
 import { KubeCluster, loadKubeConfig } from '../src/kube/client.ts';
-import { apiRequest, objectBody, startSandbox } from '../src/sandbox/command.ts';
+import { apiRequest, objectBody, startSandbox } from '../src/cmd/sandbox.ts';
 
 const N = Number(process.env.BENCH_SERVICES ?? 5000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

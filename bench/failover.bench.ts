@@ -20,7 +20,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import { pool } from '../test/e2e/cluster-helpers.ts';
 import { missingRequirements } from '../test/bgp/lab/sys.ts';
 import { MultiBird, SpeakerLab, labNamespaces, sleep, waitFor } from '../test/speaker/lab.ts';
-import { apiRequest, objectBody } from '../src/sandbox/command.ts';
+import { apiRequest, objectBody } from '../src/cmd/sandbox.ts';
 import { simulate } from './heartbeat-sim.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);

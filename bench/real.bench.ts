@@ -14,7 +14,7 @@
 //
 //   npm run bench:real      (also runs bench/controller.bench.ts on the real control plane)
 import os from 'node:os';
-import { apiRequest } from '../src/sandbox/command.ts';
+import { apiRequest } from '../src/cmd/sandbox.ts';
 import { checkNoAddressHeldTwice, createServicesInParallel, namespace, percentile, pool, startMultiWebhookCluster } from '../test/e2e/cluster-helpers.ts';
 
 if (process.env.E2E_TARGET !== 'real') {

@@ -7,7 +7,7 @@
 //   npm run bench:sandbox                       500 Services, 50 clients, 2 webhook processes
 //   BENCH_TOTAL=1000 BENCH_CLIENTS=100 BENCH_WEBHOOKS=3 npm run bench:sandbox
 import os from 'node:os';
-import { apiRequest } from '../src/sandbox/command.ts';
+import { apiRequest } from '../src/cmd/sandbox.ts';
 import {
   checkNoAddressHeldTwice,
   createServicesInParallel,

@@ -86,7 +86,7 @@ async function serve(listen: () => Promise<{ url: string; close(): Promise<void>
 if (role === 'webhook') {
   const dir = process.argv[3]!;
   const { MemoryCluster } = await import('../src/kube/memory.ts');
-  const { parseServerConfig, startWebhook } = await import('../src/webhook/main.ts');
+  const { parseServerConfig, startWebhook } = await import('../src/cmd/webhook.ts');
   await serve(async () => {
     const cluster = new MemoryCluster();
     // A /8: the bench never runs out of addresses, so every request allocates and claims one.

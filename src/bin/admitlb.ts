@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The admitlb command. `npm run build` compiles this to dist/bin/admitlb.js, which the image and an
 // installed package run; bin/admitlb.js runs it (the sources through tsx in a development checkout).
-import { main } from '../cli.ts';
+import { main } from '../cmd/cli.ts';
 
 try {
   const code = await main(process.argv.slice(2));

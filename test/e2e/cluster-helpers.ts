@@ -24,7 +24,7 @@ import {
   type RunningSandbox,
   type SandboxOptions,
   type WebhookFiles,
-} from '../../src/sandbox/command.ts';
+} from '../../src/cmd/sandbox.ts';
 import { COMPONENT_ACCOUNTS, installWithKustomize, serviceAccountKubeconfig } from '../../src/sandbox/kustomize-install.ts';
 import { startRealControlPlane } from '../../src/sandbox/real-control-plane.ts';
 import { runKubectl, tempDir, type KubectlResult } from '../sandbox/helpers.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { checkNoAddressHeldTwice, createServicesInParallel, namespace, percentile, pool, startMultiWebhookCluster, type MultiWebhookCluster } from './cluster-helpers.ts';
-import { apiRequest } from '../../src/sandbox/command.ts';
+import { apiRequest } from '../../src/cmd/sandbox.ts';
 
 const TOTAL = 500;
 const CLIENTS = 50;

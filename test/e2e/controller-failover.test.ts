@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { objectBody, PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { objectBody, PROJECT_ROOT } from '../../src/cmd/sandbox.ts';
 import { checkNoAddressHeldTwice, startCluster, type E2eCluster } from './cluster-helpers.ts';
 import { until } from './cluster-helpers.ts';
 

@@ -4,7 +4,7 @@
 // moves its holders, and restarting everything changes nothing that was valid.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createOrReplace, objectBody, webhookConfigurations } from '../../src/sandbox/command.ts';
+import { createOrReplace, objectBody, webhookConfigurations } from '../../src/cmd/sandbox.ts';
 import { checkNoAddressHeldTwice, namespace, pool, service, startCluster, type E2eCluster } from './cluster-helpers.ts';
 import { sleep, until } from './cluster-helpers.ts';
 

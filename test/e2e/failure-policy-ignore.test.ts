@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { PROJECT_ROOT } from '../../src/cmd/sandbox.ts';
 import { objectBody } from '../../src/sandbox/api-client.ts';
 import { checkNoAddressHeldTwice, namespace, pool, startCluster, until, type E2eCluster } from './cluster-helpers.ts';
 

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { existsSync, readFileSync } from 'node:fs';
-import { DEFAULT_DATA_DIR, DEFAULT_REAL_DATA_DIR, PROJECT_ROOT, SandboxError, parseListen, parseSandboxArgs, startSandbox } from '../../src/sandbox/command.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_REAL_DATA_DIR, PROJECT_ROOT, SandboxError, parseListen, parseSandboxArgs, startSandbox } from '../../src/cmd/sandbox.ts';
 import { removeDir, runKubectl, tempDir } from '../sandbox/helpers.ts';
 import { e2eTarget, pool, startCluster, type E2eCluster } from './cluster-helpers.ts';
 

@@ -3,7 +3,7 @@
 // is contacted.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runPlugin } from '../../src/kubectl/plugin.ts';
+import { runPlugin } from '../../src/cmd/plugin.ts';
 import type { PluginIO } from '../../src/kubectl/io.ts';
 
 async function run(argv: string[], env: Record<string, string> = {}) {

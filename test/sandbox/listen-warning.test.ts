@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PROJECT_ROOT, exposureWarning, isLoopback } from '../../src/sandbox/command.ts';
+import { PROJECT_ROOT, exposureWarning, isLoopback } from '../../src/cmd/sandbox.ts';
 import { removeDir, tempDir } from './helpers.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -24,9 +24,9 @@ import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { Topo, labNamespaces, sweepStale, type LabNode } from '../bgp/lab/topo.ts';
 import { run, runOk, sleep, waitFor, which } from '../bgp/lab/sys.ts';
-import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { PROJECT_ROOT } from '../../src/cmd/sandbox.ts';
 import { startCluster, type E2eCluster } from '../e2e/cluster-helpers.ts';
-import type { SandboxOptions } from '../../src/sandbox/command.ts';
+import type { SandboxOptions } from '../../src/cmd/sandbox.ts';
 
 export { labNamespaces, run, runOk, sleep, sweepStale, waitFor, which, type LabNode };
 

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Topo, labNamespaces, sweepStale, type LabNode } from '../bgp/lab/topo.ts';
 import { missingRequirements, run, runOk, sleep, waitFor } from '../bgp/lab/sys.ts';
 import { BirdPeer } from '../bgp/lab/peers.ts';
-import { objectBody, PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { objectBody, PROJECT_ROOT } from '../../src/cmd/sandbox.ts';
 import { pool, startCluster, type E2eCluster } from '../e2e/cluster-helpers.ts';
 import { FORWARDER, LAB_CRD_KINDS, spawnInNamespace, type Child } from './lab.ts';
 

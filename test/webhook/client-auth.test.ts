@@ -14,7 +14,7 @@ import { parseCertsArgs, runCertsCommand } from '../../src/certs/command.ts';
 import { generateApiServerClientCertificates, generateSigningKey, generateWebhookCertificates, writeCertificates, writeSigningKey } from '../../src/certs/generate.ts';
 import { MemoryCluster } from '../../src/kube/memory.ts';
 import { createCertificateAuthority, ensureWebhookClientPki, issueClientCert } from '../../src/sandbox/certs.ts';
-import { parseServerConfig, startWebhook, type RunningWebhook } from '../../src/webhook/main.ts';
+import { parseServerConfig, startWebhook, type RunningWebhook } from '../../src/cmd/webhook.ts';
 import { kustomize, tempInstall } from '../certs/helpers.ts';
 import { pool } from '../helpers/state.ts';
 

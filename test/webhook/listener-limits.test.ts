@@ -16,9 +16,9 @@ import { Registry } from 'prom-client';
 import { generateSigningKey, generateWebhookCertificates, writeCertificates, writeSigningKey } from '../../src/certs/generate.ts';
 import { MemoryCluster } from '../../src/kube/memory.ts';
 import { SANDBOX_LIMITS, startApiServer, type ApiServer } from '../../src/sandbox/apiserver.ts';
-import { startHealthServer } from '../../src/webhook/health-server.ts';
+import { startHealthServer } from '../../src/cmd/health-server.ts';
 import { HEALTH_LIMITS, WEBHOOK_LIMITS } from '../../src/webhook/limits.ts';
-import { parseServerConfig, startWebhook, type RunningWebhook } from '../../src/webhook/main.ts';
+import { parseServerConfig, startWebhook, type RunningWebhook } from '../../src/cmd/webhook.ts';
 import { pool } from '../helpers/state.ts';
 import { removeDir, tempDir } from '../sandbox/helpers.ts';
 

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { componentLogger, rootLogger } from '../../src/log.ts';
-import { apiRequest, startSandbox } from '../../src/sandbox/command.ts';
+import { apiRequest, startSandbox } from '../../src/cmd/sandbox.ts';
 import { removeDir, tempDir } from '../sandbox/helpers.ts';
 
 /** The keys that appear twice in one object of `text` (a strict JSON scanner; throws on invalid JSON). */

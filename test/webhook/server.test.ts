@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { generateWebhookCertificates, writeCertificates, generateSigningKey, writeSigningKey } from '../../src/certs/generate.ts';
-import { parseServerConfig, startWebhook } from '../../src/webhook/main.ts';
+import { parseServerConfig, startWebhook } from '../../src/cmd/webhook.ts';
 import { MemoryCluster } from '../../src/kube/memory.ts';
 import { pool } from '../helpers/state.ts';
 

@@ -1,13 +1,13 @@
 // The admitlb command line: one binary, several roles.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, parseServerConfig, runWebhookCommand } from './webhook/main.ts';
-import { parseControllerCommandConfig, runControllerCommand } from './controller/main.ts';
-import { parseCertsArgs, runCertsCommand } from './certs/command.ts';
-import { runSandboxCommand } from './sandbox/command.ts';
-import { parseSpeakerConfig, runSpeakerCommand } from './speaker/main.ts';
-import { isPluginCommand, PLUGIN_COMMANDS, runPlugin } from './kubectl/plugin.ts';
-import { processIO } from './kubectl/io.ts';
+import { ConfigError, parseServerConfig, runWebhookCommand } from './webhook.ts';
+import { parseControllerCommandConfig, runControllerCommand } from './controller.ts';
+import { parseCertsArgs, runCertsCommand } from '../certs/command.ts';
+import { runSandboxCommand } from './sandbox.ts';
+import { parseSpeakerConfig, runSpeakerCommand } from './speaker.ts';
+import { isPluginCommand, PLUGIN_COMMANDS, runPlugin } from './plugin.ts';
+import { processIO } from '../kubectl/io.ts';
 
 const USAGE = `usage: admitlb <command> [flags]
 

@@ -3,7 +3,7 @@
 import closeWithGrace from 'close-with-grace';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { applyLimits, fastifyLimitOptions, HEALTH_LIMITS, type ListenerLimits } from './limits.ts';
+import { applyLimits, fastifyLimitOptions, HEALTH_LIMITS, type ListenerLimits } from '../webhook/limits.ts';
 
 export interface Readiness {
   ok: boolean;

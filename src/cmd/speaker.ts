@@ -1,6 +1,6 @@
 // `admitlb speaker`: one per node (DaemonSet, hostNetwork). Caches, the node Lease, the reconcile
 // loop (speaker.ts), and /healthz, /readyz (caches synced) and /metrics on plain HTTP.
-import { closeOnSignal, startHealthServer } from '../webhook/health-server.ts';
+import { closeOnSignal, startHealthServer } from './health-server.ts';
 import type pino from 'pino';
 import { rootLogger } from '../log.ts';
 import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
@@ -9,11 +9,11 @@ import { ConfigError, describeConfigError } from '../config/webhook-config.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { NodeLease, SpeakerCache, SpeakerEvents, SpeakerSecrets } from '../kube/speaker-cache.ts';
 import { loadKeySet } from '../signing/assignment.ts';
-import { L2Announcer } from './announcer.ts';
-import { HeartbeatThread } from './heartbeat-worker.ts';
-import { execRunner } from './ip.ts';
-import { NeighborRequestCapture } from './neighbor-capture.ts';
-import { Speaker, countingRunner, createSpeakerMetrics } from './speaker.ts';
+import { L2Announcer } from '../speaker/announcer.ts';
+import { HeartbeatThread } from '../speaker/heartbeat-worker.ts';
+import { execRunner } from '../speaker/ip.ts';
+import { NeighborRequestCapture } from '../speaker/neighbor-capture.ts';
+import { Speaker, countingRunner, createSpeakerMetrics } from '../speaker/speaker.ts';
 
 export const speakerConfigSchema = z.object({
   nodeName: z.string().min(1, 'required (or the NODE_NAME environment variable)'),

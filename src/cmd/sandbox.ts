@@ -25,14 +25,14 @@ import {
   writeSigningKey,
 } from '../certs/generate.ts';
 import type { ControllerConfig } from '../config/webhook-config.ts';
-import { parseServerConfig, startWebhook, type RunningWebhook } from '../webhook/main.ts';
-import { startApiServer, type ApiServer, type ApiServerOptions } from './apiserver.ts';
-import { COMPONENT_ACCOUNTS, impersonationKubeconfig, installWithKustomize, serviceAccountKubeconfig, type Component, type WebhookFiles } from './kustomize-install.ts';
-import { ControlPlaneError, startRealControlPlane, type RealControlPlane } from './real-control-plane.ts';
-import type { KubeObject } from './store.ts';
+import { parseServerConfig, startWebhook, type RunningWebhook } from './webhook.ts';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../sandbox/apiserver.ts';
+import { COMPONENT_ACCOUNTS, impersonationKubeconfig, installWithKustomize, serviceAccountKubeconfig, type Component, type WebhookFiles } from '../sandbox/kustomize-install.ts';
+import { ControlPlaneError, startRealControlPlane, type RealControlPlane } from '../sandbox/real-control-plane.ts';
+import type { KubeObject } from '../sandbox/store.ts';
 
-import { MANIFESTS_DIR, PROJECT_ROOT } from './paths.ts';
-import { apiRequest, objectBody, type ApiResponse } from './api-client.ts';
+import { MANIFESTS_DIR, PROJECT_ROOT } from '../sandbox/paths.ts';
+import { apiRequest, objectBody, type ApiResponse } from '../sandbox/api-client.ts';
 
 export { MANIFESTS_DIR, PROJECT_ROOT };
 export const DEFAULT_DATA_DIR = join(PROJECT_ROOT, '.sandbox');
@@ -54,7 +54,7 @@ export class SandboxError extends Error {
   override name = 'SandboxError';
 }
 
-export { apiRequest, objectBody, type ApiResponse } from './api-client.ts';
+export { apiRequest, objectBody, type ApiResponse } from '../sandbox/api-client.ts';
 
 const KNOWN_PATHS: Record<string, { path: string; namespaced: boolean }> = {
   'apiextensions.k8s.io/v1/CustomResourceDefinition': { path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', namespaced: false },

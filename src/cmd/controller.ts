@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { closeOnSignal, startHealthServer } from '../webhook/health-server.ts';
+import { closeOnSignal, startHealthServer } from './health-server.ts';
 import type pino from 'pino';
 import { componentLogger, rootLogger } from '../log.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -16,8 +16,8 @@ import { loadKeySet } from '../signing/assignment.ts';
 import { KubeControllerApi } from '../kube/controller-api.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import type { KeySet } from '../signing/assignment.ts';
-import { Controller } from './controller.ts';
-import { createControllerMetrics } from './metrics.ts';
+import { Controller } from '../controller/controller.ts';
+import { createControllerMetrics } from '../controller/metrics.ts';
 
 export interface RunningController {
   controller: Controller;

@@ -1,13 +1,13 @@
 // The kubectl plugin: `kubectl admitlb <subcommand>` runs bin/kubectl-admitlb.js, and the same
-// subcommands are reachable as `admitlb <subcommand>` (src/cli.ts dispatches here). A subcommand is
+// subcommands are reachable as `admitlb <subcommand>` (src/cmd/cli.ts dispatches here). A subcommand is
 // one entry of PLUGIN_COMMANDS: adding one makes it reachable both ways and lists it in the usage.
 import { MigrateError } from '../migrate/metallb.ts';
-import { runMigrateCommand } from './migrate.ts';
-import { runStatusCommand } from './status.ts';
-import { runExplainCommand } from './explain.ts';
-import { runPlanCommand } from './pool-plan.ts';
-import { runDoctorCommand } from './doctor.ts';
-import { CommandError, UsageError, type PluginIO } from './io.ts';
+import { runMigrateCommand } from '../kubectl/migrate.ts';
+import { runStatusCommand } from '../kubectl/status.ts';
+import { runExplainCommand } from '../kubectl/explain.ts';
+import { runPlanCommand } from '../kubectl/pool-plan.ts';
+import { runDoctorCommand } from '../kubectl/doctor.ts';
+import { CommandError, UsageError, type PluginIO } from '../kubectl/io.ts';
 
 export interface PluginCommand {
   name: string;

@@ -8,12 +8,12 @@ import { KubeCluster, loadKubeConfig } from '../kube/client.ts';
 import { LiveAllocationState } from '../kube/allocation-state.ts';
 import type { Cluster } from '../kube/cluster.ts';
 import { loadKeySet } from '../signing/assignment.ts';
-import { buildWebhookApp } from './app.ts';
-import { createWebhookMetrics } from './metrics.ts';
-import { createClientAuthenticator } from './client-auth.ts';
-import { createTlsReloader } from './tls.ts';
-import type { ListenerLimits } from './limits.ts';
-import { startController, type RunningController } from '../controller/main.ts';
+import { buildWebhookApp } from '../webhook/app.ts';
+import { createWebhookMetrics } from '../webhook/metrics.ts';
+import { createClientAuthenticator } from '../webhook/client-auth.ts';
+import { createTlsReloader } from '../webhook/tls.ts';
+import type { ListenerLimits } from '../webhook/limits.ts';
+import { startController, type RunningController } from './controller.ts';
 
 export { ConfigError };
 

@@ -274,19 +274,19 @@ export class PeerSession extends EventEmitter {
     this.connecting = socket;
     // A peer with another TCP MD5 key (or none) drops our SYNs without an answer, and so does a
     // keyed closed port: a timeout is all we ever see, so say what it may mean.
-    // GTSM and a TTL of 1 fail as silently: the kernel drops a SYN-ACK below the minimum TTL, and
-    // a router on the way drops a SYN whose TTL runs out.
+    // GTSM fails as silently: the kernel drops a SYN-ACK that arrives below the minimum TTL.
     const hints = [
       ...(this.config.password !== undefined ? ['TCP MD5: the peer may have a different password or none; it drops mismatched segments silently'] : []),
-      ...(this.config.minTtl !== undefined ? [`GTSM: segments from the peer must arrive with TTL >= ${this.config.minTtl}; more hops on the way and the kernel drops them silently`] : []),
-      ...(this.config.ttl === 1 ? ['TTL 1: the peer must be directly connected'] : []),
+      ...(this.config.minTtl !== undefined ? [`GTSM: segments from the peer must arrive with TTL >= ${this.config.minTtl}; with more hops on the way the kernel drops them silently`] : []),
     ];
     const timedOut = hints.length ? `connect timed out (${hints.join('; ')})` : 'connect timed out';
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(timedOut)));
     const onFail = (err?: Error) => {
       if (this.connecting !== socket) return;
       this.connecting = null;
-      this.setLastError({ direction: 'local', message: `connect to ${this.config.address}:${this.config.port} failed: ${err?.message ?? 'closed'}` });
+      // A router that drops a SYN whose TTL ran out answers ICMP Time Exceeded, which fails the connect with EHOSTUNREACH.
+      const ttlHint = this.config.ttl === 1 && (err as NodeJS.ErrnoException | undefined)?.code === 'EHOSTUNREACH' ? ' (sent with TTL 1: a peer that is not directly connected needs a multihop TTL)' : '';
+      this.setLastError({ direction: 'local', message: `connect to ${this.config.address}:${this.config.port} failed: ${err?.message ?? 'closed'}${ttlHint}` });
       this.scheduleRetry(false);
       this.updateState();
     };

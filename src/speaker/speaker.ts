@@ -4,7 +4,7 @@
 // at the moment the next node Lease lapses, so a dead node's addresses move as soon as its Lease
 // has expired (not at the next resync). Lease renewals that do not change the live set cost no pass.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { BgpSpeaker, type PeerStatus, type RouteAttributes } from '../bgp/index.ts';
+import { BgpSpeaker, nativeUnavailable, type PeerStatus, type RouteAttributes } from '../bgp/index.ts';
 import { BGP_PASSWORD_KEY, BGP_PASSWORD_NAMESPACE } from '../config/schemas.ts';
 import { ANN_ALLOCATION } from '../config/annotations.ts';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
@@ -121,9 +121,24 @@ export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks, crossFami
     ...(crossFamilyNextHop ? (spec.peerAddress.includes(':') ? { nextHopIpv4: crossFamilyNextHop } : { nextHopIpv6: crossFamilyNextHop }) : {}),
     ...(password !== undefined ? { password } : {}),
     ...(spec.bfd ? { bfd: { minRxMs: spec.bfd.minRxMs ?? 300, minTxMs: spec.bfd.minTxMs ?? 300, multiplier: spec.bfd.multiplier ?? 3 } } : {}),
+    ...sessionTtl(spec),
+    ...(spec.connectTime !== undefined ? { connectRetry: { initialMs: spec.connectTime * 1000, maxMs: spec.connectTime * 1000 } } : {}),
   });
   return speaker;
 };
+
+/**
+ * The TTL options of a BGPPeer's session. GTSM (RFC 5082): TTL 255 out, at least 256 - hops in.
+ * eBGP: TTL 1 unless ebgpMultiHop (then 255), as routers do, so a peer that is not directly
+ * connected fails visibly instead of working by accident. iBGP: the kernel's default (64). Without
+ * koffi an eBGP session keeps the kernel's default TTL rather than not opening; GTSM is refused
+ * (BgpSpeaker.addPeer throws) because it is a security setting.
+ */
+export function sessionTtl(spec: BGPPeerSpec): { ttl?: number; minTtl?: number } {
+  if (spec.gtsm) return { ttl: 255, minTtl: 256 - (spec.gtsm.hops ?? 1) };
+  if (spec.myASN === spec.peerASN || nativeUnavailable()) return {};
+  return { ttl: spec.ebgpMultiHop ? 255 : 1 };
+}
 
 export interface SpeakerMetrics {
   announced: Gauge;
@@ -630,10 +645,10 @@ export class Speaker {
     for (const k of [...this.reported]) if (k.startsWith('BGP|') && !routed.has(k.slice(k.lastIndexOf('|') + 1))) this.reported.delete(k);
   }
 
-  /** A session that cannot come up for a reason the operator must fix (TCP MD5) becomes a Warning on its Services. */
+  /** A session that cannot come up for a reason the operator must fix (TCP MD5, GTSM) becomes a Warning on its Services. */
   private reportSessionProblem(p: BgpPeerPlan, rt: PeerRuntime, refs: Map<string, Service>): void {
     const st = rt.session.status()[0];
-    if (!st || st.state === 'Established' || !st.lastError || !/TCP MD5/.test(st.lastError.message)) return;
+    if (!st || st.state === 'Established' || !st.lastError || !/TCP MD5|GTSM/.test(st.lastError.message)) return;
     this.reportFailed('BGP', p.name, p.routes.flatMap((r) => r.services), refs, `BGP session to ${p.spec.peerAddress} (BGPPeer ${p.name}) not established: ${st.lastError.message}`);
   }
 

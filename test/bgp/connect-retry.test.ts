@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { BgpSpeaker } from '../../src/bgp/index.ts';
 import { bgpPeerSpecSchema } from '../../src/config/schemas.ts';
-import { defaultBgpFactory } from '../../src/speaker/speaker.ts';
+import { defaultBgpFactory } from '../../src/speaker/bgp-factory.ts';
 
 /** A TCP port on 127.0.0.1 that nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {

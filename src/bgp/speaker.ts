@@ -68,6 +68,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly bfdSessions = new Map<string, BfdSession>();
   private started = false;
   private closed = false;
+  private listenerHopsSet = false;
 
   constructor(options: SpeakerOptions) {
     super();
@@ -196,7 +197,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const a = this.server?.address();
     if (typeof fd !== 'number' || fd < 0 || !a || typeof a !== 'object') return;
     const sessions = [...this.peers.values()];
-    if (!sessions.some((s) => s.config.ttl !== undefined || s.config.minTtl !== undefined)) return;
+    // Nothing to do until a peer asks for TTL options; once set, the minimum is kept up to date (a
+    // raised TTL stays: a larger SYN-ACK TTL than needed harms nobody).
+    if (!this.listenerHopsSet && !sessions.some((s) => s.config.ttl !== undefined || s.config.minTtl !== undefined)) return;
+    this.listenerHopsSet = true;
     const ttls = sessions.map((s) => s.config.ttl).filter((t) => t !== undefined);
     const ttl = ttls.length && Math.max(...ttls) > 64 ? Math.max(...ttls) : undefined;
     const minTtl = sessions.length ? Math.min(...sessions.map((s) => s.config.minTtl ?? 0)) : 0;

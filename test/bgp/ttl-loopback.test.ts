@@ -67,6 +67,20 @@ describe('BGP per-peer TTL and GTSM (loopback)', { skip, concurrency: 1 }, () =>
     assert.equal(a.peerStatus(B)!.state, 'Connect');
   });
 
+  it('the listener minimum follows the peers: removing the only GTSM peer lifts it for the next one', async () => {
+    const b = new BgpSpeaker({ asn: 65002, routerId: '192.0.2.2', listen: { port: 0, address: B }, connectRetry: { initialMs: 200, maxMs: 400 } });
+    await b.start();
+    cleanups.push(() => b.close());
+    b.addPeer({ address: '127.0.0.3', asn: 65003, passive: true, ttl: 255, minTtl: 255 });
+    await b.removePeer('127.0.0.3');
+    b.addPeer({ address: A, asn: 65001, passive: true });
+    const a = new BgpSpeaker({ asn: 65001, routerId: '192.0.2.1', listen: false, connectRetry: { initialMs: 200, maxMs: 400 } });
+    a.addPeer({ address: B, asn: 65002, port: b.listenPort!, localAddress: A });
+    await a.start();
+    cleanups.push(() => a.close());
+    assert.ok(await established(a, B, 5000), 'a default-TTL SYN is accepted again');
+  });
+
   it('ttl 1 on loopback still connects (nothing decrements it)', async () => {
     const { a } = await pair({ ttl: 1 }, { ttl: 1 });
     assert.ok(await established(a, B, 5000));

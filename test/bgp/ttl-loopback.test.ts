@@ -81,6 +81,21 @@ describe('BGP per-peer TTL and GTSM (loopback)', { skip, concurrency: 1 }, () =>
     assert.ok(await established(a, B, 5000), 'a default-TTL SYN is accepted again');
   });
 
+  it('IPv6 (hop limit, IPV6_MINHOPCOUNT): ::1 to ::1, GTSM passes hop limit 255 and drops the default 64', async () => {
+    const gtsm = { ttl: 255, minTtl: 255 };
+    for (const [aOpts, want] of [[gtsm, true], [{}, false]] as const) {
+      const b = new BgpSpeaker({ asn: 65002, routerId: '192.0.2.2', listen: { port: 0, address: '::1' }, connectRetry: { initialMs: 200, maxMs: 400 } });
+      await b.start();
+      cleanups.push(() => b.close());
+      b.addPeer({ address: '::1', asn: 65001, passive: true, ...gtsm });
+      const a = new BgpSpeaker({ asn: 65001, routerId: '192.0.2.1', listen: false, connectRetry: { initialMs: 200, maxMs: 400 } });
+      a.addPeer({ address: '::1', asn: 65002, port: b.listenPort!, localAddress: '::1', ...aOpts });
+      await a.start();
+      cleanups.push(() => a.close());
+      assert.equal(await established(a, '::1', want ? 5000 : 1500), want, JSON.stringify(aOpts));
+    }
+  });
+
   it('ttl 1 on loopback still connects (nothing decrements it)', async () => {
     const { a } = await pair({ ttl: 1 }, { ttl: 1 });
     assert.ok(await established(a, B, 5000));

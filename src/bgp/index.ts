@@ -28,6 +28,7 @@ export type {
   BfdStateEvent,
 } from './types.ts';
 export type { Family } from './prefix.ts';
+export { nativeUnavailable } from './native.ts';
 export type { BfdOptions, BfdState, BfdStatus } from './bfd.ts';
 // Codec, for tools and tests that speak BGP on the wire.
 export * as codec from './messages.ts';

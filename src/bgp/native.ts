@@ -11,6 +11,10 @@
 //   recvmsg), and IP_MINTTL is not enforced for UDP; a socket filter drops the packet in the kernel
 //   before dgram sees it.
 //
+// - the TTL / hop limit of a BGP session's segments (IP_TTL, IPV6_UNICAST_HOPS) and the GTSM lower
+//   bound on received ones (IP_MINTTL, IPV6_MINHOPCOUNT; RFC 5082). net.Socket can set neither on
+//   TCP, and the TTL of the SYN must be right already, so an outgoing socket is created here too.
+//
 // Everything returns a NativeResult instead of throwing. When koffi cannot be loaded (another OS,
 // another architecture without a prebuilt binary) every call says so, and callers refuse what they
 // cannot do safely (a password) or degrade with a logged reason (the TTL check).
@@ -27,7 +31,12 @@ const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_ATTACH_FILTER = 26;
+const IPPROTO_IP = 0;
+const IP_TTL = 2;
+const IP_MINTTL = 21;
 const IPPROTO_TCP = 6;
+const IPV6_UNICAST_HOPS = 16;
+const IPV6_MINHOPCOUNT = 73;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 const TCP_MD5SIG = 14;
@@ -146,6 +155,40 @@ export function setTcpMd5Key(fd: number, socketFamily: 4 | 6, peer: string, key:
   // Removing a key that is not there is not an error for our purposes.
   if (key === null && !r.ok && r.errno === 2) return { ok: true, value: undefined };
   return r;
+}
+
+/** What a BGP socket sends and accepts at the IP layer; unset fields are left as the kernel has them. */
+export interface HopOptions {
+  /** TTL (IPv4) / hop limit (IPv6) of every segment sent, 1..255. */
+  ttl?: number | undefined;
+  /** Segments that arrive with a lower TTL / hop limit are dropped by the kernel (GTSM), 1..255. */
+  minTtl?: number | undefined;
+}
+
+/**
+ * Sets the TTL and the minimum received TTL on TCP socket `fd` for traffic with `peer`. The level
+ * follows the peer's family: an IPv4 peer on a dual-stack IPv6 socket (::ffff:a.b.c.d) travels in
+ * IPv4 packets, and Linux takes the IPv4 options on such a socket.
+ */
+export function setHopOptions(fd: number, peer: string, options: HopOptions): NativeResult<void> {
+  const l = libc();
+  if (typeof l === 'string') return { ok: false, error: l };
+  const v6 = parseIp(peer)?.afi === 2;
+  const int = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v, 0);
+    return b;
+  };
+  const steps: [string, number, number, number | undefined][] = [
+    [v6 ? 'IPV6_UNICAST_HOPS' : 'IP_TTL', v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, options.ttl],
+    [v6 ? 'IPV6_MINHOPCOUNT' : 'IP_MINTTL', v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MINHOPCOUNT : IP_MINTTL, options.minTtl],
+  ];
+  for (const [what, level, name, value] of steps) {
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value < 0 || value > 255) return { ok: false, error: `${what} ${value} is not in 0..255` };
+    if (l.setsockopt(fd, level, name, int(value), 4) !== 0) return fail(l, `setsockopt(${what}=${value}) for ${peer}`);
+  }
+  return { ok: true, value: undefined };
 }
 
 export function closeFd(fd: number): void {

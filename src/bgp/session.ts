@@ -35,7 +35,7 @@ import {
   type OpenMessage,
   type UpdateMessage,
 } from './messages.ts';
-import { closeFd, setTcpMd5Key, tcpSocketFor } from './native.ts';
+import { closeFd, setHopOptions, setTcpMd5Key, tcpSocketFor } from './native.ts';
 import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST, familyOf, normalizeAddress, parseIp, parseIpv4, type Afi, type Family } from './prefix.ts';
 import type { BgpHooks, Logger, PeerError, PeerStatus, SessionState } from './types.ts';
 
@@ -61,6 +61,12 @@ export interface SessionConfig {
   description: string | undefined;
   /** TCP MD5 key (RFC 2385), set on outgoing sockets before connect(). */
   password: string | undefined;
+  /** TTL / hop limit of our segments (undefined: the kernel's default, 64 on Linux). */
+  ttl: number | undefined;
+  /** GTSM (RFC 5082): the kernel drops segments from the peer that arrive with a lower TTL. */
+  minTtl: number | undefined;
+  /** This peer's ConnectRetry timer (undefined: the speaker's). */
+  connectRetry: { initialMs: number; maxMs: number } | undefined;
 }
 
 /** What a session needs from its speaker. */
@@ -156,7 +162,11 @@ export class PeerSession extends EventEmitter {
     private readonly host: SessionHost,
   ) {
     super();
-    this.retryDelayMs = host.connectRetry.initialMs;
+    this.retryDelayMs = this.retryTimes.initialMs;
+  }
+
+  private get retryTimes(): { initialMs: number; maxMs: number } {
+    return this.config.connectRetry ?? this.host.connectRetry;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ export class PeerSession extends EventEmitter {
     if (this.running) return;
     this.running = true;
     this.idleHold = false;
-    this.retryDelayMs = this.host.connectRetry.initialMs;
+    this.retryDelayMs = this.retryTimes.initialMs;
     this.connect();
     this.updateState();
   }
@@ -234,6 +244,16 @@ export class PeerSession extends EventEmitter {
       socket.destroy();
       return;
     }
+    // The listener carries the speaker-wide hop options; this peer's own apply from our OPEN on.
+    if (this.config.ttl !== undefined || this.config.minTtl !== undefined) {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      const r = typeof fd === 'number' && fd >= 0 ? setHopOptions(fd, this.config.address, { ttl: this.config.ttl, minTtl: this.config.minTtl }) : { ok: false as const, error: 'the accepted socket has no file descriptor' };
+      if (!r.ok) {
+        this.setLastError({ direction: 'local', message: `TTL options on the accepted connection: ${r.error}` });
+        socket.destroy();
+        return;
+      }
+    }
     this.attach(socket, 'in');
   }
 
@@ -254,12 +274,19 @@ export class PeerSession extends EventEmitter {
     this.connecting = socket;
     // A peer with another TCP MD5 key (or none) drops our SYNs without an answer, and so does a
     // keyed closed port: a timeout is all we ever see, so say what it may mean.
-    const timedOut = this.config.password !== undefined ? 'connect timed out (TCP MD5: the peer may have a different password or none; it drops mismatched segments silently)' : 'connect timed out';
+    // GTSM fails as silently: the kernel drops a SYN-ACK that arrives below the minimum TTL.
+    const hints = [
+      ...(this.config.password !== undefined ? ['TCP MD5: the peer may have a different password or none; it drops mismatched segments silently'] : []),
+      ...(this.config.minTtl !== undefined ? [`GTSM: segments from the peer must arrive with TTL >= ${this.config.minTtl}; with more hops on the way the kernel drops them silently`] : []),
+    ];
+    const timedOut = hints.length ? `connect timed out (${hints.join('; ')})` : 'connect timed out';
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(timedOut)));
     const onFail = (err?: Error) => {
       if (this.connecting !== socket) return;
       this.connecting = null;
-      this.setLastError({ direction: 'local', message: `connect to ${this.config.address}:${this.config.port} failed: ${err?.message ?? 'closed'}` });
+      // A router that drops a SYN whose TTL ran out answers ICMP Time Exceeded, which fails the connect with EHOSTUNREACH.
+      const ttlHint = this.config.ttl === 1 && (err as NodeJS.ErrnoException | undefined)?.code === 'EHOSTUNREACH' ? ' (sent with TTL 1: a peer that is not directly connected needs a multihop TTL)' : '';
+      this.setLastError({ direction: 'local', message: `connect to ${this.config.address}:${this.config.port} failed: ${err?.message ?? 'closed'}${ttlHint}` });
       this.scheduleRetry(false);
       this.updateState();
     };
@@ -279,24 +306,28 @@ export class PeerSession extends EventEmitter {
   }
 
   /**
-   * A connecting socket. With a password the key must be on the socket before the SYN is sent, and
-   * net.connect() creates and connects its socket in one step, so the socket is created through
-   * libc (native.ts), keyed, and wrapped with net.Socket({ fd }). `manualStart` (an internal option
-   * of net.Socket) keeps Node from reading before the socket is connected (read ENOTCONN); connect()
-   * must follow in the same tick, which it does here.
+   * A connecting socket. A TCP MD5 key (and the TTL of the SYN) must be on the socket before the SYN
+   * is sent, and net.connect() creates and connects its socket in one step, so with a password or
+   * TTL options the socket is created through libc (native.ts), configured, and wrapped with
+   * net.Socket({ fd }). `manualStart` (an internal option of net.Socket) keeps Node from reading
+   * before the socket is connected (read ENOTCONN); connect() must follow in the same tick, which
+   * it does here.
    */
   private newSocket(): net.Socket | null {
     const options = { host: this.config.address, port: this.config.port, localAddress: this.config.localAddress };
-    if (this.config.password === undefined) return net.connect(options);
+    const { password, ttl, minTtl } = this.config;
+    if (password === undefined && ttl === undefined && minTtl === undefined) return net.connect(options);
+    const what = password !== undefined ? 'TCP MD5' : 'TTL options';
     const fd = tcpSocketFor(this.config.address);
     if (!fd.ok) {
-      this.setLastError({ direction: 'local', message: `TCP MD5: cannot create a socket for ${this.config.address}: ${fd.error}` });
+      this.setLastError({ direction: 'local', message: `${what}: cannot create a socket for ${this.config.address}: ${fd.error}` });
       return null;
     }
-    const keyed = setTcpMd5Key(fd.value, parseIp(this.config.address)?.afi === AFI_IPV6 ? 6 : 4, this.config.address, this.config.password);
-    if (!keyed.ok) {
+    const keyed = password !== undefined ? setTcpMd5Key(fd.value, parseIp(this.config.address)?.afi === AFI_IPV6 ? 6 : 4, this.config.address, password) : { ok: true as const };
+    const hops = keyed.ok ? setHopOptions(fd.value, this.config.address, { ttl, minTtl }) : keyed;
+    if (!hops.ok) {
       closeFd(fd.value);
-      this.setLastError({ direction: 'local', message: `TCP MD5: ${keyed.error}` });
+      this.setLastError({ direction: 'local', message: `${keyed.ok ? 'TTL options' : 'TCP MD5'}: ${hops.error}` });
       return null;
     }
     const socket = new net.Socket({ fd: fd.value, manualStart: true } as net.SocketConstructorOpts);
@@ -308,7 +339,7 @@ export class PeerSession extends EventEmitter {
     if (!this.running || this.retryTimer) return;
     this.idleHold = idle;
     const delay = jitteredDelay(this.retryDelayMs, Math.random());
-    this.retryDelayMs = nextRetryDelay(this.retryDelayMs, this.host.connectRetry.maxMs);
+    this.retryDelayMs = nextRetryDelay(this.retryDelayMs, this.retryTimes.maxMs);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.idleHold = false;
@@ -499,7 +530,7 @@ export class PeerSession extends EventEmitter {
     c.state = 'Established';
     this.established = c;
     this.establishedAt = Date.now();
-    this.retryDelayMs = this.host.connectRetry.initialMs;
+    this.retryDelayMs = this.retryTimes.initialMs;
     // Any other connection still opening loses (RFC 4271 §6.8).
     for (const other of [...this.connections]) {
       if (other !== c) this.fail(other, notification(ErrorCode.Cease, CeaseSubcode.ConnectionCollisionResolution, 'session established on another connection'));

@@ -7,9 +7,9 @@ import { BgpConfigError, CeaseSubcode } from './errors.ts';
 import { shutdownCommunication } from './messages.ts';
 import { familyOf, normalizeAddress, parseIp, parseIpv4, parsePrefix, prefixKeyToText, type Afi, type Family } from './prefix.ts';
 import { BfdTransport, describeDiag, resolveBfdOptions, type BfdOptions, type BfdSession } from './bfd.ts';
-import { TCP_MD5SIG_MAXKEYLEN, nativeUnavailable, setTcpMd5Key, type NativeResult } from './native.ts';
+import { TCP_MD5SIG_MAXKEYLEN, nativeUnavailable, setHopOptions, setTcpMd5Key, type NativeResult } from './native.ts';
 import { PeerSession, type SessionConfig, type SessionHost } from './session.ts';
-import { silentLogger, type BgpHooks, type Logger, type PeerOptions, type PeerStatus, type SpeakerEvents, type SpeakerOptions } from './types.ts';
+import { silentLogger, type BgpHooks, type ConnectRetryOptions, type Logger, type PeerOptions, type PeerStatus, type SpeakerEvents, type SpeakerOptions } from './types.ts';
 
 const MAX_ASN = 0xffffffff;
 
@@ -68,6 +68,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private readonly bfdSessions = new Map<string, BfdSession>();
   private started = false;
   private closed = false;
+  private listenerHopsSet = false;
 
   constructor(options: SpeakerOptions) {
     super();
@@ -83,9 +84,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const gr = options.gracefulRestart ?? {};
     const restartTime = gr === false ? 0 : (gr.restartTime ?? 120);
     if (!Number.isInteger(restartTime) || restartTime < 0 || restartTime > 4095) throw new BgpConfigError('gracefulRestart.restartTime must be 0..4095 seconds');
-    const initialMs = options.connectRetry?.initialMs ?? 1000;
-    const maxMs = options.connectRetry?.maxMs ?? 120_000;
-    if (!(initialMs > 0) || !(maxMs >= initialMs)) throw new BgpConfigError('connectRetry needs 0 < initialMs <= maxMs');
+    const { initialMs, maxMs } = checkConnectRetry(options.connectRetry ?? {}, 'connectRetry');
     const hooks: BgpHooks = options.hooks ?? {};
     this.host = {
       localAsn: this.asn,
@@ -132,6 +131,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         }
       }
     }
+    this.applyListenerHops();
     for (const session of this.peers.values()) session.start();
     for (const address of this.bfdOptions.keys()) await this.startBfd(address);
   }
@@ -185,6 +185,33 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return setTcpMd5Key(fd, a.family === 'IPv6' ? 6 : 4, address, password);
   }
 
+  /**
+   * TTL options on the listener, shared by every peer: the SYN-ACK leaves with the listener's TTL,
+   * so it gets the largest TTL any peer asks for (when above the kernel's default of 64: a GTSM or
+   * multihop peer must receive it); and incoming SYNs are held to the smallest minimum TTL of all
+   * peers (0, i.e. none, as soon as one peer has no GTSM). Each accepted connection then takes its
+   * peer's own options (PeerSession.acceptIncoming).
+   */
+  private applyListenerHops(): void {
+    const fd = (this.server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+    const a = this.server?.address();
+    if (typeof fd !== 'number' || fd < 0 || !a || typeof a !== 'object') return;
+    const sessions = [...this.peers.values()];
+    // Nothing to do until a peer asks for TTL options; once set, the minimum is kept up to date (a
+    // raised TTL stays: a larger SYN-ACK TTL than needed harms nobody).
+    if (!this.listenerHopsSet && !sessions.some((s) => s.config.ttl !== undefined || s.config.minTtl !== undefined)) return;
+    this.listenerHopsSet = true;
+    const ttls = sessions.map((s) => s.config.ttl).filter((t) => t !== undefined);
+    const ttl = ttls.length && Math.max(...ttls) > 64 ? Math.max(...ttls) : undefined;
+    const minTtl = sessions.length ? Math.min(...sessions.map((s) => s.config.minTtl ?? 0)) : 0;
+    // A dual-stack listener takes both levels: IPv4 peers arrive as IPv4-mapped addresses.
+    const probes = a.family === 'IPv6' ? ['::1', '127.0.0.1'] : ['127.0.0.1'];
+    for (const probe of probes) {
+      const r = setHopOptions(fd, probe, { ttl, minTtl });
+      if (!r.ok) this.logger.warn({ err: r.error }, 'TTL options on the BGP listener not set');
+    }
+  }
+
   /** The port the listener is bound to (useful with listen.port 0), or null. */
   get listenPort(): number | null {
     const a = this.server?.address();
@@ -230,7 +257,13 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       linkLocalNextHop: typeof ll === 'string' ? normalizeAddress(ll) : ll,
       description: options.description,
       password,
+      ttl: checkTtl(options.ttl, 'peer ttl'),
+      minTtl: checkTtl(options.minTtl, 'peer minTtl'),
+      connectRetry: options.connectRetry ? checkConnectRetry(options.connectRetry, 'peer connectRetry') : undefined,
     };
+    if ((config.ttl !== undefined || config.minTtl !== undefined) && nativeUnavailable()) {
+      throw new BgpConfigError(`peer ttl / minTtl need koffi to set IP_TTL / IP_MINTTL: ${nativeUnavailable()}`);
+    }
     if (config.families.length === 0) throw new BgpConfigError(`peer ${address} has no family in common with the speaker`);
     const session = new PeerSession(config, this.host);
     session.on('state', (from, to) => this.emit('state', { peer: address, from, to }));
@@ -244,6 +277,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
     const bfd = options.bfd !== undefined ? checkBfd(options.bfd) : undefined;
     this.peers.set(address, session);
+    if (this.server) this.applyListenerHops();
     if (bfd) this.bfdOptions.set(address, bfd);
     if (this.started) {
       session.start();
@@ -260,6 +294,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.stopBfd(key);
     await session.stop(CeaseSubcode.PeerDeconfigured);
     if (session.config.password !== undefined && this.server) this.setListenerKey(key, null);
+    if (this.server) this.applyListenerHops();
     session.removeAllListeners();
     return true;
   }
@@ -378,6 +413,19 @@ function checkPassword(password: unknown): string | undefined {
   const why = nativeUnavailable();
   if (why) throw new BgpConfigError(`TCP MD5 signatures (RFC 2385) need koffi to set TCP_MD5SIG: ${why}`);
   return password;
+}
+
+function checkConnectRetry(o: ConnectRetryOptions, what: string): { initialMs: number; maxMs: number } {
+  const initialMs = o.initialMs ?? 1000;
+  const maxMs = o.maxMs ?? Math.max(120_000, initialMs);
+  if (!(initialMs > 0) || !(maxMs >= initialMs)) throw new BgpConfigError(`${what} needs 0 < initialMs <= maxMs`);
+  return { initialMs, maxMs };
+}
+
+function checkTtl(v: number | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 1 || v > 255) throw new BgpConfigError(`${what} must be an integer 1..255, got ${String(v)}`);
+  return v;
 }
 
 function checkKeepalive(v: number | undefined): number | undefined {

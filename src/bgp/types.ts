@@ -94,6 +94,20 @@ export interface PeerOptions {
    */
   password?: string;
   /**
+   * TTL (IPv4) / hop limit (IPv6) of the session's segments, 1..255; unset: the kernel's default
+   * (64). Routers send 1 on single-hop eBGP sessions and 255 with ebgp-multihop. Needs koffi.
+   */
+  ttl?: number;
+  /**
+   * GTSM (RFC 5082): the kernel drops the peer's segments that arrive with a TTL / hop limit below
+   * this (IP_MINTTL / IPV6_MINHOPCOUNT), so that only a sender within 256 - minTtl hops can reach
+   * the session; 255 for a directly connected peer. Pair it with ttl 255 (the peer checks ours the
+   * same way). Needs koffi.
+   */
+  minTtl?: number;
+  /** This peer's ConnectRetry timer (default: the speaker's); initialMs = maxMs gives a fixed interval. */
+  connectRetry?: ConnectRetryOptions;
+  /**
    * Single-hop BFD (RFC 5880/5881) to the peer: when the BFD session goes from Up to Down, the BGP
    * session is closed at once with Cease / BFD Down.
    */

@@ -187,6 +187,16 @@ const poolSelectionFields = {
   ipPoolSelectors: z.array(labelSelectorSchema).optional().describe('Label selectors over IPPools (a pool matching any is selected).'),
 };
 const nodeSelectorsField = z.array(labelSelectorSchema).optional().describe('Nodes that announce (a node matching any); unset means every node.');
+/** The highest preference of any node; one number per tier is plenty. */
+export const MAX_NODE_PREFERENCE = 1000;
+const nodePreferenceField = z
+  .array(
+    z.object({
+      nodeSelector: labelSelectorSchema,
+      weight: z.number().int().min(1).max(MAX_NODE_PREFERENCE).describe('Higher wins; a node matching no entry has weight 0.'),
+    }),
+  )
+  .optional();
 
 /** Interface names and glob patterns (`eth*`, `en[op]*`): no whitespace, no slash. */
 const interfacePatternSchema = z
@@ -222,6 +232,9 @@ export const l2AdvertisementSpecSchema = z.object({
     .array(interfacePatternSchema)
     .optional()
     .describe(`Glob patterns never announced on, in addition to the built-in ${DEFAULT_EXCLUDED_INTERFACES.join(', ')}.`),
+  nodePreference: nodePreferenceField.describe(
+    "Preferred owners: a node's weight is the highest weight of the entries whose nodeSelector it matches (0 for none). The owner of an address is elected among the live eligible nodes of the highest weight present, by the usual hash; the other nodes stay backups.",
+  ),
 });
 export type L2AdvertisementSpec = z.infer<typeof l2AdvertisementSpecSchema>;
 
@@ -249,6 +262,34 @@ export const bgpPeerSpecSchema = z
     sourceAddress: ipAddressSchema().optional().describe('Local address of the session; same family as peerAddress.'),
     routerID: ipAddressSchema(4).optional().describe('BGP identifier, an IPv4 dotted quad; default: chosen by the speaker per node.'),
     passive: z.boolean().default(false).describe('Wait for the peer to connect instead of connecting.'),
+    ebgpMultiHop: z
+      .boolean()
+      .default(false)
+      .describe('eBGP only. false: the session is single-hop, sent with TTL 1 as routers do (the peer must be directly connected). true: sent with TTL 255, for a peer several hops away (configure the peer for multihop too).'),
+    gtsm: z
+      .object({
+        hops: z.number().int().min(1).max(254).default(1).describe('How far the peer may be: 1 = directly connected.'),
+      })
+      .optional()
+      .describe('Generalized TTL Security (RFC 5082): the session is sent with TTL 255 and the kernel drops segments from the peer that arrive with a TTL below 256 - hops. The peer must do the same (FRR: neighbor X ttl-security hops N; BIRD: ttl security on).'),
+    connectTime: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('Seconds between connection attempts to the peer (the ConnectRetry timer, each wait jittered to 75–100 %). Unset: 1 s, doubling after every failure up to 120 s.'),
+    nodeOverrides: z
+      .array(
+        z.object({
+          nodeName: z.string().min(1).optional().describe('The node this entry applies to.'),
+          nodeSelector: labelSelectorSchema.optional().describe('Nodes this entry applies to (instead of nodeName).'),
+          sourceAddress: ipAddressSchema().optional().describe('Replaces spec.sourceAddress on these nodes.'),
+          routerID: ipAddressSchema(4).optional().describe('Replaces spec.routerID on these nodes.'),
+        }),
+      )
+      .optional()
+      .describe('Per-node session settings: the first entry that names the node (nodeName) or selects it (nodeSelector) replaces sourceAddress and/or routerID there.'),
     nodeSelectors: z.array(labelSelectorSchema).optional().describe('Nodes that peer (a node matching any); unset means every node.'),
     gracefulRestart: z
       .object({
@@ -289,13 +330,30 @@ export const bgpPeerSpecSchema = z
         ctx.addIssue({ code: 'custom', path: ['keepaliveTime'], message: `${spec.keepaliveTime} is above holdTime (${spec.holdTime})` });
       }
     }
-    if (spec.sourceAddress !== undefined) {
+    const sameFamily = (text: string | undefined, path: (string | number)[]) => {
+      if (text === undefined) return;
       const peer = tryParseIP(spec.peerAddress);
-      const source = tryParseIP(spec.sourceAddress);
+      const source = tryParseIP(text);
       if (peer && source && peer.family !== source.family) {
-        ctx.addIssue({ code: 'custom', path: ['sourceAddress'], message: `"${spec.sourceAddress}" is IPv${source.family} but peerAddress "${spec.peerAddress}" is IPv${peer.family}` });
+        ctx.addIssue({ code: 'custom', path, message: `"${text}" is IPv${source.family} but peerAddress "${spec.peerAddress}" is IPv${peer.family}` });
       }
+    };
+    sameFamily(spec.sourceAddress, ['sourceAddress']);
+    if (spec.ebgpMultiHop && spec.myASN === spec.peerASN) {
+      ctx.addIssue({ code: 'custom', path: ['ebgpMultiHop'], message: 'applies to eBGP only (myASN differs from peerASN); iBGP sessions use the kernel default TTL (64)' });
     }
+    if (spec.ebgpMultiHop && spec.gtsm) {
+      ctx.addIssue({ code: 'custom', path: ['gtsm'], message: 'gtsm sends TTL 255 itself: drop ebgpMultiHop and set gtsm.hops to the number of hops to the peer' });
+    }
+    (spec.nodeOverrides ?? []).forEach((o, i) => {
+      if ((o.nodeName === undefined) === (o.nodeSelector === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['nodeOverrides', i], message: 'set exactly one of nodeName and nodeSelector' });
+      }
+      if (o.sourceAddress === undefined && o.routerID === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['nodeOverrides', i], message: 'set sourceAddress, routerID or both' });
+      }
+      sameFamily(o.sourceAddress, ['nodeOverrides', i, 'sourceAddress']);
+    });
   })
   // Defaults that depend on another field, and the refused password dropped from the parsed type.
   .transform(({ password: _password, ...spec }) => ({ ...spec, keepaliveTime: spec.keepaliveTime ?? Math.floor(spec.holdTime / 3) }));
@@ -336,6 +394,9 @@ export const bgpAdvertisementSpecSchema = z.object({
     .optional()
     .describe('Large communities (RFC 8092): a:b:c, each 0..4294967295.'),
   localPref: z.number().int().min(0).max(UINT32_MAX).optional().describe('LOCAL_PREF sent to iBGP peers.'),
+  nodePreference: nodePreferenceField.describe(
+    "Preferred announcers: a node's weight is the highest weight of the entries whose nodeSelector it matches (0 for none). Of the live nodes eligible for an address, only those of the highest weight present announce it; the others withdraw it and take over when no node of a higher weight is left.",
+  ),
 });
 export type BGPAdvertisementSpec = z.output<typeof bgpAdvertisementSpecSchema>;
 

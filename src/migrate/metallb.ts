@@ -483,13 +483,17 @@ class Migration {
     const selectors = this.list(f.get('node-selectors'), where, subject, 'node-selectors');
     if (selectors.length) spec.nodeSelectors = selectors.map((s, i) => this.legacySelector(doc.file, s, where, subject, `node-selectors[${i}]`));
     if (f.has('bfd-profile')) this.note(doc.file, subject, `bfd-profile "${String(f.get('bfd-profile'))}" has no admitlb equivalent yet; dropped`);
-    if (f.has('ebgp-multihop')) {
-      if (this.bool(f.get('ebgp-multihop'), where, subject, 'ebgp-multihop')) this.note(doc.file, subject, 'ebgp-multihop has no admitlb equivalent (sessions are single-hop, TTL 1); dropped');
-    }
+    if (f.has('ebgp-multihop') && this.bool(f.get('ebgp-multihop'), where, subject, 'ebgp-multihop')) this.ebgpMultiHop(doc.file, subject, spec, 'ebgp-multihop');
     const name = this.reserve('BGPPeer', toObjectName(`peer-${address.replace(/[:.]/g, '-')}`), where, subject, true);
     if (f.has('password')) this.password(doc, subject, name, spec, this.str(f.get('password'), where, subject, 'password'));
     this.reportUnread(doc.file, subject, f);
     this.emit('BGPPeer', object('BGPPeer', name, spec), where, subject);
+  }
+
+  /** MetalLB's ebgp-multihop flag: the same field for eBGP; an iBGP session is multihop anyway. */
+  ebgpMultiHop(file: string, subject: string, spec: Obj, field: string) {
+    if (spec.myASN === spec.peerASN) this.note(file, subject, `${field} on an iBGP session (myASN = peerASN) has no effect (iBGP uses the kernel default TTL); dropped`);
+    else spec.ebgpMultiHop = true;
   }
 
   /** A plaintext password: into a Secret in admitlb-system, referenced by spec.passwordSecretRef. */
@@ -818,15 +822,20 @@ class Migration {
     if (nodeSelectors.length) spec.nodeSelectors = nodeSelectors;
     if (f.has('enableGracefulRestart') && this.bool(f.get('enableGracefulRestart'), where, subject, 'spec.enableGracefulRestart')) spec.gracefulRestart = { enabled: true };
     if (f.has('bfdProfile')) this.note(doc.file, subject, `spec.bfdProfile "${String(f.get('bfdProfile'))}" has no admitlb equivalent yet; dropped`);
-    for (const flag of ['ebgpMultiHop', 'disableMP', 'dualStackAddressFamily'] as const) {
+    if (f.has('ebgpMultiHop') && this.bool(f.get('ebgpMultiHop'), where, subject, 'spec.ebgpMultiHop')) this.ebgpMultiHop(doc.file, subject, spec, 'spec.ebgpMultiHop');
+    for (const flag of ['disableMP', 'dualStackAddressFamily'] as const) {
       if (f.has(flag) && this.bool(f.get(flag), where, subject, `spec.${flag}`)) {
-        const why = flag === 'ebgpMultiHop' ? ' (sessions are single-hop, TTL 1)' : flag === 'disableMP' ? '' : ' (each session carries its own family)';
+        const why = flag === 'disableMP' ? '' : ' (each session carries its own family)';
         this.note(doc.file, subject, `spec.${flag} has no admitlb equivalent${why}; dropped`);
       }
     }
-    for (const value of ['vrf', 'connectTime'] as const) {
-      if (f.has(value) && f.get(value) !== '') this.note(doc.file, subject, `spec.${value} "${String(f.get(value))}" has no admitlb equivalent; dropped`);
+    if (f.has('connectTime') && f.get('connectTime') !== '') {
+      // admitlb counts whole seconds, at least 1 (FRR's connect timer has the same unit).
+      const seconds = this.duration(f.get('connectTime'), where, subject, 'spec.connectTime');
+      if (seconds >= 1) spec.connectTime = Math.min(seconds, 65535);
+      else this.note(doc.file, subject, `spec.connectTime "${String(f.get('connectTime'))}" is below 1 s; dropped (the default backoff applies)`);
     }
+    if (f.has('vrf') && f.get('vrf') !== '') this.note(doc.file, subject, `spec.vrf "${String(f.get('vrf'))}" has no admitlb equivalent; dropped`);
     const password = f.get('password');
     const secretRef = f.get('passwordSecret');
     if (typeof password === 'string' && password !== '') {

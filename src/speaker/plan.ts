@@ -26,6 +26,12 @@
 //    named by the advertisement (peers unset = all), the address aggregated to aggregationLength
 //    (IPv4, default 32) / aggregationLengthV6 (default 128), with the advertisement's communities,
 //    large communities and LOCAL_PREF (iBGP sessions only: myASN = peerASN).
+//  - Node preference (nodePreference of the advertisements): a node's weight is the highest weight
+//    of the entries that select it (0 for none). L2: the owner is elected by the hash among the live
+//    candidates of the highest weight present, so the others are backups in hash order. BGP: a node
+//    announces only when no live eligible node of that advertisement has a higher weight.
+//  - BGPPeer nodeOverrides: the first entry that names or selects this node replaces sourceAddress
+//    and routerID in the spec the runtime opens the session with.
 //  - externalIPs: where this node announces one by BGP without holding it on an L2 interface, it is
 //    bound locally (kube-proxy needs the address to be local); an L2-announced address is local already.
 import { formatIP, tryParseIP, type IP } from '../net/address.ts';
@@ -103,6 +109,8 @@ export interface L2Election {
   /** heartbeat mode: the candidates known from the membership, and whether this node heard a quorum of them */
   known?: string[];
   quorum?: boolean;
+  /** with nodePreference: the candidates of the highest weight, among whom the owner was elected */
+  preferred?: string[];
 }
 
 export interface LocalBinding {
@@ -173,6 +181,34 @@ export function selectsPool(spec: { ipPools?: string[] | undefined; ipPoolSelect
   if (names.length === 0 && selectors.length === 0) return true;
   if (names.includes(poolName)) return true;
   return poolLabels !== undefined && selectors.some((s) => matchesSelector(poolLabels, s));
+}
+
+type NodePreference = { nodeSelector: LabelSelector; weight: number }[] | undefined;
+
+/** A node's weight under one nodePreference list: the highest weight of the entries that select it, 0 for none. */
+export function preferenceWeight(preference: NodePreference, labels: Record<string, string> | undefined): number {
+  let best = 0;
+  for (const p of preference ?? []) if (p.weight > best && matchesSelector(labels, p.nodeSelector)) best = p.weight;
+  return best;
+}
+
+/** The nodes of the highest weight among `nodes` (order kept). */
+export function preferredTier(nodes: readonly string[], weightOf: (node: string) => number): string[] {
+  const weights = nodes.map(weightOf);
+  const top = Math.max(0, ...weights);
+  return nodes.filter((_, i) => weights[i] === top);
+}
+
+/**
+ * The spec a node opens its session with: the first nodeOverrides entry that names (nodeName) or
+ * selects (nodeSelector) the node replaces sourceAddress and routerID; nodeOverrides itself is
+ * dropped, so that a change to another node's entry does not reopen this node's session.
+ */
+export function effectivePeerSpec(spec: BGPPeerSpec, nodeName: string, labels: Record<string, string> | undefined): BGPPeerSpec {
+  const { nodeOverrides, ...rest } = spec;
+  const o = nodeOverrides?.find((e) => (e.nodeName !== undefined ? e.nodeName === nodeName : e.nodeSelector !== undefined && matchesSelector(labels, e.nodeSelector)));
+  if (!o) return rest;
+  return { ...rest, ...(o.sourceAddress !== undefined ? { sourceAddress: o.sourceAddress } : {}), ...(o.routerID !== undefined ? { routerID: o.routerID } : {}) };
 }
 
 /** The prefix that announces `ip` aggregated to `length` bits (the host bits cleared). */
@@ -342,15 +378,23 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
       return advsForPool.some((a) => selectsNode(a.spec.nodeSelectors, labels)) && holders.some((h) => endpointOK(h.svc, n));
     });
     const candidates = known.filter((n) => input.liveNodes.has(n));
+    // With a preference the hash elects among the candidates of the highest weight only.
+    const weighted = advsForPool.some((a) => a.spec.nodePreference?.length);
+    const weightOf = (n: string) => {
+      const labels = nodes.get(n)?.metadata.labels;
+      return Math.max(0, ...advsForPool.filter((a) => selectsNode(a.spec.nodeSelectors, labels)).map((a) => preferenceWeight(a.spec.nodePreference, labels)));
+    };
+    const preferred = weighted ? preferredTier(candidates, weightOf) : candidates;
+    const pref = weighted ? { preferred } : {};
     if (input.memberNodes) {
       // Heartbeat mode: without a quorum this node's view is not trusted (it may be the one cut off).
       const quorum = hasQuorum(known, input.liveNodes);
-      const owner = quorum ? elect(groupKey, candidates) : undefined;
-      elections.push({ address, groupKey, owner, candidates, services: serviceKeys, known, quorum });
+      const owner = quorum ? elect(groupKey, preferred) : undefined;
+      elections.push({ address, groupKey, owner, candidates, services: serviceKeys, known, quorum, ...pref });
       if (owner !== self || selfProblem !== undefined) continue;
     } else {
-      const owner = elect(groupKey, candidates);
-      elections.push({ address, groupKey, owner, candidates, services: serviceKeys });
+      const owner = elect(groupKey, preferred);
+      elections.push({ address, groupKey, owner, candidates, services: serviceKeys, ...pref });
       if (owner !== self || selfProblem !== undefined) continue;
     }
     const mine = advsForPool.filter((a) => selectsNode(a.spec.nodeSelectors, selfNode?.metadata.labels));
@@ -365,6 +409,17 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
   const peers = [...input.bgpPeers].filter((p) => !p.metadata.deletionTimestamp && p.spec && selectsNode(p.spec.nodeSelectors, selfNode?.metadata.labels)).sort(byName);
   const routesByPeer = new Map<string, Map<string, BgpRoute>>(peers.map((p) => [p.metadata.name ?? '', new Map()]));
   const bgpExternal = new Map<string, Set<string>>();
+  const weightIn = (adv: BGPAdvertisement, n: string) => preferenceWeight(adv.spec.nodePreference, nodes.get(n)?.metadata.labels);
+  // Whether a live node this advertisement would also have announce the Service outweighs this one.
+  // Without externalTrafficPolicy Local the answer depends on the advertisement only: memoized.
+  const outrankedMemo = new Map<BGPAdvertisement, boolean>();
+  const outranked = (adv: BGPAdvertisement, svc: TrustedService) => {
+    if (!svc.local && outrankedMemo.has(adv)) return outrankedMemo.get(adv)!;
+    const own = weightIn(adv, self);
+    const r = eligibleMembers.some((n) => n !== self && input.liveNodes.has(n) && selectsNode(adv.spec.nodeSelectors, nodes.get(n)?.metadata.labels) && endpointOK(svc, n) && weightIn(adv, n) > own);
+    if (!svc.local) outrankedMemo.set(adv, r);
+    return r;
+  };
   if (selfProblem === undefined && peers.length > 0) {
     for (const svc of services) {
       if (!endpointOK(svc, self)) continue;
@@ -372,6 +427,7 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
         const pool = entry.claim.spec.pool;
         for (const adv of bgpAdvs) {
           if (!selectsPool(adv.spec, pool, poolLabels(pool)) || !selectsNode(adv.spec.nodeSelectors, selfNode?.metadata.labels)) continue;
+          if (adv.spec.nodePreference?.length && outranked(adv, svc)) continue;
           const length = entry.ip.family === 4 ? (adv.spec.aggregationLength ?? 32) : (adv.spec.aggregationLengthV6 ?? 128);
           const prefix = aggregatePrefix(entry.ip, length);
           const targets = adv.spec.peers && adv.spec.peers.length > 0 ? peers.filter((p) => adv.spec.peers!.includes(p.metadata.name ?? '')) : peers;
@@ -408,7 +464,7 @@ export function planSpeaker(input: PlanInput): SpeakerPlan {
   }
   const bgp: BgpPeerPlan[] = peers.map((p) => ({
     name: p.metadata.name ?? '',
-    spec: p.spec,
+    spec: effectivePeerSpec(p.spec, self, selfNode?.metadata.labels),
     routes: [...routesByPeer.get(p.metadata.name ?? '')!.values()].sort((a, b) => byString(a.prefix, b.prefix)),
   }));
 

@@ -5,7 +5,8 @@
 // has expired (not at the next resync). Lease renewals that do not change the live set cost no pass.
 import type { Logger } from '../log.ts';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { BgpSpeaker, type PeerStatus, type RouteAttributes } from '../bgp/index.ts';
+import type { PeerStatus, RouteAttributes } from '../bgp/index.ts';
+import { type BgpFactory, type BgpSession, defaultBgpFactory } from './bgp-factory.ts';
 import { BGP_PASSWORD_KEY, BGP_PASSWORD_NAMESPACE } from '../config/schemas.ts';
 import { ANN_ALLOCATION } from '../config/annotations.ts';
 import type { IPClaim, IPPool } from '../config/schemas.ts';
@@ -61,64 +62,12 @@ export interface LeaseHealth {
   healthyUntil?(): number;
 }
 
-/** The BGP side as the runtime needs it (BgpSpeaker; tests may inject a fake). */
-export interface BgpSession {
-  start(): Promise<void>;
-  announce(prefix: string, attributes?: RouteAttributes): void;
-  withdraw(prefix: string): boolean;
-  routes(): { prefix: string }[];
-  status(): PeerStatus[];
-  close(options?: { gracefulRestart?: boolean }): Promise<void>;
-}
-
 /** Reads a Secret's data (base64-decoded), null when it does not exist. */
 export interface SecretReader {
   get(namespace: string, name: string): Promise<Record<string, string> | null>;
 }
 
-export type BgpFactory = (
-  peer: BGPPeerSpec,
-  ctx: {
-    routerId: string;
-    hooks: ConstructorParameters<typeof BgpSpeaker>[0]['hooks'];
-    /**
-     * Next hop for the family the session's transport is not (the node's InternalIP of that family):
-     * the session itself only knows its local address, so without it a dual-stack speaker would
-     * silently send no IPv6 routes over an IPv4 session (and no IPv4 routes over an IPv6 one).
-     */
-    crossFamilyNextHop?: string;
-    /** TCP MD5 key, read from spec.passwordSecretRef. */
-    password?: string;
-  },
-) => BgpSession;
-
-export const defaultBgpFactory: BgpFactory = (spec, { routerId, hooks, crossFamilyNextHop, password }) => {
-  // The webhook refuses plaintext passwords; never open an unauthenticated session for one that got through.
-  if ((spec as { password?: unknown }).password !== undefined) throw new Error('a plaintext password is not accepted (use passwordSecretRef); the session is not opened');
-  const gr = spec.gracefulRestart?.enabled ? { restartTime: spec.gracefulRestart.restartTime ?? 120 } : false;
-  const speaker = new BgpSpeaker({
-    asn: spec.myASN,
-    routerId,
-    holdTime: spec.holdTime ?? 90,
-    // A passive session needs a listener; bound to the source address so several peers can coexist.
-    listen: spec.passive ? { port: 179, ...(spec.sourceAddress ? { address: spec.sourceAddress } : {}) } : false,
-    gracefulRestart: gr,
-    hooks,
-  });
-  speaker.addPeer({
-    address: spec.peerAddress,
-    asn: spec.peerASN,
-    port: spec.peerPort ?? 179,
-    ...(spec.sourceAddress ? { localAddress: spec.sourceAddress } : {}),
-    passive: spec.passive ?? false,
-    holdTime: spec.holdTime ?? 90,
-    ...(spec.keepaliveTime !== undefined ? { keepaliveTime: spec.keepaliveTime } : {}),
-    ...(crossFamilyNextHop ? (spec.peerAddress.includes(':') ? { nextHopIpv4: crossFamilyNextHop } : { nextHopIpv6: crossFamilyNextHop }) : {}),
-    ...(password !== undefined ? { password } : {}),
-    ...(spec.bfd ? { bfd: { minRxMs: spec.bfd.minRxMs ?? 300, minTxMs: spec.bfd.minTxMs ?? 300, multiplier: spec.bfd.multiplier ?? 3 } } : {}),
-  });
-  return speaker;
-};
+export { defaultBgpFactory, sessionTtl, type BgpFactory, type BgpSession } from './bgp-factory.ts';
 
 export interface SpeakerMetrics {
   announced: Gauge;
@@ -625,10 +574,10 @@ export class Speaker {
     for (const k of [...this.reported]) if (k.startsWith('BGP|') && !routed.has(k.slice(k.lastIndexOf('|') + 1))) this.reported.delete(k);
   }
 
-  /** A session that cannot come up for a reason the operator must fix (TCP MD5) becomes a Warning on its Services. */
+  /** A session that cannot come up for a reason the operator must fix (TCP MD5, GTSM) becomes a Warning on its Services. */
   private reportSessionProblem(p: BgpPeerPlan, rt: PeerRuntime, refs: Map<string, Service>): void {
     const st = rt.session.status()[0];
-    if (!st || st.state === 'Established' || !st.lastError || !/TCP MD5/.test(st.lastError.message)) return;
+    if (!st || st.state === 'Established' || !st.lastError || !/TCP MD5|GTSM/.test(st.lastError.message)) return;
     this.reportFailed('BGP', p.name, p.routes.flatMap((r) => r.services), refs, `BGP session to ${p.spec.peerAddress} (BGPPeer ${p.name}) not established: ${st.lastError.message}`);
   }
 

@@ -82,7 +82,12 @@ describe('CRDs generated from the zod schemas', () => {
     assert.doesNotMatch('65535', new RegExp(adv.properties.communities.items.pattern));
     assert.match('1:2:3', new RegExp(adv.properties.largeCommunities.items.pattern));
     const l2 = spec('L2Advertisement');
-    assert.deepEqual(Object.keys(l2.properties), ['ipPools', 'ipPoolSelectors', 'nodeSelectors', 'interfaces', 'excludeInterfaces']);
+    assert.deepEqual(Object.keys(l2.properties), ['ipPools', 'ipPoolSelectors', 'nodeSelectors', 'interfaces', 'excludeInterfaces', 'nodePreference']);
+    assert.equal(l2.properties.nodePreference.items.properties.weight.maximum, 1000);
+    assert.equal(peer.properties.ebgpMultiHop.default, false);
+    assert.equal(peer.properties.gtsm.properties.hops.maximum, 254);
+    assert.equal(peer.properties.connectTime.minimum, 1);
+    assert.equal(peer.properties.nodeOverrides.items.properties.routerID.type, 'string');
     assert.equal(l2.properties.ipPoolSelectors.items.type, 'object');
   });
 });

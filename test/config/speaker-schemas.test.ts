@@ -66,7 +66,7 @@ describe('L2Advertisement schema', () => {
 
 describe('BGPPeer schema', () => {
   it('applies the defaults: port 179, hold 90, keepalive hold/3, active', () => {
-    assert.deepEqual(bgpPeerSpecSchema.parse(peer()), { ...peer(), peerPort: 179, holdTime: 90, keepaliveTime: 30, passive: false });
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer()), { ...peer(), peerPort: 179, holdTime: 90, keepaliveTime: 30, passive: false, ebgpMultiHop: false });
   });
 
   it('keepalive defaults to a third of the hold time, rounded down, and to 0 with hold 0', () => {
@@ -164,6 +164,33 @@ describe('BGPPeer schema', () => {
     rejects(bgpPeerSpecSchema, peer({ holdTime: 0, keepaliveTime: 1 }), 'keepaliveTime', /must be 0 when holdTime is 0/);
   });
 
+  it('TTL options: ebgpMultiHop on eBGP only, gtsm hops 1..254 (default 1) and not with ebgpMultiHop', () => {
+    assert.equal(bgpPeerSpecSchema.parse(peer({ ebgpMultiHop: true })).ebgpMultiHop, true);
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer({ gtsm: {} })).gtsm, { hops: 1 });
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer({ gtsm: { hops: 254 } })).gtsm, { hops: 254 });
+    rejects(bgpPeerSpecSchema, peer({ myASN: 64501, ebgpMultiHop: true }), 'ebgpMultiHop', /eBGP only/);
+    rejects(bgpPeerSpecSchema, peer({ ebgpMultiHop: true, gtsm: { hops: 2 } }), 'gtsm', /drop ebgpMultiHop/);
+    rejects(bgpPeerSpecSchema, peer({ gtsm: { hops: 0 } }), 'gtsm.hops', /too small|>=1/i);
+    rejects(bgpPeerSpecSchema, peer({ gtsm: { hops: 255 } }), 'gtsm.hops', /too big|<=254/i);
+  });
+
+  it('connectTime: whole seconds 1..65535', () => {
+    assert.equal(bgpPeerSpecSchema.parse(peer({ connectTime: 10 })).connectTime, 10);
+    rejects(bgpPeerSpecSchema, peer({ connectTime: 0 }), 'connectTime', /too small|>=1/i);
+    rejects(bgpPeerSpecSchema, peer({ connectTime: 1.5 }), 'connectTime', /int/i);
+    rejects(bgpPeerSpecSchema, peer({ connectTime: '10s' }), 'connectTime', /expected number/);
+  });
+
+  it('nodeOverrides: exactly one of nodeName and nodeSelector, something to override, addresses of the right family', () => {
+    const ok = [{ nodeName: 'n1', sourceAddress: '192.0.2.11', routerID: '192.0.2.11' }, { nodeSelector: { matchLabels: { rack: 'b' } }, routerID: '10.0.0.2' }];
+    assert.deepEqual(bgpPeerSpecSchema.parse(peer({ nodeOverrides: ok })).nodeOverrides, ok);
+    rejects(bgpPeerSpecSchema, peer({ nodeOverrides: [{ routerID: '10.0.0.1' }] }), 'nodeOverrides.0', /exactly one of nodeName and nodeSelector/);
+    rejects(bgpPeerSpecSchema, peer({ nodeOverrides: [{ nodeName: 'n1', nodeSelector: {}, routerID: '10.0.0.1' }] }), 'nodeOverrides.0', /exactly one/);
+    rejects(bgpPeerSpecSchema, peer({ nodeOverrides: [{ nodeName: 'n1' }] }), 'nodeOverrides.0', /sourceAddress, routerID or both/);
+    rejects(bgpPeerSpecSchema, peer({ nodeOverrides: [{ nodeName: 'n1', sourceAddress: '2001:db8::1' }] }), 'nodeOverrides.0.sourceAddress', /IPv6 but peerAddress/);
+    rejects(bgpPeerSpecSchema, peer({ nodeOverrides: [{ nodeName: 'n1', routerID: '2001:db8::1' }] }), 'nodeOverrides.0.routerID', /IPv4/);
+  });
+
   it('the object schema names spec fields under spec', () => {
     rejects(bgpPeerSchema, { metadata: { name: 'r1' }, spec: peer({ holdTime: 2 }) }, 'spec.holdTime', /at least 3/);
     assert.equal(bgpPeerSchema.parse({ metadata: { name: 'r1' }, spec: peer() }).spec.keepaliveTime, 30);
@@ -210,6 +237,17 @@ describe('BGPAdvertisement schema', () => {
     rejects(bgpAdvertisementSpecSchema, { localPref: 4294967296 }, 'localPref', /<=4294967295/);
     rejects(bgpAdvertisementSpecSchema, { localPref: -1 }, 'localPref', />=0/);
     rejects(bgpAdvertisementSpecSchema, { peers: [''] }, 'peers.0', />=1/);
+  });
+
+  it('nodePreference (BGP and L2): a selector and a weight 1..1000 per entry', () => {
+    const pref = [{ nodeSelector: { matchLabels: { tier: 'gold' } }, weight: 100 }];
+    assert.deepEqual(bgpAdvertisementSpecSchema.parse({ nodePreference: pref }).nodePreference, pref);
+    assert.deepEqual(l2AdvertisementSpecSchema.parse({ nodePreference: pref }).nodePreference, pref);
+    for (const schema of [bgpAdvertisementSpecSchema, l2AdvertisementSpecSchema] as z.ZodType[]) {
+      rejects(schema, { nodePreference: [{ nodeSelector: {}, weight: 0 }] }, 'nodePreference.0.weight', /too small|>=1/i);
+      rejects(schema, { nodePreference: [{ nodeSelector: {}, weight: 1001 }] }, 'nodePreference.0.weight', /too big|<=1000/i);
+      rejects(schema, { nodePreference: [{ weight: 5 }] }, 'nodePreference.0.nodeSelector', /expected object/);
+    }
   });
 
   it('speakerConfigSchemas maps each kind to its object schema', () => {

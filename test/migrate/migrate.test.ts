@@ -128,7 +128,7 @@ describe('migrate: MetalLB 0.3–0.12 ConfigMap', () => {
       ],
       passwordSecretRef: { name: 'peer-10-0-0-1-bgp-password', namespace: 'admitlb-system' },
     });
-    assert.deepEqual(find(r, 'BGPPeer', 'peer-2001-db8-1').spec, { peerAddress: '2001:db8::1', peerASN: 64502, myASN: 64500, holdTime: 90, keepaliveTime: 10 });
+    assert.deepEqual(find(r, 'BGPPeer', 'peer-2001-db8-1').spec, { peerAddress: '2001:db8::1', peerASN: 64502, myASN: 64500, holdTime: 90, keepaliveTime: 10, ebgpMultiHop: true });
   });
 
   it('password → a Secret in admitlb-system with key "password", referenced by passwordSecretRef', () => {
@@ -141,12 +141,11 @@ describe('migrate: MetalLB 0.3–0.12 ConfigMap', () => {
     });
   });
 
-  it('notes: BFD profiles, bfd-profile and ebgp-multihop have no equivalent; the password move is announced', () => {
+  it('notes: BFD profiles and bfd-profile have no equivalent; the password move is announced', () => {
     assert.deepEqual(r.notes, [
       'metallb-0.12.yaml: bfd-profile "full": BFD profiles have no admitlb equivalent yet; dropped',
       'metallb-0.12.yaml: peer 10.0.0.1: password moved to Secret admitlb-system/peer-10-0-0-1-bgp-password (spec.passwordSecretRef); the output holds it in clear text',
       'metallb-0.12.yaml: peer 2001:db8::1: bfd-profile "full" has no admitlb equivalent yet; dropped',
-      'metallb-0.12.yaml: peer 2001:db8::1: ebgp-multihop has no admitlb equivalent (sessions are single-hop, TTL 1); dropped',
     ]);
   });
 
@@ -247,13 +246,15 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
     });
   });
 
-  it('BGPPeer: sourceAddress, routerID, nodeSelectors, enableGracefulRestart → gracefulRestart, password → Secret', () => {
+  it('BGPPeer: sourceAddress, routerID, ebgpMultiHop, connectTime (seconds), nodeSelectors, enableGracefulRestart → gracefulRestart, password → Secret', () => {
     assert.deepEqual(find(r, 'BGPPeer', 'peer').spec, {
       peerAddress: '172.30.0.4',
       peerASN: 64513,
       myASN: 64512,
       sourceAddress: '172.30.0.1',
       routerID: '10.10.10.10',
+      ebgpMultiHop: true,
+      connectTime: 120,
       nodeSelectors: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['worker-1', 'worker-2'] }] }],
       gracefulRestart: { enabled: true },
       passwordSecretRef: { name: 'peer-bgp-password', namespace: 'admitlb-system' },
@@ -265,14 +266,12 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
     assert.deepEqual(find(r, 'BGPPeer', 'peerv6').spec, { peerAddress: 'fc00:f853:ccd:e793::5', peerASN: 64512, myASN: 64512 });
   });
 
-  it('notes: Community, BFDProfile, bfdProfile, ebgpMultiHop, connectTime; Secret moves', () => {
+  it('notes: Community, BFDProfile, bfdProfile; Secret moves', () => {
     assert.deepEqual(r.notes, [
       'metallb-0.13.yaml: Community "community1": admitlb has no community aliases; the values are written into the BGPAdvertisements that use them',
       'metallb-0.13.yaml: BGPPeer "peer-with-secret": Secret metallb-system/secretname copied to admitlb-system/secretname (spec.passwordSecretRef)',
       'metallb-0.13.yaml: BFDProfile "testbfdprofile": BFD profiles have no admitlb equivalent yet; dropped',
       'metallb-0.13.yaml: BGPPeer "peer": spec.bfdProfile "testbfdprofile" has no admitlb equivalent yet; dropped',
-      'metallb-0.13.yaml: BGPPeer "peer": spec.ebgpMultiHop has no admitlb equivalent (sessions are single-hop, TTL 1); dropped',
-      'metallb-0.13.yaml: BGPPeer "peer": spec.connectTime "120s" has no admitlb equivalent; dropped',
       'metallb-0.13.yaml: BGPPeer "peer": password moved to Secret admitlb-system/peer-bgp-password (spec.passwordSecretRef); the output holds it in clear text',
     ]);
   });
@@ -409,6 +408,20 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
       'in.yaml: L2Advertisement "l2": metadata.annotations (team) not copied: they belong to the MetalLB object',
       'in.yaml: L2Advertisement "l2": spec.serviceSelectors has no admitlb equivalent; dropped',
       'in.yaml: Tunnel "t": metallb.io/v1beta1 Tunnel has no admitlb equivalent; skipped',
+    ]);
+  });
+});
+
+describe('migrate: BGPPeer session options', () => {
+  it('ebgpMultiHop on iBGP and a sub-second connectTime are dropped with a note; the result is valid', () => {
+    const m = migrateMetalLB(
+      doc('apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: ibgp}\nspec: {myASN: 64512, peerASN: 64512, peerAddress: 198.51.100.9, ebgpMultiHop: true, connectTime: 500ms}\n'),
+    );
+    assertValid(m);
+    assert.deepEqual(find(m, 'BGPPeer', 'ibgp').spec, { peerAddress: '198.51.100.9', peerASN: 64512, myASN: 64512 });
+    assert.deepEqual(m.notes, [
+      'in.yaml: BGPPeer "ibgp": spec.ebgpMultiHop on an iBGP session (myASN = peerASN) has no effect (iBGP uses the kernel default TTL); dropped',
+      'in.yaml: BGPPeer "ibgp": spec.connectTime "500ms" is below 1 s; dropped (the default backoff applies)',
     ]);
   });
 });

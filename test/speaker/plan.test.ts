@@ -466,3 +466,129 @@ describe('speaker plan: heartbeat mode (membership from the API, live set from h
     assert.equal(e.owner, 'n1');
   });
 });
+
+describe('speaker plan: node preference', () => {
+  // Six nodes: n1, n2 labelled tier=gold (weight 100), n3 tier=silver (weight 10), n4..n6 none (0).
+  const NODES6 = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
+  const TIERS: Record<string, string> = { n1: 'gold', n2: 'gold', n3: 'silver' };
+  const preference = [
+    { nodeSelector: { matchLabels: { tier: 'gold' } }, weight: 100 },
+    { nodeSelector: { matchLabels: { tier: 'silver' } }, weight: 10 },
+  ];
+  const key = groupKeyFor({ namespace: 'default', name: 'web', addresses: ['192.0.2.10'] });
+  const world6 = (live: string[], over: Partial<PlanInput> = {}) =>
+    world({
+      nodes: NODES6.map((n) => node(n, { labels: TIERS[n] ? { tier: TIERS[n] } : {} })),
+      liveNodes: new Set(live),
+      l2Advertisements: [l2('pref', { nodePreference: preference })],
+      ...over,
+    });
+  const l2Owner = (input: PlanInput) => {
+    const owners = l2Owners(input).get('192.0.2.10') ?? [];
+    assert.ok(owners.length <= 1, `at most one owner, got ${owners.join(',')}`);
+    return owners[0];
+  };
+  const bgpAnnouncers = (input: PlanInput) => NODES6.filter((n) => input.liveNodes.has(n) && planSpeaker({ ...input, nodeName: n }).bgp[0]!.routes.length > 0);
+
+  // Failover chain: the rows are table-driven; `expect` is computed by the hash over the tier that must win.
+  const cases: [string, string[], string[]][] = [
+    ['every node live: the owner is the hash winner among the gold nodes', NODES6, ['n1', 'n2']],
+    ['one gold node dead: the other gold node', NODES6.filter((n) => n !== 'n1'), ['n2']],
+    ['the other gold node dead: the first one', NODES6.filter((n) => n !== 'n2'), ['n1']],
+    ['both gold nodes dead: the silver node, next preferred', ['n3', 'n4', 'n5', 'n6'], ['n3']],
+    ['every preferred node dead: a backup, by the hash among the rest', ['n4', 'n5', 'n6'], ['n4', 'n5', 'n6']],
+    ['a gold node comes back: it takes the address again', ['n2', 'n4', 'n5', 'n6'], ['n2']],
+  ];
+  for (const [name, live, tier] of cases) {
+    it(`L2: ${name}`, () => {
+      assert.equal(l2Owner(world6(live)), ownerOf(key, tier));
+    });
+  }
+
+  it('L2: the election records the tier it elected among; without a preference the hash alone decides', () => {
+    const e = planSpeaker(world6(NODES6)).elections[0]!;
+    assert.deepEqual(e.preferred, ['n1', 'n2']);
+    assert.deepEqual(e.candidates, NODES6);
+    const plain = world6(NODES6, { l2Advertisements: [l2('plain')] });
+    assert.equal(l2Owner(plain), ownerOf(key, NODES6));
+    assert.equal(planSpeaker(plain).elections[0]!.preferred, undefined);
+  });
+
+  it('L2: preference never makes an ineligible node a candidate (Local policy, node selectors)', () => {
+    const web = svc('web', { local: true });
+    const local = world6(NODES6, {
+      services: [{ service: web, assignment: assignment(web, ['192.0.2.10']) }],
+      claims: [claim('192.0.2.10', 'p', [{ svc: web }])],
+      endpointSlices: [slice(web, [{ node: 'n3' }, { node: 'n5' }])],
+    });
+    assert.equal(l2Owner(local), 'n3', 'silver beats no tier among the endpoint nodes');
+    const selected = world6(NODES6, { l2Advertisements: [l2('pref', { nodePreference: preference, nodeSelectors: [{ matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] }] })] });
+    assert.equal(l2Owner(selected), ownerOf(key, ['n4', 'n5', 'n6']));
+  });
+
+  it('L2: with two advertisements for the pool a node takes its highest weight among those that select it', () => {
+    const input = world6(NODES6, {
+      l2Advertisements: [l2('pref', { nodePreference: preference }), l2('boost-n5', { nodeSelectors: [{ matchLabels: { 'kubernetes.io/hostname': 'n5' } }], nodePreference: [{ nodeSelector: { matchLabels: {} }, weight: 500 }] })],
+    });
+    assert.equal(l2Owner(input), 'n5');
+  });
+
+  it('L2: deterministic: every node computes the same owner whatever the input order', () => {
+    for (const live of cases.map((c) => c[1])) {
+      const input = world6(live);
+      const shuffled = { ...input, nodes: [...input.nodes].reverse(), l2Advertisements: [...input.l2Advertisements].reverse() };
+      const views = live.map((n) => planSpeaker({ ...(n.endsWith('2') ? shuffled : input), nodeName: n }).elections[0]!.owner);
+      assert.equal(new Set(views).size, 1, `views ${views.join(',')}`);
+      assert.equal(l2Owner(shuffled), l2Owner(input));
+    }
+  });
+
+  const bgpWorld = (live: string[], local?: string[]) => {
+    const web = svc('web', { local: local !== undefined });
+    return world6(live, {
+      services: [{ service: web, assignment: assignment(web, ['192.0.2.10']) }],
+      claims: [claim('192.0.2.10', 'p', [{ svc: web }])],
+      endpointSlices: [slice(web, (local ?? ['n1']).map((n) => ({ node: n })))],
+      l2Advertisements: [],
+      bgpAdvertisements: [bgpAdv('pref', { nodePreference: preference })],
+      bgpPeers: [peer('rtr')],
+    });
+  };
+  const bgpCases: [string, string[], string[]][] = [
+    ['every node live: only the gold nodes announce', NODES6, ['n1', 'n2']],
+    ['one gold node dead: the other one alone', ['n2', 'n3', 'n4'], ['n2']],
+    ['no gold node: the silver node', ['n3', 'n4', 'n5'], ['n3']],
+    ['no preferred node: every backup', ['n4', 'n5', 'n6'], ['n4', 'n5', 'n6']],
+  ];
+  for (const [name, live, expect] of bgpCases) {
+    it(`BGP: ${name}`, () => assert.deepEqual(bgpAnnouncers(bgpWorld(live)), expect));
+  }
+
+  it('BGP: Local policy: the preference applies among the nodes with a ready endpoint', () => {
+    assert.deepEqual(bgpAnnouncers(bgpWorld(NODES6, ['n2', 'n3', 'n4'])), ['n2']);
+    assert.deepEqual(bgpAnnouncers(bgpWorld(NODES6, ['n4', 'n5'])), ['n4', 'n5']);
+  });
+});
+
+describe('speaker plan: BGPPeer nodeOverrides', () => {
+  const overrides = [
+    { nodeName: 'n2', sourceAddress: '198.51.100.2', routerID: '192.0.2.2' },
+    { nodeSelector: { matchLabels: { rack: 'b' } }, routerID: '192.0.2.200' },
+    { nodeSelector: { matchLabels: {} }, sourceAddress: '198.51.100.99' },
+  ];
+  const input = world({
+    nodes: [node('n1'), node('n2', { labels: { rack: 'b' } }), node('n3', { labels: { rack: 'b' } })],
+    bgpPeers: [peer('rtr', { sourceAddress: '198.51.100.1', routerID: '192.0.2.1', nodeOverrides: overrides })],
+  });
+  const specOn = (n: string) => planSpeaker({ ...input, nodeName: n }).bgp[0]!.spec;
+  it('the first entry that names or selects the node wins; fields it leaves unset keep the spec values', () => {
+    assert.deepEqual([specOn('n2').sourceAddress, specOn('n2').routerID], ['198.51.100.2', '192.0.2.2'], 'by name, before the selector');
+    assert.deepEqual([specOn('n3').sourceAddress, specOn('n3').routerID], ['198.51.100.1', '192.0.2.200'], 'rack b: router ID only');
+    assert.deepEqual([specOn('n1').sourceAddress, specOn('n1').routerID], ['198.51.100.99', '192.0.2.1'], 'the catch-all selector');
+  });
+  it('the session spec carries no nodeOverrides, so another node entry changing does not reopen it', () => {
+    assert.equal('nodeOverrides' in specOn('n1'), false);
+    const changed = { ...input, bgpPeers: [peer('rtr', { sourceAddress: '198.51.100.1', routerID: '192.0.2.1', nodeOverrides: [{ ...overrides[0]!, routerID: '192.0.2.22' }, ...overrides.slice(1)] })] };
+    assert.deepEqual(planSpeaker({ ...changed, nodeName: 'n3' }).bgp[0]!.spec, specOn('n3'));
+  });
+});

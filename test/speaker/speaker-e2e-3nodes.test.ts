@@ -248,6 +248,42 @@ describe('admitlb speaker: three nodes, BIRD and FRR, ECMP, Local policy, extern
     t.diagnostic(`${N} arpings of ${vip} → ${o4} ipv4 +${after[o4]!.ipv4 - before[o4]!.ipv4}; ${N} ndisc6 of ${vip6} → ${o6} ipv6 +${after[o6]!.ipv6 - before[o6]!.ipv6}; others unchanged (${JSON.stringify(after)})`);
   });
 
+  it('nodePreference: the preferred node owns the address and alone announces it; an excluded preferred node hands over to the next weight, and takes it back', async (t) => {
+    const pref = (nodes: Record<string, number>) => Object.entries(nodes).map(([n, weight]) => ({ nodeSelector: { matchLabels: { 'kubernetes.io/hostname': n } }, weight }));
+    // node-c first, node-b next, node-a a backup only; the hash alone would pick any of the three.
+    const weights = pref({ 'node-c': 100, 'node-b': 50 });
+    await lab!.apply(pool('pref', { addresses: ['192.0.2.210-192.0.2.214'], autoAssign: false }));
+    await lab!.cluster.waitForPool('pref');
+    await lab!.apply(
+      { apiVersion: 'admitlb.io/v1alpha1', kind: 'L2Advertisement', metadata: { name: 'pref' }, spec: { ipPools: ['pref'], nodePreference: weights } },
+      { apiVersion: 'admitlb.io/v1alpha1', kind: 'BGPAdvertisement', metadata: { name: 'pref' }, spec: { ipPools: ['pref'], nodePreference: weights } },
+    );
+    await lab!.apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'pref', namespace: 'default', annotations: { 'admitlb.io/pool': 'pref' } },
+      spec: { type: 'LoadBalancer', selector: { app: 'pref' }, ports: [{ name: 'p0-80', port: 80, protocol: 'TCP', targetPort: 80 }] },
+    });
+    const vip = await svcIP('pref');
+    await lab!.apply(lab!.endpointSlice('pref', ['node-a']));
+    const prefix = `${vip}/32`;
+    const expect = async (owner: string, what: string) => {
+      await waitFor(`${what}: L2 owner ${owner}`, async () => JSON.stringify(await lab!.holders(vip)) === JSON.stringify([owner]), { timeoutMs: 15_000, intervalMs: 50 });
+      await birdFrom(prefix, [owner], what);
+    };
+    await expect('node-c', 'every node eligible');
+    // The Node label that takes a node out of load balancing makes node-c ineligible: node-b, the next weight.
+    await lab!.kubectlOk(['label', 'node', 'node-c', 'node.kubernetes.io/exclude-from-external-load-balancers=']);
+    await expect('node-b', 'node-c excluded');
+    await lab!.kubectlOk(['label', 'node', 'node-c', 'node.kubernetes.io/exclude-from-external-load-balancers-']);
+    await expect('node-c', 'node-c back');
+    t.diagnostic(`${vip}: owner and only BGP path node-c, node-b while node-c was excluded, node-c again after`);
+    await lab!.kubectlOk(['delete', 'service', 'pref']);
+    await lab!.kubectlOk(['delete', 'l2advertisement', 'pref']);
+    await lab!.kubectlOk(['delete', 'bgpadvertisement', 'pref']);
+    await waitFor(`${vip} released`, async () => (await lab!.holders(vip)).length === 0 && (await bird.from(prefix)).length === 0, { timeoutMs: 15_000, intervalMs: 100 });
+  });
+
   it("the owner's link cut (veth down and its API forwarder gone): the client's neighbour entry moves, the routers drop its paths; it comes back after repair", async (t) => {
     const vip = await svcIP('web');
     const prefix = `${vip}/32`;

@@ -31,6 +31,13 @@ export interface PeerDaemonOptions {
   password?: string | undefined;
   /** BFD for the session (BIRD: protocol bfd; FRR: zebra + bfdd + bgpd). */
   bfd?: { intervalMs: number; multiplier: number };
+  /**
+   * BIRD only: the speaker is this many hops away (`multihop N`; the daemon sends TTL N), reached
+   * through `via` (a static route in the BGP tables, which BIRD resolves next hops through).
+   */
+  multihop?: { hops: number; via: string };
+  /** BIRD only: GTSM (`ttl security on`): TTL 255 out, at least 256 - hops (multihop) or 255 in. */
+  ttlSecurity?: boolean;
 }
 
 /** A route as the peer holds it, normalized across daemons. */
@@ -219,7 +226,12 @@ export class BirdPeer extends PeerDaemon {
     const { asn, neighbor, node } = this.opts;
     // iBGP is multihop with recursive next hops by default; the lab has no IGP, so declare the
     // neighbour directly connected.
-    const direct = asn === neighbor.asn ? 'direct;' : '';
+    const multihop = this.opts.multihop;
+    const direct = multihop ? `multihop ${multihop.hops};` : asn === neighbor.asn ? 'direct;' : '';
+    const v6 = neighbor.address.includes(':');
+    const statics = multihop
+      ? `protocol static { ${v6 ? 'ipv6 { table bgp6; }' : 'ipv4 { table bgp4; }'}; route ${v6 ? '2001:db8:1::/64' : '198.51.100.0/24'} via ${multihop.via}; }`
+      : '';
     const bfd = this.opts.bfd;
     const local = neighbor.address.includes(':') ? node.ipv6 : node.ipv4;
     writeFileSync(
@@ -229,6 +241,7 @@ log "${join(this.dir, 'bird.log')}" all;
 protocol device {}
 ipv4 table bgp4;
 ipv6 table bgp6;
+${statics}
 ${bfd ? `protocol bfd { interface "*" { min rx interval ${bfd.intervalMs} ms; min tx interval ${bfd.intervalMs} ms; idle tx interval 1000 ms; multiplier ${bfd.multiplier}; }; }` : ''}
 protocol bgp spk {
   local ${local} as ${asn};
@@ -241,6 +254,7 @@ protocol bgp spk {
   graceful restart on;
   graceful restart time ${this.opts.restartTime ?? 120};
   ${direct}
+  ${this.opts.ttlSecurity ? 'ttl security on;' : ''}
   ipv4 { table bgp4; import all; export none; };
   ipv6 { table bgp6; import all; export none; };
 }

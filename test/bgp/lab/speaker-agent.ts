@@ -17,6 +17,18 @@ function benchPrefix(i: number): string {
 
 type Handler = (args: Record<string, unknown>) => unknown;
 const ops: Record<string, Handler> = {
+  /** The speaker the product opens for a BGPPeer spec (defaultBgpFactory), one peer. */
+  async startFromSpec(args) {
+    // Imported here: only these tests need it.
+    const { bgpPeerSpecSchema } = await import('../../../src/config/schemas.ts');
+    const { defaultBgpFactory } = await import('../../../src/speaker/bgp-factory.ts');
+    speaker = defaultBgpFactory(bgpPeerSpecSchema.parse(args.spec), { routerId: String(args.routerId), hooks: {} }) as BgpSpeaker;
+    speaker.on('state', (e) => out({ event: 'state', ...e }));
+    speaker.on('established', (e) => out({ event: 'established', ...e }));
+    speaker.on('down', (e) => out({ event: 'down', ...e }));
+    await speaker.start();
+    return { listenPort: speaker.listenPort };
+  },
   async start(args) {
     speaker = new BgpSpeaker(args as unknown as SpeakerOptions);
     speaker.on('state', (e) => out({ event: 'state', ...e }));

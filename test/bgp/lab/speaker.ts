@@ -91,6 +91,11 @@ export class SpeakerAgent extends EventEmitter {
     return this.call('start', options as unknown as Record<string, unknown>);
   }
 
+  /** The session the product opens for a BGPPeer spec (defaultBgpFactory). */
+  startFromSpec(spec: Record<string, unknown>, routerId: string): Promise<{ listenPort: number | null }> {
+    return this.call('startFromSpec', { spec, routerId });
+  }
+
   addPeer(options: PeerOptions): Promise<boolean> {
     return this.call('addPeer', options as unknown as Record<string, unknown>);
   }

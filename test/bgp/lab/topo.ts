@@ -84,6 +84,13 @@ export interface TopoOptions {
   ipv6Prefix?: string;
   /** Put two nodes on a bridge too, so that one node's link can be cut without the other losing carrier. */
   bridge?: boolean;
+  /**
+   * Three nodes in a line, the middle one a router (forwarding on): node 0 and the middle share
+   * 198.51.100.0/24 and 2001:db8:1::/64 (.1 / .2), the middle and node 2 share 192.0.2.0/24 and
+   * 2001:db8:2::/64 (.1 / .2); the ends route the other subnet through the middle. Node 2's
+   * ipv4/ipv6 are its 192.0.2.2 / 2001:db8:2::2, two hops from node 0.
+   */
+  routed?: boolean;
 }
 
 export class Topo {
@@ -93,14 +100,14 @@ export class Topo {
 
   private readonly bridged: boolean;
 
-  private constructor(readonly id: number, nodeNames: string[], ipv4Prefix = '198.51.100.', ipv6Prefix = '2001:db8:1::', bridge = false) {
-    this.bridged = bridge || nodeNames.length > 2;
+  private constructor(readonly id: number, nodeNames: string[], ipv4Prefix = '198.51.100.', ipv6Prefix = '2001:db8:1::', bridge = false, private readonly routed = false) {
+    this.bridged = !routed && (bridge || nodeNames.length > 2);
     this.nodes = nodeNames.map((name, i) => ({
       name,
       ns: `${PREFIX}${id}-${name}`,
-      ifname: !this.bridged ? `v-${name}`.slice(0, 15) : 'eth0',
-      ipv4: `${ipv4Prefix}${i + 1}`,
-      ipv6: `${ipv6Prefix}${i + 1}`,
+      ifname: routed ? (i === 2 ? 'v-right' : 'v-left') : !this.bridged ? `v-${name}`.slice(0, 15) : 'eth0',
+      ipv4: routed && i === 2 ? '192.0.2.2' : `${ipv4Prefix}${i + 1}`,
+      ipv6: routed && i === 2 ? '2001:db8:2::2' : `${ipv6Prefix}${i + 1}`,
     }));
   }
 
@@ -120,7 +127,8 @@ export class Topo {
   static async create(opts: TopoOptions): Promise<Topo> {
     if (opts.nodes.length < 2) throw new Error('a topology needs at least two nodes');
     installExitHandler();
-    const topo = new Topo(++counter, opts.nodes, opts.ipv4Prefix, opts.ipv6Prefix, opts.bridge);
+    if (opts.routed && (opts.nodes.length !== 3 || opts.ipv4Prefix || opts.ipv6Prefix)) throw new Error('a routed topology has exactly three nodes and fixed addresses');
+    const topo = new Topo(++counter, opts.nodes, opts.ipv4Prefix, opts.ipv6Prefix, opts.bridge, opts.routed);
     try {
       await topo.build();
     } catch (err) {
@@ -139,6 +147,7 @@ export class Topo {
 
   private async build(): Promise<void> {
     for (const n of this.nodes) await this.addNamespace(n.ns);
+    if (this.routed) return this.buildRouted();
     if (!this.bridged) {
       const [a, b] = this.nodes as [LabNode, LabNode];
       // Created inside a's namespace with the peer end moved straight into b's.
@@ -164,6 +173,32 @@ export class Topo {
         const out = await runOk('ip', ['-n', n.ns, '-o', 'link', 'show', n.ifname]);
         if (/state UP/.test(out)) break;
         if (i > 500) throw new Error(`${n.ns}/${n.ifname} did not come up`);
+        await sleep(5);
+      }
+    }
+  }
+
+  /** left — mid — right: two veth pairs, forwarding in mid, routes at the ends (sysctls are per namespace). */
+  private async buildRouted(): Promise<void> {
+    const [left, mid, right] = this.nodes as [LabNode, LabNode, LabNode];
+    await runOk('ip', ['-n', left.ns, 'link', 'add', 'v-left', 'type', 'veth', 'peer', 'name', 'v-left', 'netns', mid.ns]);
+    await runOk('ip', ['-n', right.ns, 'link', 'add', 'v-right', 'type', 'veth', 'peer', 'name', 'v-right', 'netns', mid.ns]);
+    const batch = (ns: string, lines: string[]) => runOk('ip', ['-n', ns, '-batch', '-'], { input: [...lines, ''].join('\n') });
+    await batch(left.ns, [`addr add ${left.ipv4}/24 dev v-left`, `addr add ${left.ipv6}/64 dev v-left nodad`, 'link set v-left up', 'route add 192.0.2.0/24 via 198.51.100.2', 'route add 2001:db8:2::/64 via 2001:db8:1::2']);
+    await batch(mid.ns, [
+      'addr add 198.51.100.2/24 dev v-left',
+      'addr add 2001:db8:1::2/64 dev v-left nodad',
+      'addr add 192.0.2.1/24 dev v-right',
+      'addr add 2001:db8:2::1/64 dev v-right nodad',
+      'link set v-left up',
+      'link set v-right up',
+    ]);
+    await batch(right.ns, [`addr add ${right.ipv4}/24 dev v-right`, `addr add ${right.ipv6}/64 dev v-right nodad`, 'link set v-right up', 'route add 198.51.100.0/24 via 192.0.2.1', 'route add 2001:db8:1::/64 via 2001:db8:2::1']);
+    await runOk('ip', ['netns', 'exec', mid.ns, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    for (const [ns, dev] of [[left.ns, 'v-left'], [mid.ns, 'v-left'], [mid.ns, 'v-right'], [right.ns, 'v-right']] as const) {
+      for (let i = 0; ; i++) {
+        if (/state UP/.test(await runOk('ip', ['-n', ns, '-o', 'link', 'show', dev]))) break;
+        if (i > 500) throw new Error(`${ns}/${dev} did not come up`);
         await sleep(5);
       }
     }

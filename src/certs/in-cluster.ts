@@ -226,28 +226,40 @@ async function ensureApiServerClient(o: Objects, log: (line: string) => void): P
 async function patchCaBundles(kc: KubeConfig, caPem: string, result: Pick<InClusterCertsResult, 'patchedWebhooks' | 'missingConfigurations'>): Promise<void> {
   const api = kc.makeApiClient(AdmissionregistrationV1Api);
   const caBundle = b64(caPem);
-  const kinds = [
-    { kind: 'MutatingWebhookConfiguration', read: () => api.readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME }), replace: (body: any) => api.replaceMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME, body }) },
-    { kind: 'ValidatingWebhookConfiguration', read: () => api.readValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME }), replace: (body: any) => api.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME, body }) },
-  ];
-  for (const k of kinds) {
-    // Bounded retries on a conflicting write (another writer between our read and replace).
-    for (let attempt = 1; ; attempt++) {
-      const current = await orUndefined(k.read());
-      if (!current) {
-        result.missingConfigurations.push(`${k.kind}/${WEBHOOK_CONFIGURATION_NAME}`);
-        break;
-      }
-      const stale = (current.webhooks ?? []).filter((w) => w.clientConfig.caBundle !== caBundle);
-      if (stale.length === 0) break;
-      for (const w of stale) w.clientConfig.caBundle = caBundle;
-      try {
-        await k.replace(current);
-        for (const w of stale) result.patchedWebhooks.push(`${k.kind}/${WEBHOOK_CONFIGURATION_NAME}/${w.name}`);
-        break;
-      } catch (err) {
-        if (statusOf(err) !== 409 || attempt >= 5) throw err;
-      }
+  await patchOne(WEBHOOK_CONFIGURATION_NAME, 'MutatingWebhookConfiguration', caBundle, result, () => api.readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME }), (body) =>
+    api.replaceMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME, body }),
+  );
+  await patchOne(WEBHOOK_CONFIGURATION_NAME, 'ValidatingWebhookConfiguration', caBundle, result, () => api.readValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME }), (body) =>
+    api.replaceValidatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME, body }),
+  );
+}
+
+type WebhookConfiguration = { webhooks?: { name: string; clientConfig: { caBundle?: string } }[] };
+
+async function patchOne<T extends WebhookConfiguration>(
+  name: string,
+  kind: string,
+  caBundle: string,
+  result: Pick<InClusterCertsResult, 'patchedWebhooks' | 'missingConfigurations'>,
+  read: () => Promise<T>,
+  replace: (body: T) => Promise<unknown>,
+): Promise<void> {
+  // Bounded retries on a conflicting write (another writer between our read and replace).
+  for (let attempt = 1; ; attempt++) {
+    const current = await orUndefined(read());
+    if (!current) {
+      result.missingConfigurations.push(`${kind}/${name}`);
+      return;
+    }
+    const stale = (current.webhooks ?? []).filter((w) => w.clientConfig.caBundle !== caBundle);
+    if (stale.length === 0) return;
+    for (const w of stale) w.clientConfig.caBundle = caBundle;
+    try {
+      await replace(current);
+      for (const w of stale) result.patchedWebhooks.push(`${kind}/${name}/${w.name}`);
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 409 || attempt >= 5) throw err;
     }
   }
 }

@@ -201,7 +201,9 @@ function templateOf(o: K8sObject, guard?: string, annotations?: Map<string, Reco
     if (!w) throw new Error('MutatingWebhookConfiguration admitlb has no services.admitlb.io');
     w.failurePolicy = mark('FAILURE_POLICY');
   }
-  const body = applyKnobs(stringify(t, { lineWidth: 0 }), extraKnobs).trimEnd();
+  // Template delimiters inside the base's own text (a CEL expression, a description) stay literal.
+  const literal = stringify(t, { lineWidth: 0 }).replace(/\{\{|\}\}/g, (d) => `{{ ${JSON.stringify(d)} }}`);
+  const body = applyKnobs(literal, extraKnobs).trimEnd();
   return `${GENERATED_HEADER}${guard ? `{{- if ${guard} }}\n${body}\n{{- end }}` : body}\n`;
 }
 

@@ -125,7 +125,8 @@ describe('helm lint and helm template of charts/admitlb', { skip }, () => {
     const objects = helmTemplate([
       '--set', 'replicas=3,failurePolicy=Ignore,externalIPMode=warn',
       '--set', `image.repository=registry.example/admitlb,image.digest=${digest}`,
-      '--set-json', 'speaker.nodeSelector={"node-role.example/edge":"true"}',
+      // Helm merges maps with the defaults: null removes the default's key.
+      '--set-json', 'speaker.nodeSelector={"kubernetes.io/os":null,"node-role.example/edge":"true"}',
     ]);
     const d = find(objects, 'Deployment', 'admitlb-webhook');
     assert.equal((d.spec as { replicas: number }).replicas, 3);
@@ -135,6 +136,8 @@ describe('helm lint and helm template of charts/admitlb', { skip }, () => {
     const speaker = find(objects, 'DaemonSet', 'admitlb-speaker');
     assert.equal(container(speaker, 'speaker').image, `registry.example/admitlb@${digest}`);
     assert.deepEqual(podSpec(speaker).nodeSelector, { 'node-role.example/edge': 'true' });
+    const merged = find(helmTemplate(['--set-json', 'speaker.nodeSelector={"node-role.example/edge":"true"}']), 'DaemonSet', 'admitlb-speaker');
+    assert.deepEqual(podSpec(merged).nodeSelector, { 'kubernetes.io/os': 'linux', 'node-role.example/edge': 'true' });
     assert.equal(container(find(objects, 'Job', 'admitlb-certs'), 'certs').image, `registry.example/admitlb@${digest}`);
     const webhooks = (find(objects, 'MutatingWebhookConfiguration', 'admitlb') as K8sObject & { webhooks: { name: string; failurePolicy: string }[] }).webhooks;
     assert.deepEqual(webhooks.map((w) => [w.name, w.failurePolicy]), [['services.admitlb.io', 'Ignore']]);

@@ -45,24 +45,18 @@ export function renderBase(manifestsDir = MANIFESTS_DIR, components: string[] = 
   try {
     const base = join(root, 'webhook-manifests');
     cpSync(manifestsDir, base, { recursive: true, filter: (src) => resolve(src) !== join(manifestsDir, 'generated') });
-    // Without the per-cluster component (kustomize refuses an empty one).
-    const k = parse(readFileSync(join(base, 'kustomization.yaml'), 'utf8')) as { components?: string[] };
+    // Without the per-cluster component (kustomize refuses an empty one); with the extra ones, inside
+    // the base so that its namespace and labels reach their objects as in an install.
+    const k = parse(readFileSync(join(base, 'kustomization.yaml'), 'utf8')) as { components?: string[]; resources?: string[] };
     k.components = (k.components ?? []).filter((c) => c !== 'generated');
+    for (const c of components) {
+      const kind = (parse(readFileSync(join(base, c, 'kustomization.yaml'), 'utf8')) as { kind?: string }).kind;
+      if (kind === 'Component') k.components.push(c);
+      else k.resources = [...(k.resources ?? []), c];
+    }
     if (k.components.length === 0) delete k.components;
     writeFileSync(join(base, 'kustomization.yaml'), stringify(k));
-    let dir = base;
-    if (components.length > 0) {
-      dir = join(root, 'overlay');
-      mkdirSync(dir);
-      const resources = ['../webhook-manifests'];
-      const comps: string[] = [];
-      for (const c of components) {
-        const kind = (parse(readFileSync(join(base, c, 'kustomization.yaml'), 'utf8')) as { kind?: string }).kind;
-        (kind === 'Component' ? comps : resources).push(`../webhook-manifests/${c}`);
-      }
-      writeFileSync(join(dir, 'kustomization.yaml'), stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources, components: comps }));
-    }
-    return parseObjects(execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+    return parseObjects(execFileSync('kubectl', ['kustomize', base], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -307,7 +301,7 @@ export function chartFiles(manifestsDir = MANIFESTS_DIR): ChartFile[] {
   const replicas = (deployment.spec as { replicas: number }).replicas;
   const nodeSelector = (daemonSet.spec as { template: { spec: { nodeSelector?: Record<string, string> } } }).template.spec.nodeSelector ?? {};
   const failurePolicy = mutating.webhooks.find((w) => w.name === 'services.admitlb.io')?.failurePolicy ?? 'Fail';
-  const version = (JSON.parse(readFileSync(join(manifestsDir, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const version = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   files.push({ path: 'values.yaml', content: valuesYaml(image, replicas, nodeSelector, failurePolicy) });
   files.push({ path: 'Chart.yaml', content: chartYaml(version) });
   return files;

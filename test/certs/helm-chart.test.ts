@@ -4,10 +4,10 @@
 // rendered objects. Helm is the real one, built from helm.sh/helm/v4 (test/tools/helm/).
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { CHART_DIR, CHART_NAMESPACE, chartFiles, generatedFilesOnDisk } from '../../scripts/chart-source.ts';
 import { runCertsCommand } from '../../src/certs/command.ts';
 import { TOOLS_BUILD_HINT, toolBinary } from '../../src/sandbox/tool-binaries.ts';
@@ -71,6 +71,26 @@ describe('charts/admitlb is generated from webhook-manifests/', () => {
     const expected = chartFiles();
     assert.deepEqual(generatedFilesOnDisk(), expected.map((f) => f.path).sort(), 'files written by the generator (rerun npm run gen:chart)');
     for (const f of expected) assert.equal(readFileSync(join(CHART_DIR, f.path), 'utf8'), f.content, `${f.path} is stale: run npm run gen:chart`);
+  });
+
+  it("takes the image from the kustomization's images: entry and adds monitoring/ behind its switch when the base has it", () => {
+    const inst = tempInstall();
+    try {
+      const k = join(inst.manifestsDir, 'kustomization.yaml');
+      writeFileSync(k, `${readFileSync(k, 'utf8')}images:\n  - name: ghcr.io/admitlb/admitlb\n    newName: registry.example/admitlb\n    newTag: 9.9.9\n`);
+      mkdirSync(join(inst.manifestsDir, 'monitoring'));
+      writeFileSync(join(inst.manifestsDir, 'monitoring', 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [probe.yaml]\n');
+      writeFileSync(join(inst.manifestsDir, 'monitoring', 'probe.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: admitlb-monitoring-probe\ndata: {}\n');
+      const files = new Map(chartFiles(inst.manifestsDir).map((f) => [f.path, f.content]));
+      const values = parse(files.get('values.yaml')!) as { image: { repository: string; tag: string; digest: string } };
+      assert.deepEqual(values.image, { repository: 'registry.example/admitlb', tag: '9.9.9', digest: '', pullPolicy: 'IfNotPresent' });
+      const monitoring = files.get('templates/monitoring/configmap-admitlb-monitoring-probe.yaml');
+      assert.ok(monitoring, [...files.keys()].join(', '));
+      assert.match(monitoring, /^\{\{- if \.Values\.monitoring\.enabled \}\}\n/m);
+      assert.match(monitoring, /namespace: admitlb-system/);
+    } finally {
+      inst.cleanup();
+    }
   });
 
   it('Chart.yaml carries the package version', () => {

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { CHART_DIR, CHART_NAMESPACE } from '../../scripts/chart-source.ts';
-import type { InClusterCertsResult } from '../../src/certs/in-cluster.ts';
+import { generateWebhookCertificates } from '../../src/certs/generate.ts';
+import { RENEW_BEFORE_DAYS, type InClusterCertsResult } from '../../src/certs/in-cluster.ts';
 import { objectBody, apiRequest } from '../../src/sandbox/api-client.ts';
 import { startApiServer, type ApiServer } from '../../src/sandbox/apiserver.ts';
 import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
@@ -173,6 +174,31 @@ describe(`helm install of charts/admitlb and admitlb certs --in-cluster (${e2eTa
     assert.match((await secretData('admitlb-apiserver-client'))['admission-configuration.yaml']!, /kubeConfigFile: \/etc\/kubernetes\/admitlb\/webhook-client\.kubeconfig/);
     const again = await certsInCluster(api.kubeconfigPath);
     assert.deepEqual([again.written, again.patchedWebhooks], [[], []], 'a rerun changes nothing');
+  });
+
+  it('reissues a serving certificate that another CA signed or that ends within 30 days, keeping the CA and caBundle', async () => {
+    const bundles = await caBundles();
+    const ca = await secretData('admitlb-webhook-ca');
+    const replaceServing = async (certs: { certPem: string; keyPem: string; caCertPem: string }) => {
+      const current = await get(`/api/v1/namespaces/${CHART_NAMESPACE}/secrets/admitlb-webhook-tls`);
+      const data = { 'tls.crt': certs.certPem, 'tls.key': certs.keyPem, 'ca.crt': certs.caCertPem };
+      current.data = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+      const r = await apiRequest(api, 'PUT', `/api/v1/namespaces/${CHART_NAMESPACE}/secrets/admitlb-webhook-tls`, current);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    };
+    const foreign = await generateWebhookCertificates();
+    const ending = await generateWebhookCertificates({ days: RENEW_BEFORE_DAYS - 1, ca: { certPem: ca['tls.crt']!, keyPem: ca['tls.key']! } });
+    for (const [what, certs] of [['signed by another CA', foreign], ['ending within 30 days', ending]] as const) {
+      await replaceServing(certs);
+      const r = await certsInCluster(api.kubeconfigPath);
+      assert.deepEqual(r.written, ['Secret/admitlb-webhook-tls'], what);
+      const tls = await secretData('admitlb-webhook-tls');
+      assert.notEqual(tls['tls.crt'], certs.certPem, what);
+      const serving = new X509Certificate(tls['tls.crt']!);
+      assert.ok(serving.verify(new X509Certificate(ca['tls.crt']!).publicKey), what);
+      assert.ok(Date.parse(serving.validTo) - Date.now() > 300 * 86_400_000, what);
+      assert.deepEqual(await caBundles(), bundles, what);
+    }
   });
 
   // helm upgrade needs the release (real target only); the double authorizes every request, so only

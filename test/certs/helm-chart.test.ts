@@ -4,7 +4,8 @@
 // rendered objects. Helm is the real one, built from helm.sh/helm/v4 (test/tools/helm/).
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
@@ -18,10 +19,13 @@ const inCI = process.env.CI === 'true';
 const skip = !helm && !inCI ? `helm is not built: ${TOOLS_BUILD_HINT}` : false;
 if (skip) console.log(`# skipping the helm chart tests: ${skip}`);
 
+const helmHome = mkdtempSync(join(tmpdir(), 'admitlb-helm-home-'));
+after(() => rmSync(helmHome, { recursive: true, force: true }));
+
 function runHelm(args: string[]): { code: number; stdout: string; stderr: string } {
   if (!helm) throw new Error(`helm is not built: ${TOOLS_BUILD_HINT}`);
-  // HELM_* homes in a temp place: no repository config or cache of the developer's is read or written.
-  const r = spawnSync(helm, args, { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: '/tmp/admitlb-helm-test/cache', HELM_CONFIG_HOME: '/tmp/admitlb-helm-test/config', HELM_DATA_HOME: '/tmp/admitlb-helm-test/data' } });
+  // HELM_* homes in a temp folder: no repository config or cache of the developer's is read or written.
+  const r = spawnSync(helm, args, { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: join(helmHome, 'cache'), HELM_CONFIG_HOME: join(helmHome, 'config'), HELM_DATA_HOME: join(helmHome, 'data') } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { CHART_DIR, CHART_NAMESPACE, chartFiles, generatedFilesOnDisk } from '../../scripts/chart-source.ts';
 import { runCertsCommand } from '../../src/certs/command.ts';
 import { TOOLS_BUILD_HINT, toolBinary } from '../../src/sandbox/tool-binaries.ts';
@@ -81,7 +81,9 @@ describe('charts/admitlb is generated from webhook-manifests/', () => {
     const inst = tempInstall();
     try {
       const k = join(inst.manifestsDir, 'kustomization.yaml');
-      writeFileSync(k, `${readFileSync(k, 'utf8')}images:\n  - name: ghcr.io/admitlb/admitlb\n    newName: registry.example/admitlb\n    newTag: 9.9.9\n`);
+      const kustomization = parse(readFileSync(k, 'utf8')) as { images?: object[] };
+      kustomization.images = [{ name: 'ghcr.io/admitlb/admitlb', newName: 'registry.example/admitlb', newTag: '9.9.9' }];
+      writeFileSync(k, stringify(kustomization));
       mkdirSync(join(inst.manifestsDir, 'monitoring'));
       writeFileSync(join(inst.manifestsDir, 'monitoring', 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [probe.yaml]\n');
       writeFileSync(join(inst.manifestsDir, 'monitoring', 'probe.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: admitlb-monitoring-probe\ndata: {}\n');

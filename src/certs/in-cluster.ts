@@ -14,10 +14,9 @@
 // first install they do not: the chart runs this once before and once after its objects are created).
 // Everything is create-if-absent or derived, so reruns change nothing that is still valid.
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { parseArgs } from 'node:util';
-import { loadKubeConfig } from '../kube/client.ts';
 import { IN_CLUSTER_WEBHOOK_USERS, admissionConfiguration, webhookClientKubeconfig } from './admission-config.ts';
 import {
   API_SERVER_AUTH_MODES,
@@ -266,7 +265,11 @@ async function patchOne<T extends WebhookConfiguration>(
 
 export async function runInClusterCerts(options: InClusterCertsOptions = {}): Promise<InClusterCertsResult> {
   const log = options.log ?? (() => {});
-  const kc = loadKubeConfig(options.kubeconfig);
+  // A handful of calls: client-node's own KubeConfig (the in-cluster ServiceAccount, $KUBECONFIG or
+  // ~/.kube/config), not the programs' kept-alive adapter in src/kube/, which this leaf must not import.
+  const kc = new KubeConfig();
+  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+  else kc.loadFromDefault();
   const namespace = options.namespace ?? SERVICE_NAMESPACE;
   const o = new Objects(kc.makeApiClient(CoreV1Api), namespace);
   const apiServerAuth = options.apiServerAuth ?? 'client-certificate';

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, parseServerConfig, runWebhookCommand } from './webhook.ts';
 import { parseControllerCommandConfig, runControllerCommand } from './controller.ts';
 import { parseCertsArgs, runCertsCommand } from '../certs/command.ts';
+import { parseInClusterCertsArgs, runInClusterCerts } from '../certs/in-cluster.ts';
 import { runSandboxCommand } from './sandbox.ts';
 import { parseSpeakerConfig, runSpeakerCommand } from './speaker.ts';
 import { isPluginCommand, PLUGIN_COMMANDS, runPlugin } from './plugin.ts';
@@ -44,6 +45,9 @@ commands:
   dev       run the webhook locally against the current kubeconfig, generating certs/ if needed
   certs     generate the webhook CA, serving certificate and signing key into certs/
             and wire them into webhook-manifests/ (see certs/README.md)
+              --in-cluster [--kubeconfig F] [--namespace admitlb-system] [--api-server-auth ...]
+              [--cert-manager] [--days N]: the same as Secrets and ConfigMaps in the cluster, and
+              the webhook configurations' caBundle (the Helm chart's hook Job; idempotent)
 ${PLUGIN_COMMANDS.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n')}
             (the kubectl plugin's commands: also \`kubectl admitlb <command>\`)
   help      show this text`;
@@ -201,6 +205,11 @@ export async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'certs': {
+      if (rest.includes('--in-cluster')) {
+        const result = await runInClusterCerts({ ...parseInClusterCertsArgs(rest), log: (line) => console.error(line) });
+        console.log(JSON.stringify(result));
+        return 0;
+      }
       const result = await runCertsCommand({ ...parseCertsArgs(rest), log: (line) => console.error(line) });
       console.log(`certificates in ${result.certsDir}; manifests wired in ${result.generatedDir}`);
       if (result.apiServerClient) {

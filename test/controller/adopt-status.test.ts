@@ -4,10 +4,12 @@
 import { before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { adoptableStatus } from '../../src/admission/adopt-status.ts';
+import { admitService } from '../../src/admission/admit-service.ts';
+import type { AdmissionRequest } from '../../src/admission/review.ts';
 import { formatIP, parseIP } from '../../src/allocation/addresses.ts';
 import type { AllocationRequest } from '../../src/allocation/allocator.ts';
 import type { KeySet } from '../../src/signing/assignment.ts';
-import { claim, index, model, pool, testKeys } from '../helpers/state.ts';
+import { claim, harness, index, model, pool, testKeys } from '../helpers/state.ts';
 import { observed, run, seeded, signed, svc, type Scenario } from './harness.ts';
 
 describe('adoptableStatus', () => {
@@ -238,4 +240,61 @@ test('controller: every adoption case converges to the same result in 30 shuffle
       }
     }
   }
+});
+
+describe('the webhook on an update of a Service admitlb has not assigned', () => {
+  const stored = (status?: string[]) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: 'default', uid: 'uid-web', labels: { app: 'web' } },
+    spec: { type: 'LoadBalancer', ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 80 }] },
+    ...(status ? { status: { loadBalancer: { ingress: status.map((ip) => ({ ip })) } } } : {}),
+  });
+  const review = (operation: 'CREATE' | 'UPDATE', object: object, oldObject: object | null): AdmissionRequest => ({
+    uid: 'r1',
+    kind: { group: '', version: 'v1', kind: 'Service' },
+    resource: { group: '', version: 'v1', resource: 'services' },
+    operation,
+    namespace: 'default',
+    name: 'web',
+    object: object as Record<string, unknown>,
+    oldObject: oldObject as Record<string, unknown> | null,
+    dryRun: false,
+  });
+  const assignedIPs = (patch: unknown): string => {
+    for (const op of (patch ?? []) as { path: string; value: any }[]) {
+      if (op.path === '/metadata/annotations') return op.value['admitlb.io/assigned-ips'];
+      if (op.path === '/metadata/annotations/admitlb.io~1assigned-ips') return op.value;
+    }
+    return '';
+  };
+  const pools = [pool('web', { addresses: ['203.0.113.0/28'] })];
+
+  it('a label change keeps the address the stored status shows (the decision the controller makes)', async () => {
+    const h = await harness(pools);
+    const old = stored(['203.0.113.9']);
+    const next = { ...old, metadata: { ...old.metadata, labels: { app: 'web', tier: 'front' } } };
+    const r = await admitService(h.deps, review('UPDATE', next, old));
+    assert.equal(r.allowed, true);
+    assert.equal(assignedIPs(r.patch), '203.0.113.9');
+    assert.deepEqual(r.adoption, { kept: ['203.0.113.9'], refused: [] });
+    assert.deepEqual(h.cluster.listClaims().map((c) => c.spec.address), ['203.0.113.9']);
+  });
+
+  it('a status in the request body is not trusted: only the stored object counts', async () => {
+    const h = await harness(pools);
+    const r = await admitService(h.deps, review('UPDATE', stored(['203.0.113.9']), stored()));
+    assert.equal(assignedIPs(r.patch), '203.0.113.0');
+    const created = await admitService(h.deps, review('CREATE', { ...stored(['203.0.113.10']), metadata: { name: 'web2', namespace: 'default' } }, null));
+    assert.equal(assignedIPs(created.patch), '203.0.113.1');
+  });
+
+  it('an address another Service holds is not kept: a warning says why', async () => {
+    const h = await harness(pools);
+    await h.cluster.claims.create(claim('203.0.113.9', 'web', [{ name: 'other', uid: 'uid-other' }]));
+    h.state.applyClaim((await h.cluster.claims.get(claim('203.0.113.9', 'web', []).metadata.name!))!);
+    const r = await admitService(h.deps, review('UPDATE', stored(['203.0.113.9']), stored(['203.0.113.9'])));
+    assert.equal(assignedIPs(r.patch), '203.0.113.0');
+    assert.ok(r.warnings?.some((w) => /203\.0\.113\.9 not kept: 203\.0\.113\.9 is already held by Service "other"/.test(w)), JSON.stringify(r.warnings));
+  });
 });

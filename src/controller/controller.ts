@@ -301,9 +301,21 @@ export class Controller {
     // Decisions are made in canonical order: each converge decides (and reserves its addresses)
     // synchronously when started; the writes that follow run in parallel, drained after each phase.
     for (const adoptPhase of [true, false]) {
+      // Services that show one address (MetalLB's shared ones) join its claim one after the other:
+      // a join decided while the first holder's claim is still being written would fail, and the
+      // Service would lose its status for a pass.
+      const joining = new Set<string>();
       for (const { view, problem, reallocate, adopt } of toConverge) {
         if (this.stopped || !this.leading) return;
         if (adopt !== adoptPhase) continue;
+        if (adopt) {
+          const shown = currentIngress(view.service);
+          if (shown.some((ip) => joining.has(ip))) {
+            await this.drain();
+            joining.clear();
+          }
+          for (const ip of shown) joining.add(ip);
+        }
         await this.background(() => this.converge(view, problem, reallocate, adopt, (ok) => (writes += ok ? 1 : 0)));
       }
       await this.drain();

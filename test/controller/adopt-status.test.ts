@@ -298,3 +298,39 @@ describe('the webhook on an update of a Service admitlb has not assigned', () =>
     assert.ok(r.warnings?.some((w) => /203\.0\.113\.9 not kept: 203\.0\.113\.9 is already held by Service "other"/.test(w)), JSON.stringify(r.warnings));
   });
 });
+
+test('controller: a status written after the controller wrote the Service\'s own is put back, not adopted', async () => {
+  // "waiting" has no address (the only pool is full): the controller leaves its status empty.
+  const r = await run(keys, {
+    pools: [pool('one', { addresses: ['203.0.113.10-203.0.113.10'] })],
+    claims: [claim('203.0.113.10', 'one', [held('owner')])],
+    services: [await signed(keys, svc('owner', { at: 1 }), ['203.0.113.10'], 'one'), svc('waiting', { at: 2 })],
+  });
+  try {
+    assert.equal(observed(r.cluster).services['default/waiting']?.status, '');
+    // Someone writes an address into its status, then a pool with that address appears.
+    await r.cluster.writeServiceStatus('default', 'waiting', [{ ip: '192.0.2.5', ipMode: 'VIP' }]);
+    r.cluster.setPool(pool('late', { addresses: ['192.0.2.0/29'] }));
+    await r.converge();
+    const o = observed(r.cluster);
+    assert.deepEqual(o.services['default/waiting'], { ips: '192.0.2.0', pool: 'late', status: '192.0.2.0' });
+    assert.equal(o.claims['192.0.2.5'], undefined);
+    assert.ok(!o.events.includes('default/waiting:IPAdopted'));
+  } finally {
+    await r.close();
+  }
+});
+
+test('controller: after a restart, a Service the new controller has not written keeps its status address', async () => {
+  // The same picture seen by a controller that starts on it (a takeover): the address is adopted.
+  const r = await run(keys, {
+    pools: [pool('one', { addresses: ['203.0.113.10-203.0.113.10'] }), pool('late', { addresses: ['192.0.2.0/29'] })],
+    claims: [claim('203.0.113.10', 'one', [held('owner')])],
+    services: [await signed(keys, svc('owner', { at: 1 }), ['203.0.113.10'], 'one'), svc('waiting', { at: 2, status: ['192.0.2.5'] })],
+  });
+  try {
+    assert.deepEqual(observed(r.cluster).services['default/waiting'], { ips: '192.0.2.5', pool: 'late', status: '192.0.2.5' });
+  } finally {
+    await r.close();
+  }
+});

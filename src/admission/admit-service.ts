@@ -378,7 +378,12 @@ function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, cu
       current: currentIPs && currentIPs.length > 0 ? { ips: currentIPs, pool: current!.assignment.pool } : undefined,
       ...(spread !== undefined ? { spread } : {}),
     });
-    if (!result.ok) return result.denial;
+    if (!result.ok) {
+      // Why the status addresses were not kept is part of why the Service has none.
+      if (!adoption?.refused.length) return result.denial;
+      const notKept = adoption.refused.map((r) => `${r.address}: ${r.why}`).join('; ');
+      return { ...result.denial, message: `${result.denial.message} (status.loadBalancer.ingress not kept: ${notKept})` };
+    }
     lb = { pool: result.pool, ips: result.ips };
   }
   // Kept: the status addresses the Service ends up with (an explicit request that MetalLB honoured

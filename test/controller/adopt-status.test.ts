@@ -334,3 +334,19 @@ test('controller: after a restart, a Service the new controller has not written 
     await r.close();
   }
 });
+
+test('controller: a Service whose status address is not kept and that gets no other says both in its AllocationFailed event', async () => {
+  const r = await run(keys, {
+    pools: [pool('one', { addresses: ['203.0.113.10-203.0.113.10'] })],
+    claims: [claim('203.0.113.10', 'one', [held('owner')])],
+    services: [await signed(keys, svc('owner', { at: 1 }), ['203.0.113.10'], 'one'), svc('waiting', { at: 2, status: ['192.0.2.66'] })],
+  });
+  try {
+    assert.deepEqual(observed(r.cluster).services['default/waiting'], { ips: '', pool: '', status: '' });
+    const messages = r.cluster.events.filter((e) => e.name === 'waiting' && e.reason === 'AllocationFailed').map((e) => e.message);
+    // The first says why the status address was not kept; the status is then cleared (no address).
+    assert.match(messages[0] ?? '', /no free IPv4 address.*\(status\.loadBalancer\.ingress not kept: 192\.0\.2\.66: outside the IPPools that assign addresses to this Service\)/);
+  } finally {
+    await r.close();
+  }
+});

@@ -26,6 +26,8 @@ import type { Service } from '../kube/types.ts';
 import { signAssignment, verifyAssignment, type Assignment, type KeySet } from '../signing/assignment.ts';
 import { denial, pointerEscape, serviceShapeSchema, type AdmissionOutcome, type AdmissionRequest, type JsonPatchOp } from './review.ts';
 import { readIntent, type ServiceIntent } from './service-intent.ts';
+import { adoptableStatus, statusAddresses, type StatusAdoption } from './adopt-status.ts';
+import { parseIPSloppy } from './validate-service-status.ts';
 
 export interface AdmissionDeps {
   state: AllocatorState & { applyClaim(claim: IPClaim): void };
@@ -71,12 +73,16 @@ export type ServiceAdmission = AdmissionOutcome & {
   nearlyFull?: PoolFill[];
   /** Set when an unchanged update was let through without an address: the reason it has none. */
   pending?: string;
+  /** Set when the stored status showed addresses and the Service had no assignment: what was kept. */
+  adoption?: { kept: string[]; refused: StatusAdoption['refused'] };
 };
 
 export class MalformedReviewError extends Error {}
 
 interface Granted {
   lb: { pool: string; ips: IP[] } | undefined;
+  /** Status addresses looked at for adoption: those kept (in lb) and those refused, with why. */
+  adoption?: { kept: IP[]; refused: StatusAdoption['refused'] } | undefined;
   external: { ip: IP; pool: string }[];
   assignedExternal: boolean;
 }
@@ -108,11 +114,14 @@ const NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
  * `known` (the controller) passes the assignment it already verified, or null for none: the
  * decision then follows without awaiting anything, so decisions started in order are made in order.
  * `reallocate` drops the current assignment (the controller moves a Service over its pool's quota).
+ * A Service without an assignment keeps the addresses its stored status shows when it may
+ * (adopt-status.ts: taking over from MetalLB); only an update has a stored object, and the controller
+ * passes `adoptStatus: false` for a status it did not find there at takeover.
  */
 export async function admitService(
   deps: AdmissionDeps,
   request: AdmissionRequest,
-  known?: { current: { assignment: Assignment; token: string } | null; reallocate?: boolean },
+  known?: { current: { assignment: Assignment; token: string } | null; reallocate?: boolean; adoptStatus?: boolean },
 ): Promise<ServiceAdmission> {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') {
     return { allowed: true, audit: { decision: 'skipped', reason: `operation ${request.operation}` } };
@@ -154,12 +163,15 @@ export async function admitService(
   // webhook's holders record none until the validating phase commits them (commit-service.ts).
   const holderUid = deps.deterministic ? service.metadata.uid : undefined;
   const subject: Subject = { ...who, uid, holderUid, labels: service.metadata.labels, namespaceLabels: nsLabels, sharingKey: intent.sharingKey, ports: intent.ports, backend: intent.backend };
+  // The stored object's status only: a request body's status is dropped by the API server after
+  // admission, so it is whatever the requester wrote.
+  const statusIPs = request.operation === 'UPDATE' && !known?.reallocate && known?.adoptStatus !== false ? statusAddresses(request.oldObject as unknown as Service | null | undefined) : [];
 
   let granted: Granted | undefined;
   for (let attempt = 0; attempt < deps.config.claimRetries && !granted; attempt++) {
     // Right after a lost claim race, start from a random point of the pool (AllocationRequest.spread).
     const contended = !deps.deterministic && (attempt > 0 || Date.now() - (lastLostRace.get(deps.store) ?? -Infinity) < CONTENDED_MS);
-    const decided = decide(deps, intent, subject, current, warnings, contended ? Math.random() : undefined);
+    const decided = decide(deps, intent, subject, current, warnings, contended ? Math.random() : undefined, current ? [] : statusIPs);
     if ('error' in decided) {
       // An update that does not change what the Service asks for is never rejected for allocation
       // reasons (a pool shrank, its address was taken while it was unassigned): rejecting it would
@@ -245,17 +257,27 @@ export async function admitService(
   // Pool fill goes to the operator's log, never into the answer: it would tell any namespace how
   // many addresses the others hold.
   const nearlyFull = request.dryRun ? [] : poolsNearlyFull(deps, granted);
+  const adoption = granted.adoption ? { kept: granted.adoption.kept.map(formatIP), refused: granted.adoption.refused } : undefined;
+  for (const r of adoption?.refused ?? []) warnings.push(`status.loadBalancer.ingress ${r.address} not kept: ${r.why}`);
 
   return {
     allowed: true,
     patch,
     warnings,
     ...(nearlyFull.length ? { nearlyFull } : {}),
+    ...(adoption ? { adoption } : {}),
     audit: {
       decision: 'allowed',
       addresses: [...assignment.ips, ...assignment.externalIPs],
       pool: desired[ANN_ASSIGNED_POOL],
-      reason: granted.lb && current && granted.lb.ips.length && sameAssignment(current.assignment, assignment) ? 'kept' : hasAssignment ? 'assigned' : 'nothing to assign',
+      reason:
+        granted.lb && current && granted.lb.ips.length && sameAssignment(current.assignment, assignment)
+          ? 'kept'
+          : adoption?.kept.length
+            ? `adopted ${adoption.kept.join(',')} from status`
+            : hasAssignment
+              ? 'assigned'
+              : 'nothing to assign',
       ...who,
     },
   };
@@ -318,16 +340,34 @@ function intentUnchanged(deps: AdmissionDeps, intent: ServiceIntent, old: Servic
   return relevant(before) === relevant(intent);
 }
 
+const sameIP = (a: IP | undefined, b: IP) => !!a && a.family === b.family && a.value === b.value;
+
 function sameAssignment(a: Assignment, b: Assignment): boolean {
   return a.namespace === b.namespace && a.name === b.name && a.pool === b.pool && a.ips.join() === b.ips.join() && a.externalIPs.join() === b.externalIPs.join();
 }
 
 type Subject = { namespace: string; name: string; uid?: string | undefined; holderUid?: string | undefined; labels: Record<string, string> | undefined; namespaceLabels: Record<string, string> | undefined; sharingKey?: string | undefined; ports: ServiceIntent['ports']; backend: string };
 
-function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[], spread?: number): Granted | Denial {
+function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, current: CurrentAssignment | undefined, warnings: string[], spread: number | undefined, statusIPs: readonly string[]): Granted | Denial {
   const { state, config } = deps;
   let lb: Granted['lb'];
-  if (intent.isLoadBalancer) {
+  let adoption: Granted['adoption'];
+  if (intent.isLoadBalancer && statusIPs.length > 0) {
+    // Taking over: the status addresses that may be kept are the Service's "current" ones, from
+    // their pool; the allocator fills a family the status lacks from that pool. When that fails (a
+    // family the pool lacks), the Service is decided as if its status were empty.
+    const request = { ...subject, families: intent.families, policy: intent.policy, requested: intent.requested, pool: intent.pool };
+    const found = adoptableStatus(state, request, statusIPs);
+    adoption = { kept: [], refused: found.refused };
+    if (found.keep) {
+      const result = allocateLoadBalancer(state, { ...request, pool: { name: found.keep.pool, field: 'status.loadBalancer.ingress' }, current: found.keep });
+      if (result.ok) lb = { pool: result.pool, ips: result.ips };
+      else {
+        adoption.refused = [...adoption.refused, ...found.keep.ips.map((ip) => ({ address: formatIP(ip), why: result.denial.message }))];
+      }
+    }
+  }
+  if (intent.isLoadBalancer && !lb) {
     const currentIPs = current?.assignment.ips.map((t) => parseIP(t));
     const result = allocateLoadBalancer(state, {
       ...subject,
@@ -338,9 +378,17 @@ function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, cu
       current: currentIPs && currentIPs.length > 0 ? { ips: currentIPs, pool: current!.assignment.pool } : undefined,
       ...(spread !== undefined ? { spread } : {}),
     });
-    if (!result.ok) return result.denial;
+    if (!result.ok) {
+      // Why the status addresses were not kept is part of why the Service has none.
+      if (!adoption?.refused.length) return result.denial;
+      const notKept = adoption.refused.map((r) => `${r.address}: ${r.why}`).join('; ');
+      return { ...result.denial, message: `${result.denial.message} (status.loadBalancer.ingress not kept: ${notKept})` };
+    }
     lb = { pool: result.pool, ips: result.ips };
   }
+  // Kept: the status addresses the Service ends up with (an explicit request that MetalLB honoured
+  // is kept through the request itself).
+  if (adoption && lb) adoption.kept = lb.ips.filter((ip) => statusIPs.some((t) => sameIP(parseIPSloppy(t), ip)));
 
   const external: Granted['external'] = [];
   let assignedExternal = false;
@@ -365,7 +413,7 @@ function decide(deps: AdmissionDeps, intent: ServiceIntent, subject: Subject, cu
       assignedExternal = true;
     }
   }
-  return { lb, external, assignedExternal };
+  return { lb, external, assignedExternal, adoption };
 }
 
 /**

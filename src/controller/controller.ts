@@ -17,7 +17,7 @@ import { verifyAssignment, type KeySet, type SignedAssignment } from '../signing
 import { VerifiedMemo } from '../signing/memo.ts';
 import type { ControllerApi, LoadBalancerIngress } from './api.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, keyOf, overQuota, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
+import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, isOurLoadBalancer, keyOf, overQuota, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
 import { computePoolStatus, sameConditions, sameStatus } from './pool-status.ts';
 
 export interface ControllerOptions {
@@ -276,12 +276,12 @@ export class Controller {
       writes += (await this.applyClaimAction(action)) ? 1 : 0;
     }
 
-    // 2. Assignments that do not stand: back-stop, reassignment, clean-up, oldest Service first.
+    // 2. Which assignments do not stand (back-stop, reassignment, clean-up).
     const views = keys.map((k) => this.services.get(k)!).sort(canonicalOrder);
     const problems = new Map<string, string | undefined>();
     const quota = overQuota(this.opts.state, this.services);
+    const toConverge: { view: ServiceView; problem: string; reallocate: boolean; adopt: boolean }[] = [];
     for (const view of views) {
-      if (this.stopped || !this.leading) return;
       const quotaPool = quota.get(view.key);
       const problem = assignmentProblem(this.ctx, view) ?? (quotaPool ? `over the per-namespace quota of IPPool "${quotaPool}"` : undefined);
       problems.set(view.key, problem);
@@ -291,13 +291,37 @@ export class Controller {
       }
       const memo = this.pending.get(view.key);
       if (memo && memo.resourceVersion === view.service.metadata.resourceVersion && memo.epoch === this.epoch) continue;
-      // Decisions are made in canonical order: each converge decides (and reserves its addresses)
-      // synchronously when started; the writes that follow run in parallel, drained below.
-      await this.background(() => this.converge(view, problem, !!quotaPool, (ok) => (writes += ok ? 1 : 0)));
+      toConverge.push({ view, problem, reallocate: !!quotaPool, adopt: !quotaPool && this.adoptsStatus(view) });
     }
-    await this.drain();
 
-    // 3. Status: the signed assignment, nothing else.
+    // 3. Adoption: Services admitlb has not assigned keep the addresses their status already shows
+    // (taking over from MetalLB). All of them are decided before any new assignment, so that none of
+    // those takes an address another Service shows (and would be renumbered from).
+    // 4. Then every other assignment, oldest Service first.
+    // Decisions are made in canonical order: each converge decides (and reserves its addresses)
+    // synchronously when started; the writes that follow run in parallel, drained after each phase.
+    for (const adoptPhase of [true, false]) {
+      // Services that show one address (MetalLB's shared ones) join its claim one after the other:
+      // a join decided while the first holder's claim is still being written would fail, and the
+      // Service would lose its status for a pass.
+      const joining = new Set<string>();
+      for (const { view, problem, reallocate, adopt } of toConverge) {
+        if (this.stopped || !this.leading) return;
+        if (adopt !== adoptPhase) continue;
+        if (adopt) {
+          const shown = currentIngress(view.service);
+          if (shown.some((ip) => joining.has(ip))) {
+            await this.drain();
+            joining.clear();
+          }
+          for (const ip of shown) joining.add(ip);
+        }
+        await this.background(() => this.converge(view, problem, reallocate, adopt, (ok) => (writes += ok ? 1 : 0)));
+      }
+      await this.drain();
+    }
+
+    // 5. Status: the signed assignment, nothing else.
     for (const view of views) {
       if (this.stopped || !this.leading) return;
       const problem = problems.get(view.key);
@@ -314,7 +338,7 @@ export class Controller {
     }
     await this.drain();
 
-    // 4. Pool status.
+    // 6. Pool status.
     if (this.poolsDirty) {
       this.poolsDirty = false;
       writes += await this.writePoolStatuses();
@@ -383,8 +407,20 @@ export class Controller {
     return claim;
   }
 
+  /**
+   * Whether the Service's status addresses may be adopted: it has no assignment, is admitlb's, shows
+   * addresses, and this controller has not itself written a different status for it (then the status
+   * was changed after the takeover, and is put back instead).
+   */
+  private adoptsStatus(view: ServiceView): boolean {
+    if (view.assignment || !isOurLoadBalancer(view.service, this.opts.config)) return false;
+    const have = currentIngress(view.service);
+    const ours = this.lastWritten.get(view.key);
+    return have.length > 0 && (ours === undefined || ours === have.join());
+  }
+
   /** Runs the webhook's own decision for the Service as an update, then writes its outcome. */
-  private async converge(view: ServiceView, problem: string, reallocate: boolean, wrote: (ok: boolean) => void): Promise<void> {
+  private async converge(view: ServiceView, problem: string, reallocate: boolean, adoptStatus: boolean, wrote: (ok: boolean) => void): Promise<void> {
     const { service } = view;
     const log = this.opts.logger;
     const request = {
@@ -401,7 +437,7 @@ export class Controller {
     let outcome;
     try {
       const token = service.metadata.annotations?.[ANN_ALLOCATION];
-      outcome = await admitService(this.deps, request, { current: view.assignment && token ? { assignment: view.assignment, token } : null, reallocate });
+      outcome = await admitService(this.deps, request, { current: view.assignment && token ? { assignment: view.assignment, token } : null, reallocate, adoptStatus });
     } catch (err) {
       log.warn({ namespace: view.namespace, name: view.name, err: String(err) }, 'could not converge Service; will retry');
       this.schedule(1000);
@@ -438,12 +474,28 @@ export class Controller {
         }
       }
       wrote(ops.length > 0);
+      await this.reportAdoption(view, outcome.adoption, ops.length > 0 || (!!pending && !already));
       if (pending) {
         if (!already) await this.event(view, 'Warning', 'AllocationFailed', `No address assigned: ${pending}`);
         log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'pending', reason: pending, problem }, 'Service left without an address');
       } else {
         log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'allowed', addresses: outcome.audit.addresses, pool: outcome.audit.pool, problem }, 'assignment converged');
       }
+  }
+
+  /** Says which status addresses were kept at takeover and why others were not (once: when written). */
+  private async reportAdoption(view: ServiceView, adoption: { kept: string[]; refused: { address: string; why: string }[] } | undefined, written: boolean): Promise<void> {
+    if (!adoption || !written) return;
+    const log = this.opts.logger;
+    if (adoption.kept.length > 0) {
+      log.info({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'adopted', addresses: adoption.kept }, 'status addresses adopted');
+      await this.event(view, 'Normal', 'IPAdopted', `Kept ${adoption.kept.join(', ')} from status.loadBalancer.ingress`);
+    }
+    if (adoption.refused.length > 0) {
+      const why = adoption.refused.map((r) => `${r.address}: ${r.why}`).join('; ');
+      log.warn({ namespace: view.namespace, name: view.name, operation: 'converge', decision: 'not adopted', refused: adoption.refused }, 'status addresses not adopted');
+      await this.event(view, 'Warning', 'StatusNotAdopted', `status.loadBalancer.ingress not kept (${why}); admitlb assigns the Service as any other`);
+    }
   }
 
   private readonly inflight = new Set<Promise<void>>();

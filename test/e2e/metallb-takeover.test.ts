@@ -9,7 +9,7 @@ import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { apiRequest, objectBody } from '../../src/sandbox/api-client.ts';
-import { createOrReplace, PROJECT_ROOT, webhookConfigurations } from '../../src/sandbox/command.ts';
+import { createOrReplace, PROJECT_ROOT, webhookConfigurations } from '../../src/cmd/sandbox.ts';
 import { checkNoAddressHeldTwice, e2eTarget, namespace, pool, service, sleep, startCluster, until, type E2eCluster } from './cluster-helpers.ts';
 
 const COUNT = 200;

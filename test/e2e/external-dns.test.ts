@@ -11,7 +11,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { PROJECT_ROOT } from '../../src/sandbox/paths.ts';
 import { impersonationKubeconfig, serviceAccountKubeconfig } from '../../src/sandbox/kustomize-install.ts';
 import { TOOLS_BUILD_HINT, toolBinary } from '../../src/sandbox/tool-binaries.ts';
 import { missingBind9, startBind9, type Bind9Server } from '../helpers/bind9.ts';

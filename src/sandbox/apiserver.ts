@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import type { UserInfo, WebhookCallObserver } from './admission.ts';
 import { ensureWebhookClientPki, loadOrCreateServerPki } from './certs.ts';
 import { aggregatedDiscovery, aggregatedV2, aggregatedV2beta1, apiGroupDoc, apiGroupList, apiResourceList, apiVersions, negotiateAggregated } from './discovery.ts';
-import { StatusError, badRequest, expired, fieldErr, internalError, invalidOptions, methodNotSupported, plainError } from './errors.ts';
+import { StatusError, badRequest, expired, fieldErr, internalError, invalidOptions, methodNotSupported, plainError, type FieldError } from './errors.ts';
 import { Journal } from './journal.ts';
 import { OpenApiV3 } from './openapi.ts';
 import { decodeKubeProtobuf, ProtobufError } from './protobuf.ts';
@@ -273,6 +273,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const labelSel = parseLabelSelector(q.get('labelSelector'));
     const fieldSel = parseFieldSelector(q.get('fieldSelector'));
     validateFieldSelector(p.def.storageGr, fieldSel);
+    if (q.get('sendInitialEvents') !== null) throw invalidOptions('ListOptions', [fieldErr.forbidden('sendInitialEvents', 'sendInitialEvents is forbidden for list')]);
     const limit = Number(q.get('limit') ?? 0);
     const cont = q.get('continue');
     let snap: ListSnapshot;
@@ -326,6 +327,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const minTimeout = options.minRequestTimeoutSeconds ?? 1800;
     const timeoutMs = timeoutParam ? Number(timeoutParam) * 1000 : (minTimeout + Math.random() * minTimeout) * 1000;
     const rvParam = q.get('resourceVersion') ?? '';
+    // Streaming lists (WatchList, on by default since 1.34; client-go 1.35's informers use it): the
+    // current objects as ADDED, then a BOOKMARK annotated k8s.io/initial-events-end, then changes.
+    const sendInitialEvents = boolParam(q.get('sendInitialEvents'));
+    validateWatchListOptions(sendInitialEvents, q.get('resourceVersionMatch') ?? '', q.get('continue') ?? '');
     const ns = p.def.namespaced ? p.namespace : '';
     const matches = (o: KubeObject | undefined) => !!o && matchLabels(labelSel, o.metadata?.labels) && matchFields(p.def.storageGr, fieldSel, o);
     let firstTable = true;
@@ -337,7 +342,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       }
       res.write(`${JSON.stringify({ type, object: payload })}\n`);
     };
-    const fromRv = rvParam === '' || rvParam === '0' ? store.currentRv() : Number(rvParam);
+    // The double's state is always the newest, so a streaming list (NotOlderThan any version) starts now.
+    const fromRv = rvParam === '' || rvParam === '0' || sendInitialEvents === true ? store.currentRv() : Number(rvParam);
     // the storage layer's strconv.ParseUint error reaches the client as a plain 500
     if (!Number.isFinite(fromRv)) throw plainError(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: strconv.ParseUint: parsing ${JSON.stringify(rvParam)}: invalid syntax`);
     const queue: StoreEvent[] = [];
@@ -379,8 +385,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     // watch.go serveWatch flushes the headers at once: a client (client-node's informer) awaits them
     // before its first event, and a watch from a list's resourceVersion may have none for a long time.
     res.flushHeaders();
-    if (rvParam === '' || rvParam === '0') {
+    // Without sendInitialEvents, a watch from "" or "0" starts with the current state (legacy); with
+    // it, exactly when it is true.
+    if (sendInitialEvents ?? (rvParam === '' || rvParam === '0')) {
       for (const o of registry.list(p.def, ns)) if (matches(o)) write('ADDED', o);
+    }
+    if (sendInitialEvents === true && bookmarks) {
+      write('BOOKMARK', { kind: p.def.kind, apiVersion: apiVersionOf(p.def), metadata: { resourceVersion: String(fromRv), annotations: { 'k8s.io/initial-events-end': 'true' } } });
     }
     for (const ev of sub.replay) emit(ev);
     ready = true;
@@ -631,3 +642,20 @@ export function kubeconfigYaml(server: string, caPem: string, token: string): st
   ].join('\n');
 }
 
+/** A *bool query parameter as apimachinery's conversion reads it (absent: undefined). */
+function boolParam(v: string | null): boolean | undefined {
+  if (v === null) return undefined;
+  return v === 'true' || v === '1';
+}
+
+/** validateWatchOptions of apimachinery's meta/internalversion/validation (WatchList enabled, as in 1.34). */
+function validateWatchListOptions(sendInitialEvents: boolean | undefined, match: string, cont: string): void {
+  const errs: FieldError[] = [];
+  if (sendInitialEvents !== undefined && match !== 'NotOlderThan') errs.push(fieldErr.forbidden('resourceVersionMatch', 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan'));
+  if (match) {
+    if (sendInitialEvents === undefined) errs.push(fieldErr.forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided'));
+    if (match !== 'NotOlderThan') errs.push(fieldErr.notSupported('resourceVersionMatch', match, ['NotOlderThan']));
+    if (cont) errs.push(fieldErr.forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided'));
+  }
+  if (errs.length) throw invalidOptions('ListOptions', errs);
+}

@@ -100,6 +100,8 @@ function coreToEventsV1(obj: KubeObject): KubeObject {
 export const builtinResources: ResourceDef[] = [
   builtin({ group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: ['status'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] }),
   builtin({ group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc'], categories: ['all'], subresources: ['status'], statusSubresource: true }),
+  // Stored only (no scheduler, no kubelet): external-dns's service source lists and watches them.
+  builtin({ group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status'], statusSubresource: true }),
   builtin({ group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: ['status'], statusSubresource: true }),
   builtin({ group: '', version: 'v1', resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'], allowCreateOnUpdate: true, storageGr: '/events' }),
   builtin({ group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true }),

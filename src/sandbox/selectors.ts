@@ -125,10 +125,13 @@ const fieldSets: Record<string, string[]> = {
   ],
   '/secrets': ['type'],
   '/nodes': ['spec.unschedulable'],
+  '/pods': ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
 };
 
 export function fieldValue(storageGr: string, obj: KubeObject, key: string): string {
   if (key === 'source' && storageGr === '/events') return get(obj, 'source.component');
+  if (storageGr === '/pods' && key === 'spec.hostNetwork') return String(obj.spec?.hostNetwork === true);
+  if (storageGr === '/pods' && key === 'status.podIP') return get(obj, 'status.podIPs.0.ip');
   return get(obj, key);
 }
 

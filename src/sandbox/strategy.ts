@@ -97,6 +97,10 @@ export function prepareForCreate(def: ResourceDef, obj: KubeObject, now: string)
     case '/services':
       obj.status = { loadBalancer: {} };
       return;
+    case '/pods':
+      // podStrategy.PrepareForCreate: a new Pod is Pending until a kubelet reports on it.
+      obj.status = { phase: 'Pending' };
+      return;
     case '/namespaces':
       obj.spec = { finalizers: ['kubernetes'] };
       obj.status = { phase: 'Active' };

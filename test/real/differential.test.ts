@@ -78,16 +78,20 @@ async function raw(t: Target, method: string, path: string, body?: unknown, head
 }
 
 /** A watch that the server ends after `timeoutSeconds`: the events it sent, as type + object. */
-async function watchEvents(t: Target, path: string): Promise<Answer> {
+/** The events of a watch; BOOKMARKs (periodic, timing-dependent) only with `initialEventsEnd`, and then only the one ending a streaming list's initial events. */
+async function watchEvents(t: Target, path: string, opts: { initialEventsEnd?: boolean } = {}): Promise<Answer> {
   const r = await raw(t, 'GET', path);
   if (typeof r.body !== 'string' && r.status !== 200) return r;
   const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+  const initialEnd = (e: any) => e.type === 'BOOKMARK' && e.object?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true';
   const events = text
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l))
-    .filter((e) => e.type !== 'BOOKMARK')
-    .map((e) => (e.type === 'ERROR' ? e : { type: e.type, name: e.object?.metadata?.name, labels: e.object?.metadata?.labels, data: e.object?.data }));
+    .filter((e) => e.type !== 'BOOKMARK' || (opts.initialEventsEnd && initialEnd(e)))
+    .map((e) =>
+      e.type === 'ERROR' ? e : e.type === 'BOOKMARK' ? { type: e.type, kind: e.object.kind, apiVersion: e.object.apiVersion, annotations: e.object.metadata.annotations, resourceVersion: /^\d+$/.test(e.object.metadata.resourceVersion) } : { type: e.type, name: e.object?.metadata?.name, labels: e.object?.metadata?.labels, data: e.object?.data },
+    );
   return { status: r.status, events };
 }
 
@@ -192,6 +196,10 @@ const STEPS: Step[] = [
   { name: 'list fieldSelector metadata.name!=', run: async (t) => names(await raw(t, 'GET', `${svcs}?fieldSelector=${encodeURIComponent('metadata.name!=np')}`)) },
   { name: 'list fieldSelector metadata.namespace= across namespaces', run: async (t) => names(await raw(t, 'GET', `/api/v1/services?fieldSelector=${encodeURIComponent(`metadata.namespace=${NS}`)}`)) },
   { name: 'list fieldSelector spec.type (unsupported label)', run: (t) => raw(t, 'GET', `${svcs}?fieldSelector=spec.type%3DClusterIP`) },
+  // Pods: external-dns's service source lists and watches them (none in this namespace on either target)
+  { name: 'list pods', run: (t) => raw(t, 'GET', `/api/v1/namespaces/${NS}/pods`) },
+  { name: 'list pods fieldSelector status.phase', run: (t) => raw(t, 'GET', `/api/v1/namespaces/${NS}/pods?fieldSelector=status.phase%3DRunning`) },
+  { name: 'list pods fieldSelector spec.hostname (unsupported label)', run: (t) => raw(t, 'GET', `/api/v1/namespaces/${NS}/pods?fieldSelector=spec.hostname%3Dx`) },
   { name: 'list with limit and continue', run: async (t) => { const r = await raw(t, 'GET', `${cms}?limit=1&labelSelector=app`); return { status: r.status, items: r.body.items.length, hasContinue: Boolean(r.body.metadata.continue), remainingItemCount: r.body.metadata.remainingItemCount }; } },
   { name: 'kubectl get -l', run: (t) => kubectl(t, ['get', 'configmaps', '-n', NS, '-l', 'app', '-o', 'name']) },
   { name: 'kubectl get --field-selector', run: (t) => kubectl(t, ['get', 'services', '-n', NS, '--field-selector', 'metadata.name=np', '-o', 'name']) },
@@ -217,6 +225,10 @@ const STEPS: Step[] = [
     },
   },
   { name: 'watch with resourceVersion=0 (synthetic ADDED)', run: (t) => watchEvents(t, `${cms}?watch=true&resourceVersion=0&timeoutSeconds=1&fieldSelector=metadata.name%3Dcm2`) },
+  // streaming lists (WatchList): how client-go 1.35's informers (external-dns's) list
+  { name: 'watch with sendInitialEvents (ADDED, then the initial-events-end BOOKMARK)', run: (t) => watchEvents(t, `${cms}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1&fieldSelector=metadata.name%3Dcm2`, { initialEventsEnd: true }) },
+  { name: 'watch with sendInitialEvents without resourceVersionMatch (422)', run: (t) => raw(t, 'GET', `${cms}?watch=true&sendInitialEvents=true&timeoutSeconds=1`) },
+  { name: 'list with sendInitialEvents (422)', run: (t) => raw(t, 'GET', `${cms}?sendInitialEvents=true`) },
   // kube-apiserver serves a watch from any version etcd has not compacted (every 5 minutes), so the 410
   // of a compacted version cannot be provoked here; both answer from history.
   { name: 'watch from resourceVersion=1 (still in history)', run: (t) => watchEvents(t, `${cms}?watch=true&resourceVersion=1&timeoutSeconds=1&labelSelector=app`) },

@@ -114,6 +114,37 @@ describe('watch', () => {
     assert.equal(plain.events.filter((e) => e.type === 'BOOKMARK').length, 0);
   });
 
+  it('sendInitialEvents streams the current state, ends it with an annotated BOOKMARK, then follows changes', async () => {
+    await sb.request('POST', '/api/v1/namespaces/default/configmaps', cm('stream-1', { stream: 'yes' }));
+    const path = '/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&labelSelector=stream&timeoutSeconds=10';
+    const w = openWatch(path);
+    const end = (e: WatchEvent) => e.type === 'BOOKMARK' && e.object.metadata.annotations?.['k8s.io/initial-events-end'] === 'true';
+    await w.waitFor((es) => es.some(end));
+    await sb.request('POST', '/api/v1/namespaces/default/configmaps', cm('stream-2', { stream: 'yes' }));
+    await w.waitFor((es) => es.some((e) => e.object.metadata.name === 'stream-2'));
+    w.stop();
+    const seen = w.events.filter((e) => e.type !== 'BOOKMARK' || end(e)).map((e) => [e.type, e.object.metadata.name ?? 'initial-events-end']);
+    assert.deepEqual(seen, [['ADDED', 'stream-1'], ['BOOKMARK', 'initial-events-end'], ['ADDED', 'stream-2']]);
+    const bookmark = w.events.find(end)!;
+    assert.equal(bookmark.object.kind, 'ConfigMap');
+    assert.ok(Number(bookmark.object.metadata.resourceVersion) < Number(w.events.find((e) => e.object.metadata.name === 'stream-2')!.object.metadata.resourceVersion));
+    // sendInitialEvents=false from "now": no initial state.
+    const quiet = openWatch('/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=false&resourceVersionMatch=NotOlderThan&labelSelector=stream&timeoutSeconds=1');
+    await quiet.ended;
+    assert.deepEqual(quiet.events, []);
+  });
+
+  it('streaming-list options are validated as kube-apiserver does (422 ListOptions)', async () => {
+    const noMatch = await sb.request('GET', '/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true');
+    assert.equal(noMatch.status, 422);
+    assert.equal(noMatch.json().message, 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan');
+    const matchAlone = await sb.request('GET', '/api/v1/namespaces/default/configmaps?watch=true&resourceVersionMatch=NotOlderThan');
+    assert.equal(matchAlone.json().message, 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided');
+    const onList = await sb.request('GET', '/api/v1/namespaces/default/configmaps?sendInitialEvents=true');
+    assert.equal(onList.status, 422);
+    assert.equal(onList.json().message, 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list');
+  });
+
   it('a resourceVersion older than the history gets an ERROR event with 410 Expired', async () => {
     const old = (await sb.request('GET', '/api/v1/namespaces/default/configmaps')).json().metadata.resourceVersion;
     for (let i = 0; i < historySize + 2; i++) await sb.request('POST', '/api/v1/namespaces/default/configmaps', cm(`churn-${i}`));

@@ -58,8 +58,8 @@ describe('the built package (npm pack), run without tsx', { timeout: 280_000 }, 
     spawnSync(process.execPath, args, { cwd: opts.cwd ?? work, encoding: 'utf8', env: cleanEnv(opts.env), timeout: 60_000 });
 
   it('holds bin/, dist/ (JavaScript and source maps) and the manifests, and no TypeScript, sources or keys', () => {
-    assert.ok(files.includes('dist/bin/admitlb.js') && files.includes('dist/cli.js') && files.includes('dist/speaker/heartbeat-worker.js'), files.join('\n'));
-    assert.ok(files.includes('dist/cli.js.map'));
+    assert.ok(files.includes('dist/bin/admitlb.js') && files.includes('dist/cmd/cli.js') && files.includes('dist/speaker/heartbeat-worker.js'), files.join('\n'));
+    assert.ok(files.includes('dist/cmd/cli.js.map'));
     assert.ok(files.includes('bin/admitlb.js') && files.includes('bin/kubectl-admitlb.js'));
     assert.ok(files.includes('webhook-manifests/kustomization.yaml') && files.includes('webhook-manifests/rbac.yaml'));
     assert.deepEqual(files.filter((f) => f.endsWith('.ts') || f.startsWith('src/') || f.includes('/generated/') || f.startsWith('certs/')), []);

@@ -5,6 +5,7 @@
 // what the API server sends (a subset of what the zod schemas accept); anything it does not accept
 // goes through zod, which decides and words the error. So the answers (and 400 messages) are zod's,
 // at a fraction of its cost for the well-formed reviews that make up the traffic.
+import type { JsonPatchOp } from '../kube/types.ts';
 import type { CodedError } from '../errors.ts';
 import { z } from 'zod';
 
@@ -148,11 +149,7 @@ export const serviceShapeSchema = {
   },
 };
 
-export interface JsonPatchOp {
-  op: 'add' | 'replace' | 'remove' | 'test';
-  path: string;
-  value?: unknown;
-}
+export type { JsonPatchOp };
 
 export interface AdmissionStatus {
   code: number;

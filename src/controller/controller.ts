@@ -15,7 +15,7 @@ import type { Service } from '../kube/types.ts';
 import { ANN_ALLOCATION } from '../config/annotations.ts';
 import { verifyAssignment, type KeySet, type SignedAssignment } from '../signing/assignment.ts';
 import { VerifiedMemo } from '../signing/memo.ts';
-import type { ControllerApi, LoadBalancerIngress } from './api.ts';
+import type { ControllerApi, LoadBalancerIngress } from '../kube/controller-types.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { assignmentProblem, canonicalOrder, currentIngress, desiredIngress, isOurLoadBalancer, keyOf, overQuota, planClaims, type ClaimAction, type PlanContext, type ServiceView } from './plan.ts';
 import { computePoolStatus, sameConditions, sameStatus } from './pool-status.ts';

@@ -5,8 +5,8 @@ import { createServiceEvent } from './events.ts';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { IPPool } from '../config/schemas.ts';
 import { API_GROUP, API_VERSION } from '../config/schemas.ts';
-import type { JsonPatchOp } from '../admission/review.ts';
-import type { ControllerApi, EventTarget, LoadBalancerIngress, WriteResult } from '../controller/api.ts';
+import type { JsonPatchOp } from './types.ts';
+import type { ControllerApi, EventTarget, LoadBalancerIngress, WriteResult } from './controller-types.ts';
 import type { ClaimStore } from './cluster.ts';
 
 const COMPONENT = 'admitlb-controller';

@@ -5,8 +5,8 @@ import type { IPClaim, IPPool } from '../config/schemas.ts';
 import type { CacheEvent, ClaimCreateResult, ClaimStore, ClaimUpdateResult, Cluster, ClusterCache } from './cluster.ts';
 import { ApiUnavailableError, type ApiRejectedError } from './cluster.ts';
 import type { Namespace, Service } from './types.ts';
-import type { ControllerApi, EventTarget, LoadBalancerIngress, WriteResult } from '../controller/api.ts';
-import type { JsonPatchOp } from '../admission/review.ts';
+import type { ControllerApi, EventTarget, LoadBalancerIngress, WriteResult } from './controller-types.ts';
+import type { JsonPatchOp } from './types.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
 

@@ -15,6 +15,13 @@ export interface ObjectMeta {
   [key: string]: unknown;
 }
 
+/** One RFC 6902 operation, as admission answers and Service patches carry them. */
+export interface JsonPatchOp {
+  op: 'add' | 'replace' | 'remove' | 'test';
+  path: string;
+  value?: unknown;
+}
+
 export interface ServicePort {
   name?: string;
   protocol?: 'TCP' | 'UDP' | 'SCTP';

@@ -1,8 +1,8 @@
 // The writes the controller makes, as an interface: src/kube/controller-api.ts implements it on
 // @kubernetes/client-node, MemoryCluster in memory for the determinism tests.
 import type { IPPool } from '../config/schemas.ts';
-import type { JsonPatchOp } from '../admission/review.ts';
-import type { ClaimStore } from '../kube/cluster.ts';
+import type { JsonPatchOp } from './types.ts';
+import type { ClaimStore } from './cluster.ts';
 
 export type WriteResult = { ok: true } | { ok: false; reason: 'Conflict' | 'NotFound' | 'Denied' | 'Unavailable'; message: string };
 

@@ -246,8 +246,8 @@ ${Object.entries(nodeSelector)
 certManager:
   enabled: false
 
-# The ServiceMonitor and PrometheusRule of webhook-manifests/monitoring/ (when the base has it;
-# needs the Prometheus Operator's CRDs).
+# The ServiceMonitor, PodMonitor, PrometheusRule and Grafana dashboard ConfigMap of
+# webhook-manifests/monitoring/ (needs the Prometheus Operator's CRDs).
 monitoring:
   enabled: false
 

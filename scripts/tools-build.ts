@@ -21,7 +21,8 @@ for (const spec of toolSpecs()) {
   try {
     for (const b of spec.binaries) {
       const t = performance.now();
-      const r = spawnSync('go', ['build', '-trimpath', '-ldflags', b.ldflags ?? '-s -w', '-o', join(staging, b.name), b.pkg], { cwd: spec.moduleDir, stdio: 'inherit', env: process.env });
+      const tags = b.tags ? ['-tags', b.tags] : [];
+      const r = spawnSync('go', ['build', '-trimpath', '-ldflags', b.ldflags ?? '-s -w', ...tags, '-o', join(staging, b.name), b.pkg], { cwd: spec.moduleDir, stdio: 'inherit', env: process.env });
       if (r.status !== 0) throw new Error(`go build ${b.pkg} failed (exit ${r.status ?? r.signal})`);
       console.log(`  ${b.name.padEnd(24)} ${seconds(t)}`);
     }

@@ -49,7 +49,8 @@ export interface AdmissionDeps {
 }
 
 export interface AuditFields {
-  decision: 'allowed' | 'denied' | 'skipped';
+  /** error: the webhook could not decide (its own failure or the API's), as opposed to a policy denial. */
+  decision: 'allowed' | 'denied' | 'skipped' | 'error';
   addresses?: string[] | undefined;
   pool?: string | undefined;
   reason?: string | undefined;
@@ -218,7 +219,7 @@ export async function admitService(
       if (err instanceof ApiUnavailableError) {
         return {
           ...denial(ERRORS.API_UNAVAILABLE, `admitlb cannot record the address claim: the Kubernetes API is unreachable (${err.message}); retry shortly`),
-          audit: { decision: 'denied', reason: `API unavailable: ${err.message}`, error: ERRORS.API_UNAVAILABLE.code, ...who },
+          audit: { decision: 'error', reason: `API unavailable: ${err.message}`, error: ERRORS.API_UNAVAILABLE.code, ...who },
         };
       }
       throw err;

@@ -2,6 +2,7 @@
 // Each tool is a folder test/tools/<name>/ holding its own Go module (go.mod, go.sum, tools.go, so
 // that its dependencies never meet the control plane's pins) and a tool.json naming the binaries:
 //   { "binaries": [{ "name": "helm", "pkg": "helm.sh/helm/v4/cmd/helm", "ldflags": "-s -w" }] }
+// ("tags": "a,b" adds go build -tags, e.g. to leave out parts of a large module a test never runs.)
 // Binaries go to .cache/tools/<name>-<hash of those four files>/, rebuilt only when they change.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ export interface ToolSpec {
   /** the folder name under test/tools/ */
   tool: string;
   moduleDir: string;
-  binaries: { name: string; pkg: string; ldflags?: string }[];
+  binaries: { name: string; pkg: string; ldflags?: string; tags?: string }[];
   /** the cache folder for exactly this module's pins */
   binDir: string;
 }

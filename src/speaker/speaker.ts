@@ -81,6 +81,7 @@ export interface SpeakerMetrics {
   bfdSessionState: Gauge;
   reconcileSeconds: Histogram;
   neighborRequests: Counter;
+  addressAnnounced: Gauge;
 }
 
 export function createSpeakerMetrics(registry: Registry): SpeakerMetrics {
@@ -96,6 +97,7 @@ export function createSpeakerMetrics(registry: Registry): SpeakerMetrics {
     bfdSessionUp: new Gauge({ name: 'admitlb_speaker_bfd_session_up', help: '1 while the BFD session to the BGP peer is Up (peers with spec.bfd only).', labelNames: ['peer'], registers }),
     bfdSessionState: new Gauge({ name: 'admitlb_speaker_bfd_session_state', help: 'BFD session state of the BGP peer: 1 for the current state (AdminDown, Down, Init, Up), 0 for the others.', labelNames: ['peer', 'state'], registers }),
     neighborRequests: new Counter({ name: 'admitlb_speaker_neighbor_requests_answered_total', help: 'ARP requests / IPv6 neighbour solicitations the kernel answered for an L2 address this node held on the receiving interface, by family (seen by a tcpdump capture; stays 0 without tcpdump).', labelNames: ['family'], registers }),
+    addressAnnounced: new Gauge({ name: 'admitlb_speaker_address_announced', help: 'Addresses this node announces: 1 per address held on an L2 interface as its owner (protocol l2), or routed to a BGP peer whose session is Established (protocol bgp).', labelNames: ['address', 'protocol'], registers }),
     reconcileSeconds: new Histogram({ name: 'admitlb_speaker_reconcile_duration_seconds', help: 'Time of one speaker pass, from caches to the last data-plane change.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
   };
   // Both series exist from the start (0 when nothing was asked, or tcpdump is missing).
@@ -605,6 +607,7 @@ export class Speaker {
       stateChange: (_addr: string, _from: string, to: string) => {
         if (!current.live) return;
         m?.bgpSessionUp.set({ peer }, to === 'Established' ? 1 : 0);
+        this.updateAnnouncedAddresses();
         // A failed connect (Active/Idle) may carry a reason to report (reportSessionProblem).
         if (to === 'Active' || to === 'Idle') this.schedule();
       },
@@ -665,6 +668,19 @@ export class Speaker {
       m.bgpSessionUp.set({ peer: name }, s?.state === 'Established' ? 1 : 0);
       m.bgpPrefixes.set({ peer: name }, s ? s.prefixesSent.ipv4 + s.prefixesSent.ipv6 : 0);
       if (s?.bfd) this.setBfdMetrics(name, s.bfd.state);
+    }
+    this.updateAnnouncedAddresses();
+  }
+
+  /** Per address: held here as L2 owner, or routed to a peer whose session is up right now. */
+  private updateAnnouncedAddresses(): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    m.addressAnnounced.reset();
+    for (const h of this.opts.announcer.held()) if (h.kind === 'announce') m.addressAnnounced.set({ address: h.address, protocol: 'l2' }, 1);
+    for (const p of this.lastPlan?.bgp ?? []) {
+      if (this.peers.get(p.name)?.session.status()[0]?.state !== 'Established') continue;
+      for (const r of p.routes) for (const a of r.addresses) m.addressAnnounced.set({ address: a, protocol: 'bgp' }, 1);
     }
   }
 

@@ -176,7 +176,7 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
         if (err instanceof MalformedReviewError) return reply.status(400).send({ error: ERRORS.MALFORMED_REVIEW.code, message: err.message });
         logger.error({ err, uid: req.uid }, 'admission failed');
         outcome = denial(ERRORS.INTERNAL, `admitlb could not decide: ${(err as Error).message}`);
-        auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}` };
+        auditFields = { decision: 'error', reason: `internal error: ${(err as Error).message}` };
       }
       audit(webhook, req, auditFields, started);
       return reviewResponse(req.uid, outcome);
@@ -240,7 +240,7 @@ export function buildWebhookApp(opts: WebhookAppOptions): FastifyInstance {
       } catch (err) {
         logger.error({ err, uid: req.uid }, 'admission failed');
         outcome = denial(ERRORS.INTERNAL, `admitlb could not decide: ${(err as Error).message}`);
-        auditFields = { decision: 'denied', reason: `internal error: ${(err as Error).message}`, name };
+        auditFields = { decision: 'error', reason: `internal error: ${(err as Error).message}`, name };
       }
     }
     audit('speaker-config.admitlb.io', req, auditFields, started);

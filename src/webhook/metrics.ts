@@ -50,5 +50,21 @@ export function createWebhookMetrics(state: AllocatorState, opts: { defaultMetri
       }
     },
   });
+  // One series per confirmed holder of an address: the speakers' admitlb_speaker_address_announced
+  // is its counterpart, so an address no speaker announces is a query (the monitoring rules).
+  new Gauge({
+    name: 'admitlb_address_assigned',
+    help: 'Addresses held by a Service the controller confirmed (IPClaim holder with a uid): 1 per address, Service and use.',
+    labelNames: ['address', 'pool', 'service', 'use'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const claim of state.claims.all()) {
+        for (const h of claim.holders) {
+          if (h.uid) this.set({ address: claim.address, pool: claim.pool, service: `${h.namespace}/${h.name}`, use: h.use }, 1);
+        }
+      }
+    },
+  });
   return { registry, admissionSeconds, decisions };
 }

@@ -85,7 +85,10 @@ describe('admitlb speaker: BGPPeer passwordSecretRef and BFD against BIRD', { sk
     assert.match(event.message, /BGP session to 192\.0\.2\.\d+ \(BGPPeer router\) not established: connect .* timed out \(TCP MD5/);
     assert.doesNotMatch(event.message, /not-the-key/, 'the password is never shown');
     assert.equal(await bird.established(), false);
-    assert.match(await lab!.metrics('node-a'), /admitlb_speaker_bgp_session_up\{peer="router"\} 0/);
+    const m = await lab!.metrics('node-a');
+    assert.match(m, /admitlb_speaker_bgp_session_up\{peer="router"\} 0/);
+    // Routed to a peer whose session is down is not announced (the unannounced-address alert reads this).
+    assert.doesNotMatch(m, new RegExp(`admitlb_speaker_address_announced\\{address="${vip.replace(/\./g, '\\.')}"`));
     t.diagnostic(event.message);
   });
 
@@ -99,6 +102,7 @@ describe('admitlb speaker: BGPPeer passwordSecretRef and BFD against BIRD', { sk
     assert.match(m, /admitlb_speaker_bgp_session_up\{peer="router"\} 1/, lab!.logs(40));
     assert.match(m, /admitlb_speaker_bfd_session_state\{peer="router",state="Up"\} 1/);
     assert.match(m, /admitlb_speaker_bfd_session_state\{peer="router",state="Down"\} 0/);
+    assert.match(m, new RegExp(`admitlb_speaker_address_announced\\{address="${vip.replace(/\./g, '\\.')}",protocol="bgp"\\} 1`));
     assert.match(await bird.birdc('show bfd sessions'), new RegExp(`${node.ipv4.replace(/\./g, '\\.')}\\s+\\S+\\s+Up`));
   });
 

@@ -230,6 +230,9 @@ describe('admitlb speaker: two nodes in network namespaces, L2 election and fail
 
     const m = await metrics(owner!);
     assert.match(m, /admitlb_speaker_announced_addresses\{protocol="l2"\} 1/);
+    assert.match(m, new RegExp(`admitlb_speaker_address_announced\\{address="${vip.replace(/\./g, '\\.')}",protocol="l2"\\} 1`));
+    const other = owner === 'node-a' ? 'node-b' : 'node-a';
+    assert.doesNotMatch(await metrics(other), new RegExp(`admitlb_speaker_address_announced\\{address="${vip.replace(/\./g, '\\.')}",protocol="l2"\\}`));
     assert.match(m, /admitlb_speaker_live_nodes 2/);
     assert.match(m, /admitlb_speaker_elections_total\{result="won"\} [1-9]/);
     // node-a also announces over BGP (its own nodeAssigned Event); the L2 one names the owner.

@@ -261,6 +261,10 @@ describe('webhook: requests, denials and warnings', () => {
     assert.equal(body.response.allowed, false);
     assert.equal(body.response.status.code, 503);
     assert.match(body.response.status.message, /Kubernetes API is unreachable/);
+    // An outage is counted as an error, not as a policy denial (the webhook error alert reads this).
+    const metrics = (await t.app.inject('/metrics')).body;
+    assert.match(metrics, /admitlb_admission_decisions_total\{webhook="services.admitlb.io",operation="CREATE",decision="error"\} 1/);
+    assert.doesNotMatch(metrics, /decision="denied"/);
   });
 
   it('ignores Services of another loadBalancerClass', async () => {

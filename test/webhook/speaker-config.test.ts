@@ -188,6 +188,9 @@ describe('POST /validate/speaker-config', () => {
     assert.equal(body.response.allowed, false);
     assert.equal(body.response.status.code, 500);
     assert.match(body.response.status.message, /admitlb could not decide: cache not started/);
+    // Counted as an error, not as a policy denial (the webhook error alert reads this).
+    const metrics = (await t.app.inject('/metrics')).body;
+    assert.match(metrics, /admitlb_admission_decisions_total\{webhook="speaker-config.admitlb.io",operation="CREATE",decision="error"\} 1/);
   });
 
   it('the same error codes as the other endpoints: wrong resource, malformed review, malformed JSON', async () => {

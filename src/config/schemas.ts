@@ -458,11 +458,12 @@ export const bgpSessionStatusSchema = z.object({
 });
 
 export const nodeAnnouncementStatusSchema = z.object({
-  addresses: z.string().optional().describe('Every address this node announces (L2 and BGP), comma-separated: what kubectl get shows.'),
+  addresses: z.string().optional().describe('The addresses this node announces (L2 and BGP), comma-separated, the first 8 and "(+N)" for the rest: what kubectl get shows.'),
   sessions: z.string().optional().describe('BGP sessions established / configured, e.g. 1/2.'),
   l2: z.array(l2AnnouncementStatusSchema).optional(),
   bgp: z.array(bgpAnnouncementStatusSchema).optional(),
   bgpSessions: z.array(bgpSessionStatusSchema).optional(),
+  omitted: z.number().int().min(0).optional().describe('Entries of l2 and bgp left out to keep the object small (each list holds at most 2000).'),
 });
 export type NodeAnnouncementStatus = z.infer<typeof nodeAnnouncementStatusSchema>;
 

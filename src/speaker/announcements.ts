@@ -26,6 +26,13 @@ import type { PeerStatus } from '../bgp/index.ts';
 import type { SpeakerPlan } from './plan.ts';
 
 export const NODE_ANNOUNCEMENT_PLURAL = 'nodeannouncements';
+/**
+ * Entries kept per list (l2, bgp): an object must stay well under etcd's 1.5 MiB request limit
+ * (≈ 150 bytes an entry); what is left out is counted in status.omitted.
+ */
+export const MAX_ENTRIES = 2000;
+/** Addresses named in status.addresses (the printer column); the rest is counted, "(+N)". */
+export const SUMMARY_ADDRESSES = 8;
 
 /** What the data plane holds right now, as the runtime knows it. */
 export interface AnnouncementInput {
@@ -98,12 +105,15 @@ export function announcementStatus(input: AnnouncementInput, previous: NodeAnnou
     .sort((a, b) => byString(a.peer, b.peer));
 
   const addresses = sorted([...l2.map((a) => a.address), ...bgp.map((r) => r.address)]);
+  const omitted = Math.max(0, l2.length - MAX_ENTRIES) + Math.max(0, bgp.length - MAX_ENTRIES);
+  const more = addresses.length - SUMMARY_ADDRESSES;
   return {
-    addresses: addresses.join(','),
+    addresses: addresses.slice(0, SUMMARY_ADDRESSES).join(',') + (more > 0 ? ` (+${more})` : ''),
     sessions: `${bgpSessions.filter((s) => s.state === 'Established').length}/${bgpSessions.length}`,
-    l2,
-    bgp,
+    l2: l2.slice(0, MAX_ENTRIES),
+    bgp: bgp.slice(0, MAX_ENTRIES),
     bgpSessions,
+    ...(omitted > 0 ? { omitted } : {}),
   };
 }
 

@@ -99,7 +99,7 @@ describe('CRDs generated from the zod schemas', () => {
     assert.deepEqual(version.subresources, { status: {} }, 'the speaker writes status only');
     const schema = version.schema.openAPIV3Schema;
     assert.deepEqual(schema['x-kubernetes-validations'].map((v: any) => v.rule), ['self.metadata.name == self.spec.nodeName']);
-    assert.deepEqual(Object.keys(schema.properties.status.properties), ['addresses', 'sessions', 'l2', 'bgp', 'bgpSessions']);
+    assert.deepEqual(Object.keys(schema.properties.status.properties), ['addresses', 'sessions', 'l2', 'bgp', 'bgpSessions', 'omitted']);
     assert.deepEqual(schema.properties.status.properties.bgpSessions.items.properties.state.enum, ['Established', 'Down']);
     assert.deepEqual(version.additionalPrinterColumns.map((c: any) => `${c.name}=${c.jsonPath}`), ['Addresses=.status.addresses', 'BGP Sessions Up=.status.sessions', 'Age=.metadata.creationTimestamp']);
   });

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PeerStatus } from '../../src/bgp/index.ts';
 import type { NodeAnnouncementStatus } from '../../src/config/schemas.ts';
-import { AnnouncementWriter, announcementStatus, collectAnnouncements, type AnnouncementInput, type NodeAnnouncementApi } from '../../src/speaker/announcements.ts';
+import { AnnouncementWriter, MAX_ENTRIES, announcementStatus, collectAnnouncements, type AnnouncementInput, type NodeAnnouncementApi } from '../../src/speaker/announcements.ts';
 import type { SpeakerPlan } from '../../src/speaker/plan.ts';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -75,6 +75,16 @@ describe('NodeAnnouncement status', () => {
       const next = announcementStatus(input({ sessions: [input().sessions[1]!, { peer: 'tor-b', peerAddress: '192.0.2.253', status: peerStatus(state, { lastError: { direction: 'local', message: 'connect ECONNREFUSED', at: T1 } }) }] }), first, T1);
       assert.deepEqual(next.bgpSessions, first.bgpSessions, state);
     }
+  });
+
+  it('large nodes: the lists are capped (the rest counted in omitted) and the printer column names 8 addresses', () => {
+    const many = Array.from({ length: MAX_ENTRIES + 5 }, (_, i) => `2001:db8::${i.toString(16)}`);
+    const s = announcementStatus(input({ l2: many.map((address) => ({ address, interface: 'eth0', services: ['default/a'] })), bgp: [] }), undefined, T0);
+    assert.equal(s.l2!.length, MAX_ENTRIES);
+    assert.equal(s.omitted, 5);
+    assert.equal(s.addresses!.split(',').length, 8);
+    assert.match(s.addresses!, / \(\+1997\)$/);
+    assert.equal(announcementStatus(input(), undefined, T0).omitted, undefined);
   });
 
   it('collectAnnouncements: held L2 addresses with the plan\'s Services, routes only of peers that have a session', () => {

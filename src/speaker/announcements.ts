@@ -23,6 +23,7 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_GROUP_VERSION, API_VERSION, type NodeAnnouncementStatus } from '../config/schemas.ts';
 import type { PeerStatus } from '../bgp/index.ts';
+import type { Logger } from '../log.ts';
 import type { SpeakerPlan } from './plan.ts';
 
 export const NODE_ANNOUNCEMENT_PLURAL = 'nodeannouncements';
@@ -179,7 +180,7 @@ export interface AnnouncementWriterOptions {
   api: NodeAnnouncementApi;
   /** the Node's uid (ownerReference), read when the object is created */
   nodeUid?: () => string | undefined;
-  logger: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  logger: Pick<Logger, 'warn' | 'debug'>;
   /** at most one write per this many ms (default 500); changes in between are coalesced */
   minIntervalMs?: number;
   /** wait after the first change before writing, to coalesce a burst (default 50) */

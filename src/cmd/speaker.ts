@@ -93,11 +93,14 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
     : undefined;
   if (!heartbeats) logger.warn({}, `no --heartbeat-keys-dir: liveness comes from node Leases renewed every ${config.leaseRenewMs} ms (API writes in the failover loop)`);
   // This node's NodeAnnouncement (what it announces, its BGP sessions), written only on change.
+  const announcementWrites = new Counter({ name: 'admitlb_speaker_announcement_writes_total', help: "Writes of this node's NodeAnnouncement status, by result (written, failed): they follow changes of what the node announces, not time.", labelNames: ['result'], registers: [registry] });
+  for (const result of ['written', 'failed']) announcementWrites.inc({ result }, 0);
   const announcements = new AnnouncementWriter({
     nodeName: config.nodeName,
     api: new KubeNodeAnnouncements(kc),
     nodeUid: () => cache.nodes().find((n) => n.metadata.name === config.nodeName)?.metadata.uid,
     logger,
+    onWrite: (result) => announcementWrites.inc({ result }),
   });
   const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, ...(heartbeats ? { heartbeats } : {}), events: new SpeakerEvents(kc, config.nodeName), secrets: new SpeakerSecrets(kc), metrics, logger, neighborCapture, announcements });
 

@@ -187,6 +187,8 @@ export interface AnnouncementWriterOptions {
   settleMs?: number;
   /** wall clock for `since` (default new Date()) */
   clock?: () => Date;
+  /** told of every status write (a metric) */
+  onWrite?: (result: 'written' | 'failed') => void;
 }
 
 /** Publishes this node's NodeAnnouncement status, writing only on change (see the file comment). */
@@ -249,10 +251,12 @@ export class AnnouncementWriter {
       this.lastWriteAt = performance.now();
       this.writes++;
       this.failures = 0;
+      this.opts.onWrite?.('written');
       this.opts.logger.debug({ addresses: status.addresses, sessions: status.sessions }, 'NodeAnnouncement written');
     } catch (err) {
       this.failures++;
       this.lastWriteAt = performance.now();
+      this.opts.onWrite?.('failed');
       if (this.failures === 1) this.opts.logger.warn({ err: (err as Error).message }, 'writing the NodeAnnouncement failed (retrying with backoff)');
     }
   }

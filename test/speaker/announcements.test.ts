@@ -163,10 +163,12 @@ describe('AnnouncementWriter', () => {
     const api = new FakeApi();
     api.objects.set('node-a', { uid: undefined });
     api.failNext = 1;
-    const w = new AnnouncementWriter({ nodeName: 'node-a', api, logger: quietLogger, minIntervalMs: 10, settleMs: 1, clock: () => T0 });
+    const results: string[] = [];
+    const w = new AnnouncementWriter({ nodeName: 'node-a', api, logger: quietLogger, minIntervalMs: 10, settleMs: 1, clock: () => T0, onWrite: (r) => results.push(r) });
     w.publish(input());
     await w.settled();
     assert.deepEqual(api.calls, ['patch node-a', 'patch node-a']);
+    assert.deepEqual(results, ['failed', 'written']);
     assert.ok(api.objects.get('node-a')!.status);
     await w.close();
     assert.equal(api.objects.size, 1, 'close without remove keeps the object');

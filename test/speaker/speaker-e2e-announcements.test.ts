@@ -124,6 +124,8 @@ describe('admitlb speaker: NodeAnnouncements (L2 and BGP, a session coming up, f
     const audited = () => readAuditLog(lab!.cluster.dataDir).filter((e) => e.user.endsWith(':admitlb-speaker') && isWrite(e.verb) && e.resource === 'nodeannouncements' && e.name === survivor);
     const auditBefore = audited().length;
     const rvBefore = (await get(survivor))!.metadata.resourceVersion;
+    const written = async () => Number(/admitlb_speaker_announcement_writes_total\{result="written"\} (\d+)/.exec(await lab!.metrics(survivor))?.[1] ?? NaN);
+    const writtenBefore = await written();
     lab!.startRecording();
     await lab!.killSpeaker(owner);
     await waitFor(`${survivor}'s object shows ${vip} on L2`, async () => (await get(survivor))?.status?.l2?.some((a) => a.address === vip) ?? false, { timeoutMs: 15_000, intervalMs: 50 });
@@ -133,6 +135,7 @@ describe('admitlb speaker: NodeAnnouncements (L2 and BGP, a session coming up, f
     const after = (await get(survivor))!;
     t.diagnostic(`kill -9 ${owner}: ${survivor}'s NodeAnnouncement written ${writes} time(s): ${recorded.map((r) => `${r.method} ${r.url}`).join(', ') || 'audit log'}; resourceVersion ${rvBefore} → ${after.metadata.resourceVersion}`);
     assert.equal(writes, 1, `one write of ${survivor}'s NodeAnnouncement for the failover`);
+    assert.equal((await written()) - writtenBefore, 1, `${survivor}'s admitlb_speaker_announcement_writes_total{result="written"} counts that write`);
     assert.deepEqual(after.status!.l2!.map((a) => [a.address, a.interface]), [[vip, lab!.nodes[survivor]!.ifname]]);
     // The killed node could not update its object: it still lists the address, and its Lease is fresh
     // for 40 s. The report trusts the newer claim (the survivor took the address over).

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { missingRequirements } from '../bgp/lab/sys.ts';
 import { pool } from '../e2e/cluster-helpers.ts';
 import { objectBody } from '../../src/sandbox/api-client.ts';
-import { PROJECT_ROOT } from '../../src/sandbox/command.ts';
+import { PROJECT_ROOT } from '../../src/cmd/sandbox.ts';
 import { readAuditLog } from '../../src/sandbox/real-control-plane.ts';
 import type { NodeAnnouncement } from '../../src/config/schemas.ts';
 import type { StatusReport } from '../../src/kubectl/status.ts';

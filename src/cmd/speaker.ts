@@ -14,6 +14,7 @@ import { HeartbeatThread } from '../speaker/heartbeat-worker.ts';
 import { execRunner } from '../speaker/ip.ts';
 import { NeighborRequestCapture } from '../speaker/neighbor-capture.ts';
 import { Speaker, countingRunner, createSpeakerMetrics } from '../speaker/speaker.ts';
+import { AnnouncementWriter, KubeNodeAnnouncements } from '../speaker/announcements.ts';
 
 export const speakerConfigSchema = z.object({
   nodeName: z.string().min(1, 'required (or the NODE_NAME environment variable)'),
@@ -91,7 +92,17 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
       })
     : undefined;
   if (!heartbeats) logger.warn({}, `no --heartbeat-keys-dir: liveness comes from node Leases renewed every ${config.leaseRenewMs} ms (API writes in the failover loop)`);
-  const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, ...(heartbeats ? { heartbeats } : {}), events: new SpeakerEvents(kc, config.nodeName), secrets: new SpeakerSecrets(kc), metrics, logger, neighborCapture });
+  // This node's NodeAnnouncement (what it announces, its BGP sessions), written only on change.
+  const announcementWrites = new Counter({ name: 'admitlb_speaker_announcement_writes_total', help: "Writes of this node's NodeAnnouncement status, by result (written, failed): they follow changes of what the node announces, not time.", labelNames: ['result'], registers: [registry] });
+  for (const result of ['written', 'failed']) announcementWrites.inc({ result }, 0);
+  const announcements = new AnnouncementWriter({
+    nodeName: config.nodeName,
+    api: new KubeNodeAnnouncements(kc),
+    nodeUid: () => cache.nodes().find((n) => n.metadata.name === config.nodeName)?.metadata.uid,
+    logger,
+    onWrite: (result) => announcementWrites.inc({ result }),
+  });
+  const speaker = new Speaker({ nodeName: config.nodeName, cache, keys, announcer, runner, lease, ...(heartbeats ? { heartbeats } : {}), events: new SpeakerEvents(kc, config.nodeName), secrets: new SpeakerSecrets(kc), metrics, logger, neighborCapture, announcements });
 
   speakerRef = speaker;
   // Bind before anything else runs: a bad key or a busy port is a clear error at start.
@@ -124,6 +135,8 @@ export async function startSpeakerProcess(config: SpeakerConfig, opts: { logger?
         await heartbeats?.stop({ leaving: o.withdraw !== false });
         await lease.stop({ release: o.withdraw !== false });
         await speaker.stop(o);
+        // Withdrawn: the node announces nothing, so its report goes (kept when the data plane is kept).
+        await announcements.close({ remove: o.withdraw !== false });
         await app.close();
         await cache.stop();
       })()),

@@ -424,6 +424,61 @@ export const bgpAdvertisementSchema = z.object({
 });
 export type BGPAdvertisement = z.output<typeof bgpAdvertisementSchema>;
 
+// NodeAnnouncement: what one node's speaker announces right now, written by that speaker only when
+// it changes (src/speaker/announcements.ts). One object per node, named after the node: a failover
+// rewrites the objects of the nodes involved, never one object per Service, so API writes follow
+// changes of the data plane, not the number of Services nor time.
+export const nodeAnnouncementSpecSchema = z.object({
+  nodeName: z.string().min(1).describe('The node whose speaker writes this object (equal to metadata.name).'),
+});
+
+export const l2AnnouncementStatusSchema = z.object({
+  address: z.string().min(1),
+  interface: z.string().min(1).describe('The interface the address is held on (ARP / NDP answered there).'),
+  services: z.array(z.string()).describe('namespace/name of every Service the address is announced for.'),
+  since: z.string().describe('When this node started announcing it (RFC 3339, the node\'s clock).'),
+});
+
+export const bgpAnnouncementStatusSchema = z.object({
+  address: z.string().min(1),
+  prefix: z.string().min(1).describe('The route advertised for the address (aggregated per the BGPAdvertisement).'),
+  services: z.array(z.string()),
+  peers: z.array(z.string()).describe('BGPPeers the route is offered to (see bgpSessions for whether each is established).'),
+});
+
+export const bgpSessionStatusSchema = z.object({
+  peer: z.string().min(1).describe('The BGPPeer name.'),
+  peerAddress: z.string(),
+  // Coarse on purpose: the FSM cycles Idle/Connect/Active on every retry of a session that cannot
+  // come up; writing each of those steps would make writes follow time instead of changes.
+  state: z.enum(['Established', 'Down']),
+  since: z.string().optional().describe('When the session reached this state (RFC 3339, the node\'s clock).'),
+  bfd: z.enum(['AdminDown', 'Down', 'Init', 'Up']).optional().describe('The BFD session state (peers with spec.bfd only).'),
+  lastError: z.string().optional().describe('Why the session last failed or went down.'),
+});
+
+export const nodeAnnouncementStatusSchema = z.object({
+  addresses: z.string().optional().describe('The addresses this node announces (L2 and BGP), comma-separated, the first 8 and "(+N)" for the rest: what kubectl get shows.'),
+  sessions: z.string().optional().describe('BGP sessions established / configured, e.g. 1/2.'),
+  l2: z.array(l2AnnouncementStatusSchema).optional(),
+  bgp: z.array(bgpAnnouncementStatusSchema).optional(),
+  bgpSessions: z.array(bgpSessionStatusSchema).optional(),
+  omitted: z.number().int().min(0).optional().describe('Entries of l2 and bgp left out to keep the object small (each list holds at most 2000).'),
+});
+export type NodeAnnouncementStatus = z.infer<typeof nodeAnnouncementStatusSchema>;
+
+export const nodeAnnouncementSchema = z.object({
+  apiVersion: z.literal(API_GROUP_VERSION).optional(),
+  kind: z.literal('NodeAnnouncement').optional(),
+  metadata: objectMetaSchema,
+  spec: nodeAnnouncementSpecSchema,
+  status: nodeAnnouncementStatusSchema.optional(),
+});
+export type NodeAnnouncement = z.infer<typeof nodeAnnouncementSchema>;
+
+/** A NodeAnnouncement describes the node it is named after. */
+export const NODE_ANNOUNCEMENT_NAME_RULE = { rule: 'self.metadata.name == self.spec.nodeName', message: 'metadata.name must equal spec.nodeName', fieldPath: '.spec.nodeName' } as const;
+
 export type SpeakerConfigKind = 'L2Advertisement' | 'BGPPeer' | 'BGPAdvertisement';
 /** The object schema of each speaker configuration kind. */
 export const speakerConfigSchemas = {
@@ -534,6 +589,22 @@ export const crdDefinitions: CrdDefinition[] = [
       { name: 'Aggregation V6', type: 'integer', jsonPath: '.spec.aggregationLengthV6', priority: 1 },
       { name: 'Local Pref', type: 'integer', jsonPath: '.spec.localPref', priority: 1 },
       { name: 'Communities', type: 'string', jsonPath: '.spec.communities', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+  },
+  {
+    kind: 'NodeAnnouncement',
+    plural: 'nodeannouncements',
+    singular: 'nodeannouncement',
+    shortNames: ['nann'],
+    categories: ['admitlb'],
+    scope: 'Cluster',
+    spec: nodeAnnouncementSpecSchema,
+    status: nodeAnnouncementStatusSchema,
+    validations: [NODE_ANNOUNCEMENT_NAME_RULE],
+    printerColumns: [
+      { name: 'Addresses', type: 'string', jsonPath: '.status.addresses' },
+      { name: 'BGP Sessions Up', type: 'string', jsonPath: '.status.sessions' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
     ],
   },

@@ -1,12 +1,13 @@
 // `kubectl admitlb status`: pools (capacity, use per family, conditions), claims (address, pool,
-// holders), LoadBalancer Services still without an address, who announces what and the BGP peers. The report is a pure function of what the API
-// holds (buildStatus); runStatusCommand reads it and prints tables or -o yaml|json.
+// holders), LoadBalancer Services still without an address, who announces what and the BGP
+// sessions per node. The report is a pure function of what the API holds (buildStatus);
+// runStatusCommand reads it and prints tables or -o yaml|json.
 //
-// Announcements: the speakers publish them only as Events on the Service today (reason
-// nodeAssigned, "announcing ADDR from node N (L2, dev)" / "(BGP, prefix to peer)"), so the report
-// reads those Events: the newest L2 Event of an address names its announcing node; BGP lists every
-// node that reported the address. Events expire (kube-apiserver keeps them 1 h by default), and a
-// withdrawal writes none, so this is "last reported", not a live view; the report says so.
+// Announcements come from the speakers' NodeAnnouncements (one per node, written by its speaker on
+// change: src/speaker/announcements.ts). A dead node cannot update its own, so an object counts
+// only while its node's speaker Lease (admitlb-speaker-<node>) is held and fresh; and since a
+// killed node's Lease stays fresh for its duration, an L2 address that several objects list is
+// shown on the node that announced it last (the newest `since`: the one that took it over).
 import type { IPClaim, IPPool } from '../config/schemas.ts';
 import type { Family } from '../net/address.ts';
 import { ClaimIndex } from '../allocation/claim-index.ts';
@@ -20,21 +21,23 @@ import { admissionConfigSchema, type AdmissionConfig } from '../config/webhook-c
 import { isOurLoadBalancer } from '../controller/plan.ts';
 import type { Service } from '../kube/types.ts';
 import { readWorld } from './world.ts';
+import { LEASE_DURATION_MS_ANNOTATION, leaseNameFor, type LeaseObject } from '../kube/speaker-cache.ts';
+import type { NodeAnnouncement } from '../config/schemas.ts';
+
+/** Where the speakers keep their node Leases (the speaker's --namespace default). */
+export const SPEAKER_NAMESPACE = 'admitlb-system';
 
 export const STATUS_USAGE = `usage: kubectl admitlb status [-o yaml|json] [--kubeconfig FILE] [--context NAME]
 
 Shows admitlb's pools (capacity, addresses in use per family, conditions), its claims (address,
 pool, holders), its LoadBalancer Services that have no address (with the controller's last
-AllocationFailed Event), which node announces which address (from the speakers' nodeAssigned Events), and
-the BGP peers. Reads only.
+AllocationFailed Event), which node announces which address and the BGP sessions of each node (from
+the speakers' NodeAnnouncements, nodes whose speaker Lease is fresh), and the BGP peers. Reads only.
 
   -o, --output FORMAT    yaml or json (default: tables)
 ${KUBE_FLAGS_USAGE}`;
 
-export const ANNOUNCEMENT_SOURCE =
-  "the speakers' nodeAssigned Events: last reported; Events expire and a withdrawal writes none";
-export const BGP_SESSION_SOURCE =
-  'BGP session state is not in the API yet: each speaker exports it as the metric admitlb_speaker_bgp_session_up; failures to establish appear below as announceFailed Events';
+export const ANNOUNCEMENT_SOURCE = "the speakers' NodeAnnouncements, nodes whose speaker Lease is fresh";
 
 export interface KubeEvent {
   metadata?: { name?: string; namespace?: string; creationTimestamp?: string };
@@ -71,8 +74,23 @@ export interface AnnouncementRow {
   services: string[];
   node: string;
   protocol: 'L2' | 'BGP';
+  /** L2: the interface; BGP: "PREFIX to PEER,PEER" */
   via: string;
-  reportedAt: string;
+  interface?: string;
+  prefix?: string;
+  peers?: string[];
+  /** L2: when the node started announcing it */
+  since?: string;
+}
+
+export interface SessionRow {
+  node: string;
+  peer: string;
+  peerAddress: string;
+  state: string;
+  since?: string | undefined;
+  bfd?: string | undefined;
+  lastError?: string | undefined;
 }
 
 export interface PeerRow {
@@ -93,15 +111,56 @@ export interface StatusReport {
   claims: ClaimRow[];
   /** admitlb's LoadBalancer Services without an address. */
   pending: PendingRow[];
-  announcements: { source: string; items: AnnouncementRow[] };
-  bgp: { source: string; peers: PeerRow[]; problems: { service: string; message: string; reportedAt: string }[] };
+  /** notLive: nodes with a NodeAnnouncement but no fresh speaker Lease (ignored) */
+  announcements: { source: string; items: AnnouncementRow[]; notLive: string[] };
+  bgp: { peers: PeerRow[]; sessions: SessionRow[]; problems: { service: string; message: string; reportedAt: string }[] };
 }
 
 const familyKey = (f: Family) => (f === 4 ? 'ipv4' : 'ipv6');
 const eventTime = (e: KubeEvent) => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp ?? '';
-const ANNOUNCING = /^announcing (\S+) from node (\S+) \((L2|BGP), (.*)\)$/;
 
-export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events: KubeEvent[]; peers: ApiJson[]; services?: Service[]; config?: AdmissionConfig }): StatusReport {
+/** Whether the node's speaker Lease is held and was renewed within its duration (as of `now`). */
+export function speakerLive(node: string, leases: LeaseObject[], now: Date): boolean {
+  const lease = leases.find((l) => l.metadata.name === leaseNameFor(node));
+  if (!lease?.spec?.holderIdentity || !lease.spec.renewTime) return false;
+  const ms = Number(lease.metadata.annotations && (lease.metadata.annotations as Record<string, string>)[LEASE_DURATION_MS_ANNOTATION]) || (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+  return new Date(lease.spec.renewTime).getTime() + ms > now.getTime();
+}
+
+/** Who announces what and the BGP sessions, from the NodeAnnouncements of nodes whose speaker is live. */
+export function announcementsOf(objects: NodeAnnouncement[], leases: LeaseObject[], now: Date): { items: AnnouncementRow[]; sessions: SessionRow[]; notLive: string[] } {
+  const live = objects.filter((o) => speakerLive(o.metadata.name ?? '', leases, now));
+  const notLive = objects.filter((o) => !live.includes(o)).map((o) => o.metadata.name ?? '').sort();
+  const l2 = new Map<string, AnnouncementRow>();
+  const rows: AnnouncementRow[] = [];
+  const sessions: SessionRow[] = [];
+  for (const o of live) {
+    const node = o.metadata.name ?? '';
+    for (const a of o.status?.l2 ?? []) {
+      // One node answers ARP/NDP for an address; a killed node's report lingers until its Lease lapses.
+      const cur = l2.get(a.address);
+      if (cur && (cur.since ?? '') >= a.since) continue;
+      l2.set(a.address, { address: a.address, services: a.services, node, protocol: 'L2', via: a.interface, interface: a.interface, since: a.since });
+    }
+    for (const r of o.status?.bgp ?? []) rows.push({ address: r.address, services: r.services, node, protocol: 'BGP', via: `${r.prefix} to ${r.peers.join(',')}`, prefix: r.prefix, peers: r.peers });
+    for (const s of o.status?.bgpSessions ?? []) sessions.push({ node, ...s });
+  }
+  const items = [...l2.values(), ...rows].sort((a, b) => (a.address === b.address ? (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) : a.address < b.address ? -1 : 1));
+  sessions.sort((a, b) => (a.node === b.node ? (a.peer < b.peer ? -1 : 1) : a.node < b.node ? -1 : 1));
+  return { items, sessions, notLive };
+}
+
+export function buildStatus(input: {
+  pools: IPPool[];
+  claims: IPClaim[];
+  events: KubeEvent[];
+  peers: ApiJson[];
+  services?: Service[];
+  config?: AdmissionConfig;
+  nodeAnnouncements?: NodeAnnouncement[];
+  leases?: LeaseObject[];
+  now?: Date;
+}): StatusReport {
   const index = new ClaimIndex();
   for (const c of input.claims) index.upsert(c);
 
@@ -143,28 +202,7 @@ export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events:
       holders: r.holders.map((h) => ({ service: `${h.namespace}/${h.name}`, use: h.use, ports: h.ports.map((p) => `${p.port}/${p.protocol}`).join(',') })),
     }));
 
-  // Newest report first; an address no claim holds any more is no longer announced by a healthy speaker.
-  const claimed = new Set(claims.map((c) => c.address));
-  const reports = input.events
-    .filter((e) => e.reason === 'nodeAssigned' && e.involvedObject?.kind === 'Service')
-    .map((e) => ({ e, m: ANNOUNCING.exec(e.message ?? '') }))
-    .filter((x): x is { e: KubeEvent; m: RegExpExecArray } => !!x.m && claimed.has(x.m[1]!))
-    .sort((a, b) => (eventTime(a.e) < eventTime(b.e) ? 1 : eventTime(a.e) > eventTime(b.e) ? -1 : 0));
-  const items = new Map<string, AnnouncementRow>();
-  for (const { e, m } of reports) {
-    const [, address, node, protocol, via] = m as unknown as [string, string, string, 'L2' | 'BGP', string];
-    // L2: one node answers for an address, the newest report wins. BGP: every node that reported it.
-    const key = protocol === 'L2' ? `L2|${address}` : `BGP|${address}|${node}`;
-    const service = `${e.involvedObject?.namespace}/${e.involvedObject?.name}`;
-    const row = items.get(key);
-    if (row) {
-      if (row.node === node && !row.services.includes(service)) row.services.push(service);
-      continue;
-    }
-    items.set(key, { address, services: [service], node, protocol, via, reportedAt: eventTime(e) });
-  }
-  const announcements = [...items.values()].sort((a, b) => (a.address === b.address ? (a.node < b.node ? -1 : 1) : a.address < b.address ? -1 : 1));
-  for (const a of announcements) a.services.sort();
+  const announced = announcementsOf(input.nodeAnnouncements ?? [], input.leases ?? [], input.now ?? new Date());
 
   const peers: PeerRow[] = input.peers
     .map((p) => ({ name: p.metadata?.name ?? '', peerAddress: p.spec?.peerAddress ?? '', peerASN: p.spec?.peerASN, myASN: p.spec?.myASN }))
@@ -186,7 +224,13 @@ export function buildStatus(input: { pools: IPPool[]; claims: IPClaim[]; events:
     })
     .sort((a, b) => (a.service < b.service ? -1 : 1));
 
-  return { pools, claims, pending, announcements: { source: ANNOUNCEMENT_SOURCE, items: announcements }, bgp: { source: BGP_SESSION_SOURCE, peers, problems } };
+  return {
+    pools,
+    claims,
+    pending,
+    announcements: { source: ANNOUNCEMENT_SOURCE, items: announced.items, notLive: announced.notLive },
+    bgp: { peers, sessions: announced.sessions, problems },
+  };
 }
 
 const perFamily = (v: { ipv4?: string | undefined; ipv6?: string | undefined }) => [v.ipv4 ?? '-', v.ipv6 ?? '-'];
@@ -223,16 +267,20 @@ export function renderStatus(r: StatusReport): string {
   out.push(`ANNOUNCEMENTS (from ${r.announcements.source})`);
   out.push(
     r.announcements.items.length === 0
-      ? '  none reported: no speaker has announced a claimed address (or its Events expired)\n'
+      ? '  none: no live speaker announces an address\n'
       : renderTable(
-          ['ADDRESS', 'NODE', 'PROTOCOL', 'VIA', 'SERVICES', 'REPORTED'],
-          r.announcements.items.map((a) => [a.address, a.node, a.protocol, a.via, a.services.join(','), a.reportedAt]),
+          ['ADDRESS', 'NODE', 'PROTOCOL', 'VIA', 'SERVICES', 'SINCE'],
+          r.announcements.items.map((a) => [a.address, a.node, a.protocol, a.via, a.services.join(','), a.since ?? '']),
         ),
   );
+  if (r.announcements.notLive.length) out.push(`  ignored (no fresh speaker Lease): ${r.announcements.notLive.join(', ')}\n`);
   out.push('BGP PEERS');
-  out.push(`  ${r.bgp.source}\n`);
   if (r.bgp.peers.length === 0) out.push('  no BGPPeers configured\n');
   else out.push(renderTable(['NAME', 'PEER ADDRESS', 'PEER ASN', 'MY ASN'], r.bgp.peers.map((p) => [p.name, p.peerAddress, String(p.peerASN ?? ''), String(p.myASN ?? '')])));
+  if (r.bgp.sessions.length) {
+    out.push('BGP SESSIONS (per node)');
+    out.push(renderTable(['NODE', 'PEER', 'PEER ADDRESS', 'STATE', 'SINCE', 'BFD', 'LAST ERROR'], r.bgp.sessions.map((x) => [x.node, x.peer, x.peerAddress, x.state, x.since ?? '', x.bfd ?? '', x.lastError ?? ''])));
+  }
   for (const p of r.bgp.problems) out.push(`  ${p.reportedAt} ${p.service}: ${p.message}\n`);
   return out.join('\n').replace(/\n{3,}/g, '\n\n');
 }
@@ -244,14 +292,21 @@ export async function runStatusCommand(args: string[], io: PluginIO): Promise<nu
     return 0;
   }
   const api = kubeApi(loadKubeConfig(common));
-  const [world, events, peers] = await Promise.all([readWorld(api), api.list('/api/v1/events'), api.list(`/apis/${API_GROUP_VERSION}/bgppeers`)]);
+  const [world, events, peers, nodeAnnouncements, leases] = await Promise.all([
+    readWorld(api),
+    api.list('/api/v1/events'),
+    api.list(`/apis/${API_GROUP_VERSION}/bgppeers`),
+    // Absent before the NodeAnnouncement CRD is installed: no announcements then.
+    api.list(`/apis/${API_GROUP_VERSION}/nodeannouncements`).catch(() => []),
+    api.list(`/apis/coordination.k8s.io/v1/namespaces/${SPEAKER_NAMESPACE}/leases`).catch(() => []),
+  ]);
   const { pools, claims } = world;
   if (pools.length === 0 && claims.length === 0) {
     // Either nothing is configured yet or the CRDs are missing: tell which.
     const crd = await api.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ippools.admitlb.io`).catch(() => 'unknown');
     if (crd === undefined) throw new CommandError(`admitlb is not installed on ${api.server}: the IPPool CRD (ippools.admitlb.io) does not exist`);
   }
-  const report = buildStatus({ pools, claims, events, peers, services: world.services, config: world.config });
+  const report = buildStatus({ pools, claims, events, peers, services: world.services, config: world.config, nodeAnnouncements, leases, now: new Date() });
   io.stdout(common.output === 'table' ? renderStatus(report) : structured(report, common.output));
   return 0;
 }

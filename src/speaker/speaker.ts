@@ -14,6 +14,7 @@ import type { LeaseObject, ServiceRef, SpeakerCacheEvent } from '../kube/speaker
 import type { Service } from '../kube/types.ts';
 import type { Assignment, KeySet } from '../signing/assignment.ts';
 import type { L2Announcer } from './announcer.ts';
+import { collectAnnouncements, type AnnouncementInput } from './announcements.ts';
 import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement } from './config.ts';
 import { DEFAULT_EXCLUDES, chooseInterface } from './interfaces.ts';
 import { defaultRoutes, listLinks, type CommandRunner, type DefaultRoutes, type IpLink } from './ip.ts';
@@ -134,6 +135,8 @@ export interface SpeakerOptions {
   secretTtlMs?: number;
   /** Told which L2 addresses this node holds after every pass (the neighbor request capture). */
   neighborCapture?: { update(held: { address: string; dev: string }[]): void; close(): Promise<void> };
+  /** Told what this node announces after every pass and BGP/BFD state change (its NodeAnnouncement, announcements.ts). */
+  announcements?: { publish(input: AnnouncementInput): void };
   debounceMs?: number;
   resyncMs?: number;
   /** monotonic clock shared with the LiveSet (default performance.now) */
@@ -368,6 +371,7 @@ export class Speaker {
     this.opts.neighborCapture?.update(this.opts.announcer.held().filter((h) => h.kind === 'announce'));
     await this.applyBgp(plan, serviceRefs);
     this.updateMetrics(plan, liveNodes);
+    this.publishAnnouncements();
     this.opts.metrics?.reconcileSeconds.observe((this.now() - started) / 1000);
   }
 
@@ -608,11 +612,14 @@ export class Speaker {
         if (!current.live) return;
         m?.bgpSessionUp.set({ peer }, to === 'Established' ? 1 : 0);
         this.updateAnnouncedAddresses();
+        setImmediate(() => this.publishAnnouncements());
         // A failed connect (Active/Idle) may carry a reason to report (reportSessionProblem).
         if (to === 'Active' || to === 'Idle') this.schedule();
       },
       bfdStateChange: (_addr: string, _from: string, to: string) => {
-        if (current.live) this.setBfdMetrics(peer, to);
+        if (!current.live) return;
+        this.setBfdMetrics(peer, to);
+        setImmediate(() => this.publishAnnouncements());
       },
       prefixesAdvertised: () => {
         if (!current.live) return;
@@ -682,6 +689,10 @@ export class Speaker {
       if (this.peers.get(p.name)?.session.status()[0]?.state !== 'Established') continue;
       for (const r of p.routes) for (const a of r.addresses) m.addressAnnounced.set({ address: a, protocol: 'bgp' }, 1);
     }
+  }
+
+  private publishAnnouncements(): void {
+    if (this.opts.announcements && !this.stopped) this.opts.announcements.publish(collectAnnouncements(this.lastPlan, this.opts.announcer.held(), this.bgpStatus()));
   }
 
   /** BGP status per configured peer (for /readyz details and tests). */

@@ -449,6 +449,9 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
         ...grants('cluster', ['discovery.k8s.io'], ['endpointslices'], ['list', 'watch']),
         ...grants('cluster', ['admitlb.io'], ['ipclaims', 'ippools', ...SPEAKER_CONFIG], ['list', 'watch']),
         ...grants('cluster', [''], ['events'], ['create']),
+        // Its NodeAnnouncement: created, status patched on change, deleted on shutdown; never read.
+        ...grants('cluster', ['admitlb.io'], ['nodeannouncements'], ['create', 'delete']),
+        ...grants('cluster', ['admitlb.io'], ['nodeannouncements/status'], ['patch']),
         // Node Leases admitlb-speaker-<node>: RBAC has no name prefixes, and list/watch/create take no
         // names, so every Lease of admitlb-system, and only there.
         ...grants(ns, ['coordination.k8s.io'], ['leases'], ['get', 'list', 'watch', 'create', 'update', 'delete']),
@@ -456,8 +459,8 @@ describe('webhook-manifests rendered by kubectl kustomize', () => {
       for (const e of effective(SPEAKER_SA)) {
         const [scope, group, resource, verb] = e.split('|');
         if (resource === 'secrets') assert.deepEqual([scope, verb], [ns, 'get'], e);
-        assert.ok(!resource!.includes('/'), `no subresources: ${e}`);
-        if (!(group === 'coordination.k8s.io' || resource === 'events')) assert.ok(READ.includes(verb!), `read-only: ${e}`);
+        assert.ok(!resource!.includes('/') || resource === 'nodeannouncements/status', `no subresources but its report's status: ${e}`);
+        if (!(group === 'coordination.k8s.io' || resource === 'events' || resource!.startsWith('nodeannouncements'))) assert.ok(READ.includes(verb!), `read-only: ${e}`);
       }
       assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'get', 'admitlb-signing-keys'), 'the speaker can never read the private keys');
       assert.ok(!can(SPEAKER_SA, ns, '', 'secrets', 'get', 'tor-a-bgp-password'), 'BGP passwords only with the bgp-passwords component');

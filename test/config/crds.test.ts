@@ -26,7 +26,7 @@ describe('CRDs generated from the zod schemas', () => {
 
   it('every schema is structural and carries the defaults', () => {
     const docs = parseAllDocuments(committed).map((d) => d.toJS());
-    assert.deepEqual(docs.map((d) => d.spec.names.kind), ['IPPool', 'IPClaim', 'L2Advertisement', 'BGPPeer', 'BGPAdvertisement']);
+    assert.deepEqual(docs.map((d) => d.spec.names.kind), ['IPPool', 'IPClaim', 'L2Advertisement', 'BGPPeer', 'BGPAdvertisement', 'NodeAnnouncement']);
     for (const crd of docs) {
       const schema = crd.spec.versions[0].schema.openAPIV3Schema;
       assert.deepEqual(structuralProblems(schema), [], crd.metadata.name);
@@ -89,5 +89,18 @@ describe('CRDs generated from the zod schemas', () => {
     assert.equal(peer.properties.connectTime.minimum, 1);
     assert.equal(peer.properties.nodeOverrides.items.properties.routerID.type, 'string');
     assert.equal(l2.properties.ipPoolSelectors.items.type, 'object');
+  });
+
+  it('NodeAnnouncement: cluster-scoped, a status subresource, named after its node, printer columns', () => {
+    const crd = parseAllDocuments(committed).map((d) => d.toJS()).find((d) => d.spec.names.kind === 'NodeAnnouncement');
+    assert.equal(crd.metadata.name, 'nodeannouncements.admitlb.io');
+    assert.equal(crd.spec.scope, 'Cluster');
+    const version = crd.spec.versions[0];
+    assert.deepEqual(version.subresources, { status: {} }, 'the speaker writes status only');
+    const schema = version.schema.openAPIV3Schema;
+    assert.deepEqual(schema['x-kubernetes-validations'].map((v: any) => v.rule), ['self.metadata.name == self.spec.nodeName']);
+    assert.deepEqual(Object.keys(schema.properties.status.properties), ['addresses', 'sessions', 'l2', 'bgp', 'bgpSessions', 'omitted']);
+    assert.deepEqual(schema.properties.status.properties.bgpSessions.items.properties.state.enum, ['Established', 'Down']);
+    assert.deepEqual(version.additionalPrinterColumns.map((c: any) => `${c.name}=${c.jsonPath}`), ['Addresses=.status.addresses', 'BGP Sessions Up=.status.sessions', 'Age=.metadata.creationTimestamp']);
   });
 });

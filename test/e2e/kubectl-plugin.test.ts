@@ -77,22 +77,26 @@ before(async () => {
 after(() => c?.close());
 
 describe(`kubectl admitlb against the cluster (${process.env.E2E_TARGET ?? 'sandbox'})`, () => {
-  it('status: pools with use per family, claims with holders, an announcement from a speaker Event', async () => {
-    // An Event as the speaker writes it when it starts announcing (src/speaker/speaker.ts).
-    const ev = await c.request('POST', '/api/v1/namespaces/default/events', {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: 'web.announce1', namespace: 'default' },
-      involvedObject: { apiVersion: 'v1', kind: 'Service', namespace: 'default', name: 'web' },
-      reason: 'nodeAssigned',
-      message: 'announcing 203.0.113.10 from node node-a (L2, eth0)',
-      type: 'Normal',
-      source: { component: 'admitlb-speaker', host: 'node-a' },
-      firstTimestamp: new Date().toISOString(),
-      lastTimestamp: new Date().toISOString(),
-      count: 1,
-    });
-    assert.ok(ev.status < 300, JSON.stringify(ev.body));
+  it('status: pools with use per family, claims with holders, an announcement from a NodeAnnouncement of a live speaker', async () => {
+    // What a speaker writes (src/speaker/announcements.ts, main.ts): its node Lease, its NodeAnnouncement.
+    const renewTime = new Date().toISOString().replace('Z', '000Z');
+    for (const node of ['node-a', 'node-b']) {
+      const lease = await c.request('POST', '/apis/coordination.k8s.io/v1/namespaces/admitlb-system/leases', {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: `admitlb-speaker-${node}`, namespace: 'admitlb-system' },
+        // node-b's Lease lapsed long ago: its report must not count.
+        spec: { holderIdentity: node, leaseDurationSeconds: 600, renewTime: node === 'node-a' ? renewTime : '2020-01-01T00:00:00.000000Z' },
+      });
+      assert.ok(lease.status < 300, JSON.stringify(lease.body));
+      const created = await c.request('POST', '/apis/admitlb.io/v1alpha1/nodeannouncements', { apiVersion: 'admitlb.io/v1alpha1', kind: 'NodeAnnouncement', metadata: { name: node }, spec: { nodeName: node } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const status = { addresses: '203.0.113.10', sessions: '0/0', l2: [{ address: '203.0.113.10', interface: node === 'node-a' ? 'eth0' : 'eth9', services: ['default/web'], since: new Date().toISOString() }], bgp: [], bgpSessions: [] };
+      const patched = await c.kubectl(['patch', 'nodeannouncement', node, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+      assert.equal(patched.code, 0, patched.stderr);
+    }
+    const wrongName = await c.request('POST', '/apis/admitlb.io/v1alpha1/nodeannouncements', { apiVersion: 'admitlb.io/v1alpha1', kind: 'NodeAnnouncement', metadata: { name: 'node-x' }, spec: { nodeName: 'node-y' } });
+    assert.equal(wrongName.status, 422, 'a NodeAnnouncement is named after its node');
 
     const r = await plugin(['status'], env);
     assert.equal(r.code, 0, r.stderr);
@@ -102,6 +106,8 @@ describe(`kubectl admitlb against the cluster (${process.env.E2E_TARGET ?? 'sand
     assert.match(r.stdout, /\n203\.0\.113\.10 +small +default\/web \(LoadBalancer 80\/TCP\)\n/);
     assert.match(r.stdout, /\n198\.51\.100\.0 +quota +team-q\/q1 \(LoadBalancer 80\/TCP\)\n/);
     assert.match(r.stdout, /\n203\.0\.113\.10 +node-a +L2 +eth0 +default\/web +/);
+    assert.doesNotMatch(r.stdout, /eth9/, 'the report of a node whose speaker Lease lapsed is ignored');
+    assert.match(r.stdout, /ignored \(no fresh speaker Lease\): node-b\n/);
 
     // -o json with --kubeconfig instead of KUBECONFIG: the same report, structured.
     const j = await plugin(['status', '-o', 'json', '--kubeconfig', c.kubeconfig], { KUBECONFIG: '/nonexistent' });

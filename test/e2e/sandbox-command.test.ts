@@ -97,7 +97,7 @@ describe('the newcomer walkthrough, then a restart on the same data folder', () 
     const pools = await c.kubectl(['get', 'ippools', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.spec.addresses} {end}']);
     assert.equal(pools.stdout.trim(), 'default=["203.0.113.0/24","2001:db8:100::/120"]');
     const crds = await c.kubectl(['get', 'crds', '-o', 'name']);
-    assert.deepEqual(crds.stdout.trim().split('\n').sort(), ['bgpadvertisements', 'bgppeers', 'ipclaims', 'ippools', 'l2advertisements'].map((p) => `customresourcedefinition.apiextensions.k8s.io/${p}.admitlb.io`));
+    assert.deepEqual(crds.stdout.trim().split('\n').sort(), ['bgpadvertisements', 'bgppeers', 'ipclaims', 'ippools', 'l2advertisements', 'nodeannouncements'].map((p) => `customresourcedefinition.apiextensions.k8s.io/${p}.admitlb.io`));
     const hooks = await c.kubectl(['get', 'mutatingwebhookconfigurations', 'admitlb', '-o', 'json']);
     const w = JSON.parse(hooks.stdout).webhooks[0];
     assert.equal(w.name, 'services.admitlb.io');

@@ -57,3 +57,18 @@ export interface Service {
 export interface Namespace {
   metadata: ObjectMeta;
 }
+
+/** The parts of a Node the speaker reads (its Ready condition, labels). */
+export interface NodeObject {
+  metadata: ObjectMeta;
+  status?: { conditions?: { type: string; status: string }[] | null; [k: string]: unknown } | null;
+  [k: string]: unknown;
+}
+
+/** The parts of an EndpointSlice the speaker reads (which nodes have ready endpoints). */
+export interface EndpointSliceObject {
+  metadata: ObjectMeta;
+  addressType?: string;
+  endpoints?: { addresses?: string[]; nodeName?: string | null; conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null } | null }[] | null;
+  [k: string]: unknown;
+}

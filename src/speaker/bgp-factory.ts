@@ -2,7 +2,7 @@
 // spec's timers, TTL options, password and BFD. Kept apart from the runtime (speaker.ts) so that
 // tools and tests can open exactly the product's session without loading the runtime.
 import { BgpSpeaker, nativeUnavailable, type PeerStatus, type RouteAttributes } from '../bgp/index.ts';
-import type { BGPPeerSpec } from './config.ts';
+import type { BGPPeerSpec } from '../kube/speaker-config.ts';
 
 /** The BGP side as the runtime needs it (BgpSpeaker; tests may inject a fake). */
 export interface BgpSession {

@@ -20,5 +20,5 @@ export {
 export { planSpeaker, nodeProblem, selectsNode, selectsPool, aggregatePrefix, trustedServices, type PlanInput, type SpeakerPlan, type L2Announcement, type BgpPeerPlan, type BgpRoute, type LocalBinding } from './plan.ts';
 export { LiveSet } from './liveness.ts';
 export { Speaker, createSpeakerMetrics, countingRunner, defaultBgpFactory, type SpeakerOptions, type SpeakerCacheLike, type BgpFactory } from './speaker.ts';
-export type { L2Advertisement, BGPPeer, BGPAdvertisement, L2AdvertisementSpec, BGPPeerSpec, BGPAdvertisementSpec } from './config.ts';
+export type { L2Advertisement, BGPPeer, BGPAdvertisement, L2AdvertisementSpec, BGPPeerSpec, BGPAdvertisementSpec } from '../kube/speaker-config.ts';
 export { CAPTURE_FILTER, NeighborRequestCapture, parseTcpdumpLine, type NeighborCaptureOptions, type NeighborFamily, type NeighborRequest } from './neighbor-capture.ts';

@@ -37,26 +37,15 @@
 import { formatIP, tryParseIP, type IP } from '../net/address.ts';
 import { matchesSelector } from '../allocation/pools.ts';
 import type { IPClaim, IPPool, PoolUsage } from '../config/schemas.ts';
-import type { ObjectMeta, Service } from '../kube/types.ts';
+import type { EndpointSliceObject, NodeObject, ObjectMeta, Service } from '../kube/types.ts';
 import type { Assignment as SignedAssignmentFields } from '../signing/assignment.ts';
-import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement, LabelSelector } from './config.ts';
+import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement, LabelSelector } from '../kube/speaker-config.ts';
 import { type OwnerCache, groupKeyFor, hasQuorum, ownerOf } from './election.ts';
 
 export const EXCLUDE_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
-export interface NodeObject {
-  metadata: ObjectMeta;
-  status?: { conditions?: { type: string; status: string }[] | null; [k: string]: unknown } | null;
-  [k: string]: unknown;
-}
-
-export interface EndpointSliceObject {
-  metadata: ObjectMeta;
-  addressType?: string;
-  endpoints?: { addresses?: string[]; nodeName?: string | null; conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null } | null }[] | null;
-  [k: string]: unknown;
-}
+export type { EndpointSliceObject, NodeObject };
 
 export interface ServiceInput {
   service: Service;

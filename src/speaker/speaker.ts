@@ -15,7 +15,7 @@ import type { Service } from '../kube/types.ts';
 import type { Assignment, KeySet } from '../signing/assignment.ts';
 import type { L2Announcer } from './announcer.ts';
 import { collectAnnouncements, type AnnouncementInput } from './announcements.ts';
-import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement } from './config.ts';
+import type { BGPAdvertisement, BGPPeer, BGPPeerSpec, L2Advertisement } from '../kube/speaker-config.ts';
 import { DEFAULT_EXCLUDES, chooseInterface } from './interfaces.ts';
 import { defaultRoutes, listLinks, type CommandRunner, type DefaultRoutes, type IpLink } from './ip.ts';
 import { OwnerCache } from './election.ts';

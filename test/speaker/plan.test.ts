@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { IPClaim, IPPool } from '../../src/config/schemas.ts';
 import type { Service } from '../../src/kube/types.ts';
 import type { Assignment } from '../../src/signing/assignment.ts';
-import type { BGPAdvertisement, BGPPeer, L2Advertisement } from '../../src/speaker/config.ts';
+import type { BGPAdvertisement, BGPPeer, L2Advertisement } from '../../src/kube/speaker-config.ts';
 import { groupKeyFor, ownerOf } from '../../src/speaker/election.ts';
 import { EXCLUDE_LB_LABEL, aggregatePrefix, planSpeaker, type EndpointSliceObject, type NodeObject, type PlanInput, type ServiceInput } from '../../src/speaker/plan.ts';
 import { parseIP } from '../../src/allocation/addresses.ts';

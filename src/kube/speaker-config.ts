@@ -5,7 +5,7 @@
 // never relies on it and applies every default itself (`?? 179`, `?? 32`, ...).
 import type { z } from 'zod';
 import type { LabelSelector, bgpAdvertisementSpecSchema, bgpPeerSpecSchema, l2AdvertisementSpecSchema } from '../config/schemas.ts';
-import type { ObjectMeta } from '../kube/types.ts';
+import type { ObjectMeta } from './types.ts';
 
 export type { LabelSelector };
 

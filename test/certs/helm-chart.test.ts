@@ -171,6 +171,13 @@ describe('helm lint and helm template of charts/admitlb', { skip }, () => {
     const merged = find(helmTemplate(['--set-json', 'speaker.nodeSelector={"node-role.example/edge":"true"}']), 'DaemonSet', 'admitlb-speaker');
     assert.deepEqual(podSpec(merged).nodeSelector, { 'kubernetes.io/os': 'linux', 'node-role.example/edge': 'true' });
     assert.equal(container(find(objects, 'Job', 'admitlb-certs'), 'certs').image, `registry.example/admitlb@${digest}`);
+    // Every container and init container of every workload runs the one image.
+    const workloads = objects.filter((o) => (o as { spec?: { template?: unknown } }).spec?.template !== undefined);
+    assert.ok(workloads.length >= 3, `workloads: ${workloads.map((o) => o.kind).join(', ')}`);
+    for (const w of workloads) {
+      const spec = (w as unknown as { spec: { template: { spec: { containers?: { image: string }[]; initContainers?: { image: string }[] } } } }).spec.template.spec;
+      for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) assert.equal(c.image, `registry.example/admitlb@${digest}`, `${w.kind}/${w.metadata.name}`);
+    }
     const webhooks = (find(objects, 'MutatingWebhookConfiguration', 'admitlb') as K8sObject & { webhooks: { name: string; failurePolicy: string }[] }).webhooks;
     assert.deepEqual(webhooks.map((w) => [w.name, w.failurePolicy]), [['services.admitlb.io', 'Ignore']]);
     const validating = (find(objects, 'ValidatingWebhookConfiguration', 'admitlb') as K8sObject & { webhooks: { failurePolicy: string }[] }).webhooks;

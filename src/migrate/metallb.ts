@@ -167,6 +167,8 @@ class Migration {
   private readonly names = new Map<OutKind, Map<string, string>>(KIND_ORDER.map((k) => [k, new Map()]));
   /** Community aliases of the metallb.io Community objects (CRD generation). */
   private readonly crdCommunities = new Map<string, { value: string; where: string }>();
+  /** BFD profiles of the input by name, as admitlb's BGPPeer spec.bfd (MetalLB names them on peers). */
+  private readonly bfdProfiles = new Map<string, { bfd: Obj; where: string }>();
   /** v1 Secrets of the input, by namespace/name: MetalLB BGPPeer passwordSecret references. */
   private readonly secrets = new Map<string, Doc>();
   private readonly usedSecrets = new Set<string>();
@@ -452,10 +454,15 @@ class Migration {
       const protocol = f.get('protocol');
       if (protocol !== 'bgp') this.fail(doc.where, '', `protocol: MetalLB 0.2 spoke only bgp, got ${JSON.stringify(protocol)}`);
     }
-    for (const profile of this.list(f.get('bfd-profiles'), doc.where, '', 'bfd-profiles')) {
-      const name = isObj(profile) ? String(profile.name ?? '') : '';
-      this.note(doc.file, `bfd-profile "${name}"`, 'BFD profiles have no admitlb equivalent yet; dropped');
-    }
+    this.list(f.get('bfd-profiles'), doc.where, '', 'bfd-profiles').forEach((profile, i) => {
+      if (!isObj(profile)) this.fail(doc.where, `bfd-profiles[${i}]`, 'expected a mapping');
+      const name = this.str(profile.name, doc.where, `bfd-profiles[${i}]`, 'name');
+      const subject = `bfd-profile "${name}"`;
+      const pf = new Fields(profile, '');
+      pf.get('name');
+      this.bfdProfile(doc.file, doc.where, subject, name, pf, { rx: 'receive-interval', tx: 'transmit-interval', mult: 'detect-multiplier', others: ['echo-interval', 'echo-mode', 'passive-mode', 'minimum-ttl'] });
+      this.reportUnread(doc.file, subject, pf);
+    });
     this.reportUnread(doc.file, 'configuration', f);
 
     this.list(config.peers, doc.where, '', 'peers').forEach((peer, i) => this.legacyPeer(doc, peer, i));
@@ -482,12 +489,40 @@ class Migration {
     if (f.has('router-id')) spec.routerID = this.ip(f.get('router-id'), where, subject, 'router-id');
     const selectors = this.list(f.get('node-selectors'), where, subject, 'node-selectors');
     if (selectors.length) spec.nodeSelectors = selectors.map((s, i) => this.legacySelector(doc.file, s, where, subject, `node-selectors[${i}]`));
-    if (f.has('bfd-profile')) this.note(doc.file, subject, `bfd-profile "${String(f.get('bfd-profile'))}" has no admitlb equivalent yet; dropped`);
+    if (f.has('bfd-profile')) this.peerBfd(doc.file, subject, spec, 'bfd-profile', this.str(f.get('bfd-profile'), where, subject, 'bfd-profile'));
     if (f.has('ebgp-multihop') && this.bool(f.get('ebgp-multihop'), where, subject, 'ebgp-multihop')) this.ebgpMultiHop(doc.file, subject, spec, 'ebgp-multihop');
     const name = this.reserve('BGPPeer', toObjectName(`peer-${address.replace(/[:.]/g, '-')}`), where, subject, true);
     if (f.has('password')) this.password(doc, subject, name, spec, this.str(f.get('password'), where, subject, 'password'));
     this.reportUnread(doc.file, subject, f);
     this.emit('BGPPeer', object('BGPPeer', name, spec), where, subject);
+  }
+
+  /**
+   * A MetalLB BFD profile as admitlb's spec.bfd: receive/transmit intervals and the detect
+   * multiplier map one to one (same units, ms); echo mode, passive mode and a minimum TTL have no
+   * equivalent (admitlb's BFD is single-hop asynchronous and always checks TTL 255).
+   */
+  bfdProfile(file: string, where: string, subject: string, name: string, f: Fields, keys: { rx: string; tx: string; mult: string; others: string[] }) {
+    const bfd: Obj = {};
+    if (f.has(keys.rx)) bfd.minRxMs = this.int(f.get(keys.rx), where, subject, f.prefix + keys.rx, 10, 60000);
+    if (f.has(keys.tx)) bfd.minTxMs = this.int(f.get(keys.tx), where, subject, f.prefix + keys.tx, 10, 60000);
+    if (f.has(keys.mult)) bfd.multiplier = this.int(f.get(keys.mult), where, subject, f.prefix + keys.mult, 1, 255);
+    for (const k of keys.others) {
+      if (!f.has(k)) continue;
+      const value = f.get(k);
+      if (value === false || value === null) continue;
+      this.note(file, subject, `${f.prefix}${k} ${JSON.stringify(value)} has no admitlb equivalent (single-hop asynchronous BFD, TTL 255 checked); dropped`);
+    }
+    const previous = this.bfdProfiles.get(name);
+    if (previous) this.fail(where, subject, `BFD profile "${name}" is defined in ${previous.where} already`);
+    this.bfdProfiles.set(name, { bfd, where });
+  }
+
+  /** A peer's BFD profile reference: the profile's settings become the peer's spec.bfd. */
+  peerBfd(file: string, subject: string, spec: Obj, field: string, name: string) {
+    const profile = this.bfdProfiles.get(name);
+    if (profile) spec.bfd = { ...profile.bfd };
+    else this.note(file, subject, `${field} "${name}" is not defined in the input; BFD dropped`);
   }
 
   /** MetalLB's ebgp-multihop flag: the same field for eBGP; an iBGP session is multihop anyway. */
@@ -625,6 +660,14 @@ class Migration {
       this.reportUnread(doc.file, subject, f);
       this.note(doc.file, subject, 'admitlb has no community aliases; the values are written into the BGPAdvertisements that use them');
     }
+    // BFD profiles too: admitlb has none; their settings go into the BGPPeers that name them.
+    for (const doc of docs) {
+      if (doc.value.kind !== 'BFDProfile') continue;
+      const { name, subject, spec } = this.crdHead(doc, 'BFDProfile');
+      const f = new Fields(spec ?? {}, 'spec.');
+      this.bfdProfile(doc.file, doc.where, subject, name, f, { rx: 'receiveInterval', tx: 'transmitInterval', mult: 'detectMultiplier', others: ['echoInterval', 'echoMode', 'passiveMode', 'minimumTtl'] });
+      this.reportUnread(doc.file, subject, f);
+    }
     for (const doc of docs) {
       switch (doc.value.kind) {
         case 'IPAddressPool':
@@ -645,8 +688,7 @@ class Migration {
         case 'Community':
           break;
         case 'BFDProfile':
-          this.note(doc.file, this.crdHead(doc, 'BFDProfile').subject, 'BFD profiles have no admitlb equivalent yet; dropped');
-          break;
+          break; // read first (below the Community aliases): peers anywhere in the input use them
         case 'ServiceL2Status':
         case 'ServiceBGPStatus':
         case 'BGPSessionState':
@@ -821,7 +863,7 @@ class Migration {
     const nodeSelectors = this.selectors(f.get('nodeSelectors'), where, subject, 'spec.nodeSelectors');
     if (nodeSelectors.length) spec.nodeSelectors = nodeSelectors;
     if (f.has('enableGracefulRestart') && this.bool(f.get('enableGracefulRestart'), where, subject, 'spec.enableGracefulRestart')) spec.gracefulRestart = { enabled: true };
-    if (f.has('bfdProfile')) this.note(doc.file, subject, `spec.bfdProfile "${String(f.get('bfdProfile'))}" has no admitlb equivalent yet; dropped`);
+    if (f.has('bfdProfile') && f.get('bfdProfile') !== '') this.peerBfd(doc.file, subject, spec, 'spec.bfdProfile', this.str(f.get('bfdProfile'), where, subject, 'spec.bfdProfile'));
     if (f.has('ebgpMultiHop') && this.bool(f.get('ebgpMultiHop'), where, subject, 'spec.ebgpMultiHop')) this.ebgpMultiHop(doc.file, subject, spec, 'spec.ebgpMultiHop');
     for (const flag of ['disableMP', 'dualStackAddressFamily'] as const) {
       if (f.has(flag) && this.bool(f.get(flag), where, subject, `spec.${flag}`)) {

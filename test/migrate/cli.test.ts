@@ -57,8 +57,8 @@ describe('kubectl-admitlb migrate (child process)', () => {
     const expected = migrateMetalLB([{ name: file, text: readFileSync(file, 'utf8') }]);
     assert.deepEqual(yamlDocs(r.stdout), expected.objects);
     assert.deepEqual(lines(r.stderr), expected.notes);
-    assert.equal(lines(r.stderr).length, 3);
-    assert.match(r.stderr, /peer 2001:db8::1: bfd-profile "full" has no admitlb equivalent yet; dropped/);
+    assert.equal(lines(r.stderr).length, 1);
+    assert.match(r.stderr, /peer 10\.0\.0\.1: password moved to Secret/);
     assertValid({ objects: yamlDocs(r.stdout) as never, notes: expected.notes });
   });
 

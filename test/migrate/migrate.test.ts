@@ -128,7 +128,15 @@ describe('migrate: MetalLB 0.3–0.12 ConfigMap', () => {
       ],
       passwordSecretRef: { name: 'peer-10-0-0-1-bgp-password', namespace: 'admitlb-system' },
     });
-    assert.deepEqual(find(r, 'BGPPeer', 'peer-2001-db8-1').spec, { peerAddress: '2001:db8::1', peerASN: 64502, myASN: 64500, holdTime: 90, keepaliveTime: 10, ebgpMultiHop: true });
+    assert.deepEqual(find(r, 'BGPPeer', 'peer-2001-db8-1').spec, {
+      peerAddress: '2001:db8::1',
+      peerASN: 64502,
+      myASN: 64500,
+      holdTime: 90,
+      keepaliveTime: 10,
+      bfd: { minRxMs: 179, minTxMs: 180 },
+      ebgpMultiHop: true,
+    });
   });
 
   it('password → a Secret in admitlb-system with key "password", referenced by passwordSecretRef', () => {
@@ -141,12 +149,38 @@ describe('migrate: MetalLB 0.3–0.12 ConfigMap', () => {
     });
   });
 
-  it('notes: BFD profiles and bfd-profile have no equivalent; the password move is announced', () => {
+  it('notes: the password move is announced (BFD profiles carry over: no note)', () => {
     assert.deepEqual(r.notes, [
-      'metallb-0.12.yaml: bfd-profile "full": BFD profiles have no admitlb equivalent yet; dropped',
       'metallb-0.12.yaml: peer 10.0.0.1: password moved to Secret admitlb-system/peer-10-0-0-1-bgp-password (spec.passwordSecretRef); the output holds it in clear text',
-      'metallb-0.12.yaml: peer 2001:db8::1: bfd-profile "full" has no admitlb equivalent yet; dropped',
     ]);
+  });
+
+  it('bfd-profiles: intervals and multiplier become the peer\'s spec.bfd; echo and passive mode are noted; an undefined profile drops BFD with a note', () => {
+    const m = migrateMetalLB([
+      {
+        name: 'bfd.yaml',
+        text: `apiVersion: v1
+kind: ConfigMap
+metadata: { name: config, namespace: metallb-system }
+data:
+  config: |
+    peers:
+    - { peer-address: 192.0.2.1, peer-asn: 64501, my-asn: 64500, bfd-profile: fast }
+    - { peer-address: 192.0.2.2, peer-asn: 64501, my-asn: 64500, bfd-profile: missing }
+    bfd-profiles:
+    - { name: fast, receive-interval: 100, transmit-interval: 120, detect-multiplier: 5, echo-mode: true, passive-mode: false }
+    address-pools:
+    - { name: p, protocol: bgp, addresses: [198.51.100.0/24] }
+`,
+      },
+    ]);
+    assert.deepEqual((find(m, 'BGPPeer', 'peer-192-0-2-1').spec as { bfd?: unknown }).bfd, { minRxMs: 100, minTxMs: 120, multiplier: 5 });
+    assert.equal((find(m, 'BGPPeer', 'peer-192-0-2-2').spec as { bfd?: unknown }).bfd, undefined);
+    assert.deepEqual(m.notes, [
+      'bfd.yaml: bfd-profile "fast": echo-mode true has no admitlb equivalent (single-hop asynchronous BFD, TTL 255 checked); dropped',
+      'bfd.yaml: peer 192.0.2.2: bfd-profile "missing" is not defined in the input; BFD dropped',
+    ]);
+    assertValid(m);
   });
 
   it('the content of the config key alone reads the same as the ConfigMap', () => {
@@ -253,6 +287,7 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
       myASN: 64512,
       sourceAddress: '172.30.0.1',
       routerID: '10.10.10.10',
+      bfd: { minRxMs: 380, minTxMs: 270 },
       ebgpMultiHop: true,
       connectTime: 120,
       nodeSelectors: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['worker-1', 'worker-2'] }] }],
@@ -266,12 +301,10 @@ describe('migrate: MetalLB 0.13+ CRDs', () => {
     assert.deepEqual(find(r, 'BGPPeer', 'peerv6').spec, { peerAddress: 'fc00:f853:ccd:e793::5', peerASN: 64512, myASN: 64512 });
   });
 
-  it('notes: Community, BFDProfile, bfdProfile; Secret moves', () => {
+  it('notes: Community, Secret moves (BFDProfile carries over into the peer: no note)', () => {
     assert.deepEqual(r.notes, [
       'metallb-0.13.yaml: Community "community1": admitlb has no community aliases; the values are written into the BGPAdvertisements that use them',
       'metallb-0.13.yaml: BGPPeer "peer-with-secret": Secret metallb-system/secretname copied to admitlb-system/secretname (spec.passwordSecretRef)',
-      'metallb-0.13.yaml: BFDProfile "testbfdprofile": BFD profiles have no admitlb equivalent yet; dropped',
-      'metallb-0.13.yaml: BGPPeer "peer": spec.bfdProfile "testbfdprofile" has no admitlb equivalent yet; dropped',
       'metallb-0.13.yaml: BGPPeer "peer": password moved to Secret admitlb-system/peer-bgp-password (spec.passwordSecretRef); the output holds it in clear text',
     ]);
   });

@@ -76,7 +76,8 @@ export class HeartbeatTransport {
   private sendTimer: NodeJS.Timeout | undefined;
   private keyTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  private lastSendError = '';
+  /** The last send error per target (absent: the last send succeeded). */
+  private readonly lastSendError = new Map<string, string>();
   sent = 0;
 
   constructor(private readonly opts: HeartbeatTransportOptions) {
@@ -143,10 +144,12 @@ export class HeartbeatTransport {
     const packet = encodeHeartbeat({ node: this.opts.nodeName, incarnation: this.incarnation, seq: this.seq, leaving }, this.keys[0]!);
     for (const t of this.targets) {
       socket.send(packet, this.opts.port, t, (err) => {
-        // A link that is down makes every send fail: log the change, not every packet.
+        // A link that is down makes every send fail: log the change per target, not every packet
+        // (one shared "last error" alternated between the targets' messages and logged them all).
         const text = err ? err.message : '';
-        if (text !== this.lastSendError && text) this.opts.logger.warn({ target: t, err: text }, 'sending heartbeats failed');
-        this.lastSendError = text;
+        if (text !== (this.lastSendError.get(t) ?? '') && text) this.opts.logger.warn({ target: t, err: text }, 'sending heartbeats failed');
+        if (text) this.lastSendError.set(t, text);
+        else this.lastSendError.delete(t);
       });
       this.sent++;
     }
